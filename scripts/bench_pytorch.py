@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""PyTorch CPU baseline for `undivided bench`: the same model, plans, batches and timing.
+
+    /tmp/refenv/bin/python scripts/bench_pytorch.py [--plans "all;0,5;none"] [--iters 5]
+
+Fixed shape: batch 32 x 128 real tokens (after one warm-up batch). Dataset: SST-2 dev in file
+order, batches of 32, padded to the longest in each batch, truncated at 128.
+"""
+import argparse
+import os
+import time
+
+import torch
+from transformers import AutoTokenizer, BertModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def remove_blocks(model, kept):
+    for i, layer in enumerate(model.encoder.layer):
+        if i not in kept:
+            layer.feed_forward_chunk = lambda attention_output: attention_output
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default=os.path.join(ROOT, "models/all-MiniLM-L6-v2"))
+    p.add_argument("--plans", default="all;none")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--data", default=os.path.join(ROOT, "../shared/glue/SST-2/dev.tsv"))
+    a = p.parse_args()
+    torch.set_grad_enabled(False)
+    tok = AutoTokenizer.from_pretrained(a.model)
+    sentences = [l.split("\t")[0] for l in open(a.data, encoding="utf-8").read().splitlines()[1:]]
+    batches = [tok(sentences[i:i + a.batch], padding="longest", truncation=True, max_length=128, return_tensors="pt")
+               for i in range(0, len(sentences), a.batch)]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'plan':<10}{'fixed sent/s':>14}{'dataset sent/s':>16}")
+    for plan in a.plans.split(";"):
+        model = BertModel.from_pretrained(a.model).eval()
+        n = model.config.num_hidden_layers
+        kept = set(range(n)) if plan == "all" else set() if plan == "none" else {int(x) for x in plan.split(",")}
+        remove_blocks(model, kept)
+        ids = torch.randint(1000, 20000, (a.batch, a.seq_len))
+        ids[:, 0], ids[:, -1] = 101, 102
+        fixed = dict(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids))
+        model(**fixed)
+        t = time.perf_counter()
+        for _ in range(a.iters):
+            model(**fixed)
+        fixed_rate = a.iters * a.batch / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for b in batches:
+            model(**b)
+        data_rate = len(sentences) / (time.perf_counter() - t)
+        print(f"{plan:<10}{fixed_rate:>14.1f}{data_rate:>16.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test: native (`cargo test`) and in headless Chromium on WebGPU (`wasm-pack test`).
+# Runs setup first (idempotent; skips what is installed), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+bash scripts/setup.sh
+
+# Mesa (lavapipe, for native wgpu tests) wants a private runtime dir.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/undivided-xdg}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+
+echo "== native tests (cargo test)"
+cargo test --all-targets
+
+echo "== the library builds for wasm32 (what trunk builds for the page)"
+cargo build --lib --target wasm32-unknown-unknown --no-default-features
+
+echo "== browser tests (wasm-pack test --headless --chrome, WebGPU via --enable-unsafe-webgpu in webdriver.json)"
+log=$(mktemp)
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
+  wasm-pack test --headless --chrome 2>&1 | tee "$log"
+# wasm-pack exits 0 when a suite is silently skipped (e.g. configured for node): insist on passes.
+if ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log" || grep -q 'skipping' "$log"; then
+  echo "browser tests did not run (see above)" >&2
+  exit 1
+fi
+echo "all tests passed"

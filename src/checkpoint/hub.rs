@@ -1,0 +1,140 @@
+//! Downloading a checkpoint from the HuggingFace hub (native only).
+//!
+//! Files are fetched from `{endpoint}/{repo}/resolve/{revision}/{file}`, the hub's download
+//! layout, into a cache folder, once. `HF_ENDPOINT` overrides the endpoint (tests point it at a
+//! local server that mimics that layout), `HF_TOKEN` is sent for gated repos, and
+//! `UNDIVIDED_CACHE` moves the cache.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::folder::write_atomic;
+use crate::error::CheckpointError;
+
+/// Where and how to download.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    pub endpoint: String,
+    pub revision: String,
+    pub cache_dir: PathBuf,
+    pub token: Option<String>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl HubOptions {
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let cache_dir = var("UNDIVIDED_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+            let base = var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            base.join("undivided")
+        });
+        Self {
+            endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into()).trim_end_matches('/').into(),
+            revision: var("HF_REVISION").unwrap_or_else(|| "main".into()),
+            cache_dir,
+            token: var("HF_TOKEN"),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+}
+
+/// `name` or `org/name`, made of letters, digits, `-`, `_` and `.`.
+pub fn looks_like_repo_id(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    (1..=2).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+}
+
+const REQUIRED: [&str; 2] = ["config.json", "model.safetensors"];
+const OPTIONAL: [&str; 4] = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+
+/// Downloads `repo` (once) and returns its cache folder.
+pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointError> {
+    let dir = options.cache_dir.join("hub").join(repo.replace('/', "--")).join(&options.revision);
+    if dir.join("config.json").is_file() && dir.join("model.safetensors").is_file() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
+    // config.json last: its presence marks a complete download.
+    for file in ["model.safetensors"] {
+        fetch(repo, file, options, &dir)?.ok_or_else(|| not_found(repo, file, options))?;
+    }
+    let mut have_tokenizer = false;
+    for file in OPTIONAL {
+        if file == "vocab.txt" && have_tokenizer {
+            continue;
+        }
+        let got = fetch(repo, file, options, &dir)?.is_some();
+        have_tokenizer |= got && (file == "tokenizer.json" || file == "vocab.txt");
+    }
+    if !have_tokenizer {
+        return Err(not_found(repo, "tokenizer.json or vocab.txt", options));
+    }
+    fetch(repo, REQUIRED[0], options, &dir)?.ok_or_else(|| not_found(repo, REQUIRED[0], options))?;
+    Ok(dir)
+}
+
+fn not_found(repo: &str, file: &str, options: &HubOptions) -> CheckpointError {
+    CheckpointError::NotFound {
+        what: repo.to_string(),
+        reason: format!("{}/{repo} has no {file} at revision {}", options.endpoint, options.revision),
+    }
+}
+
+/// Fetches one file into `dir`; `Ok(None)` if the hub answers 404.
+fn fetch(repo: &str, file: &str, options: &HubOptions, dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
+    let url = format!("{}/{repo}/resolve/{}/{file}", options.endpoint, options.revision);
+    let download_err = |reason: String| CheckpointError::Download { url: url.clone(), reason };
+    let mut request = ureq::get(&url).header("User-Agent", concat!("undivided/", env!("CARGO_PKG_VERSION")));
+    if let Some(token) = &options.token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let mut response = match request.call() {
+        Ok(r) => r,
+        Err(ureq::Error::StatusCode(404)) => return Ok(None),
+        Err(ureq::Error::StatusCode(code @ (401 | 403))) => {
+            return Err(download_err(format!("HTTP {code}: the repo is gated or private; set HF_TOKEN")));
+        }
+        Err(e) => return Err(download_err(e.to_string())),
+    };
+    let total: Option<u64> = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse().ok());
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:24} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                .expect("static template"),
+        );
+        bar.set_message(file.to_string());
+        bar
+    });
+    let mut reader = response.body_mut().as_reader();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut chunk).map_err(|e| download_err(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        bytes.write_all(&chunk[..n]).expect("writing to a Vec");
+        if let Some(bar) = &bar {
+            bar.inc(n as u64);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(total) = total.filter(|&t| t != bytes.len() as u64) {
+        return Err(download_err(format!("connection closed after {} of {total} bytes", bytes.len())));
+    }
+    let path = dir.join(file);
+    write_atomic(&path, &bytes)?;
+    Ok(Some(path))
+}

@@ -1,0 +1,81 @@
+//! HF tensor names of every parameter of our modules, in one place for loading and saving.
+
+use burn::nn::{Embedding, LayerNorm, Linear};
+
+use crate::model::{BertForSequenceClassification, BertModel};
+
+/// A parameterised leaf module and the HF name prefix of its tensors.
+pub(crate) enum Slot<'a> {
+    /// `{prefix}.weight` `[out, in]` (HF/PyTorch layout; burn stores `[in, out]`) and `{prefix}.bias` `[out]`.
+    Linear(&'a mut Linear),
+    /// `{prefix}.weight` and `{prefix}.bias` `[hidden]` (old checkpoints: `gamma` / `beta`).
+    LayerNorm(&'a mut LayerNorm),
+    /// `{prefix}.weight` `[n, hidden]`.
+    Embedding(&'a mut Embedding),
+}
+
+/// Every leaf of a `BertModel`, with HF `BertModel` names (no `bert.` prefix).
+pub(crate) fn bert_slots(model: &mut BertModel) -> Vec<(String, Slot<'_>)> {
+    let mut slots = Vec::new();
+    let e = &mut model.embeddings;
+    slots.push(("embeddings.word_embeddings".into(), Slot::Embedding(&mut e.word_embeddings)));
+    slots.push(("embeddings.position_embeddings".into(), Slot::Embedding(&mut e.position_embeddings)));
+    slots.push(("embeddings.token_type_embeddings".into(), Slot::Embedding(&mut e.token_type_embeddings)));
+    slots.push(("embeddings.LayerNorm".into(), Slot::LayerNorm(&mut e.layer_norm)));
+    for (i, layer) in model.encoder.layers.iter_mut().enumerate() {
+        let p = format!("encoder.layer.{i}");
+        let a = &mut layer.attention;
+        slots.push((format!("{p}.attention.self.query"), Slot::Linear(&mut a.query)));
+        slots.push((format!("{p}.attention.self.key"), Slot::Linear(&mut a.key)));
+        slots.push((format!("{p}.attention.self.value"), Slot::Linear(&mut a.value)));
+        slots.push((format!("{p}.attention.output.dense"), Slot::Linear(&mut a.output_dense)));
+        slots.push((format!("{p}.attention.output.LayerNorm"), Slot::LayerNorm(&mut a.output_layer_norm)));
+        if let Some(block) = layer.intermediate.as_mut() {
+            slots.push((format!("{p}.intermediate.dense"), Slot::Linear(&mut block.intermediate_dense)));
+            slots.push((format!("{p}.output.dense"), Slot::Linear(&mut block.output_dense)));
+            slots.push((format!("{p}.output.LayerNorm"), Slot::LayerNorm(&mut block.output_layer_norm)));
+        }
+    }
+    slots.push(("pooler.dense".into(), Slot::Linear(&mut model.pooler.dense)));
+    slots
+}
+
+/// Every leaf of a classifier, named as in [`bert_slots`] plus `classifier`. On disk HF's
+/// `BertForSequenceClassification` adds a `bert.` prefix to the encoder's names ([`hf_name`]).
+pub(crate) fn classifier_slots(model: &mut BertForSequenceClassification) -> Vec<(String, Slot<'_>)> {
+    let mut slots = bert_slots(&mut model.bert);
+    slots.push(("classifier".into(), Slot::Linear(&mut model.classifier)));
+    slots
+}
+
+/// Our canonical name of a tensor found on disk: without the `bert.` prefix, and with the old
+/// TensorFlow-era `LayerNorm.gamma` / `LayerNorm.beta` spelled `weight` / `bias`.
+pub(crate) fn canonical_name(name: &str) -> String {
+    let name = name.strip_prefix("bert.").unwrap_or(name);
+    match name.rsplit_once('.') {
+        Some((head, "gamma")) if head.ends_with("LayerNorm") => format!("{head}.weight"),
+        Some((head, "beta")) if head.ends_with("LayerNorm") => format!("{head}.bias"),
+        _ => name.to_string(),
+    }
+}
+
+/// The name HF uses on disk for a canonical name: classifiers nest the encoder under `bert.`.
+pub(crate) fn hf_name(canonical: &str, classifier: bool) -> String {
+    if classifier && !canonical.starts_with("classifier.") { format!("bert.{canonical}") } else { canonical.to_string() }
+}
+
+/// If `name` (without `bert.` prefix) belongs to layer `i`'s intermediate block, returns `i`.
+pub(crate) fn intermediate_layer_of(name: &str) -> Option<usize> {
+    let rest = name.strip_prefix("encoder.layer.")?;
+    let (index, tail) = rest.split_once('.')?;
+    let i = index.parse().ok()?;
+    (tail.starts_with("intermediate.") || tail.starts_with("output.")).then_some(i)
+}
+
+/// Tensors that HF checkpoints carry but a `BertModel` has no use for: pre-training heads
+/// (`cls.*`), the integer `position_ids` buffer, and (for a bare encoder) a classifier head.
+pub(crate) fn is_ignorable(name: &str, model_has_classifier: bool) -> bool {
+    name.starts_with("cls.")
+        || name.ends_with("embeddings.position_ids")
+        || (!model_has_classifier && name.starts_with("classifier."))
+}

@@ -1,0 +1,89 @@
+//! The `undivided` command line: one file per subcommand.
+
+mod bench;
+mod encode;
+mod info;
+mod reduce;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::Backend;
+
+#[derive(Parser, Debug)]
+#[command(name = "undivided", version, about = "Does BERT need its intermediate layers? Full vs reduced BERT.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parameters by component and FLOPs per token of a model and plan (needs only config.json).
+    Info(info::InfoArgs),
+    /// Write a reduced checkpoint: the model with intermediate blocks only in the kept layers.
+    Reduce(reduce::ReduceArgs),
+    /// Encode one sentence or a pair and print the model's outputs.
+    Encode(encode::EncodeArgs),
+    /// Inference throughput of the full and reduced models.
+    Bench(bench::BenchArgs),
+}
+
+/// The model argument shared by most subcommands.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Checkpoint folder, `default` (all-MiniLM-L6-v2 placed by setup) or a HuggingFace repo id.
+    pub model: String,
+    /// Layers that keep their intermediate block: `all`, `none` or `0,2,5` (default: the checkpoint's own).
+    #[arg(long = "keep-ffn", value_name = "SPEC")]
+    pub keep_ffn: Option<String>,
+}
+
+/// The backend option shared by subcommands that run the model.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Compute backend: `flex` (CPU) or `wgpu` (GPU through Vulkan/Metal/DX12).
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub device: Backend,
+}
+
+impl DeviceArgs {
+    pub fn init(&self) -> anyhow::Result<burn::tensor::Device> {
+        Ok(pollster::block_on(crate::device::init_device(self.device))?)
+    }
+}
+
+/// Entry point of the binary: runs the command and prints errors with their causes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => info::run(args),
+        Command::Reduce(args) => reduce::run(args),
+        Command::Encode(args) => encode::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `12345678` → `12,345,678`.
+pub(crate) fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,49 @@
+//! `undivided reduce`: write a checkpoint without the removed intermediate blocks.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::Device;
+use clap::Args;
+
+use super::{ModelArgs, thousands};
+use crate::checkpoint::{Checkpoint, bert_to_safetensors, classifier_to_safetensors, resolve_model, write_checkpoint};
+
+#[derive(Args, Debug)]
+pub struct ReduceArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Output folder (created; files in it are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: ReduceArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.model.keep_ffn.is_some(), "--keep-ffn is required: which layers keep their intermediate block?");
+    let dir = resolve_model(&args.model.model)?;
+    let checkpoint = Checkpoint::open(&dir)?;
+    let plan = checkpoint.parse_plan(args.model.keep_ffn.as_deref())?;
+    // Reduction is a copy of tensors: the CPU backend is all it needs.
+    let device = Device::flex();
+    let config = checkpoint.config_with_plan(&plan);
+    let is_classifier = checkpoint.config.id2label.is_some();
+    let (weights, report, params) = if is_classifier {
+        let (model, report) = checkpoint.load_classifier(Some(&plan), &device)?;
+        let params = burn::module::Module::num_params(&model);
+        (pollster::block_on(classifier_to_safetensors(&model))?, report, params)
+    } else {
+        let (model, report) = checkpoint.load_bert(Some(&plan), &device)?;
+        let params = burn::module::Module::num_params(&model);
+        (pollster::block_on(bert_to_safetensors(&model))?, report, params)
+    };
+    write_checkpoint(&args.out, &config, &weights, &checkpoint.tokenizer_files)
+        .with_context(|| format!("writing the reduced checkpoint to {}", args.out.display()))?;
+    println!(
+        "wrote {} with plan `{plan}`: {} parameters, {} tensors; dropped {} tensors of removed intermediate blocks",
+        args.out.display(),
+        thousands(params),
+        report.loaded,
+        report.dropped.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Choosing where tensors live: burn's Flex CPU backend or wgpu (WebGPU/Vulkan/Metal/DX12).
+
+use burn::tensor::Device;
+
+/// A compute backend, as chosen with `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+pub enum Backend {
+    /// burn-flex: pure-Rust CPU kernels (gemm + SIMD, multi-threaded). The native default: on
+    /// CPUs it is the fastest of burn's backends measured here (see docs/benchmarks.md).
+    #[default]
+    Flex,
+    /// burn-wgpu: WGSL kernels on a GPU through Vulkan, Metal, DX12 or (in the browser) WebGPU.
+    /// Without a GPU it runs on Mesa's lavapipe, correct but slow.
+    Wgpu,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Flex => "flex",
+            Backend::Wgpu => "wgpu",
+        })
+    }
+}
+
+/// The backend could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the {backend} backend: {reason}")]
+pub struct DeviceError {
+    pub backend: Backend,
+    pub reason: String,
+}
+
+/// Starts `backend` and returns its device. wgpu is initialised once per process; later calls
+/// return the same device.
+pub async fn init_device(backend: Backend) -> Result<Device, DeviceError> {
+    match backend {
+        Backend::Flex => Ok(Device::flex()),
+        Backend::Wgpu => {
+            static WGPU: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+            if let Some(device) = WGPU.get() {
+                return Ok(device.clone());
+            }
+            let device = Device::wgpu_options().init_async().await.map_err(|e| DeviceError {
+                backend,
+                reason: format!(
+                    "{e:?}. No WebGPU/Vulkan/Metal/DX12 adapter was found; in a browser enable WebGPU \
+                     (Chrome 113+, or --enable-unsafe-webgpu), natively install a GPU driver or Mesa's \
+                     lavapipe (mesa-vulkan-drivers)"
+                ),
+            })?;
+            Ok(WGPU.get_or_init(|| device).clone())
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! # Undivided
+//!
+//! Does BERT need its intermediate (feed-forward) layers? This crate loads any HuggingFace
+//! BERT-family checkpoint into a burn model whose layers may each drop their intermediate block
+//! ([`model::FfnPlan`]), and runs it natively (CLI, fine-tuning) or in the browser on WebGPU.
+//!
+//! - [`model`]: the BERT components, `BertConfig` → `init(&device)` → `forward`.
+//! - [`checkpoint`]: strict HF safetensors loading and saving, hub downloads.
+//! - [`text`]: the tokenizer and padded batches.
+//! - [`device`]: backend choice (Flex CPU, wgpu).
+//! - `cli` (native) and `web` (wasm32): the two front ends.
+
+pub mod checkpoint;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod model;
+pub mod text;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use checkpoint::Checkpoint;
+pub use device::{Backend, init_device};
+pub use model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan, ModelStats};
+pub use text::{Batch, BertTokenizer, TextInput};

@@ -1,0 +1,73 @@
+//! `BertAttention`: multi-head self-attention with a padding mask, then the residual LayerNorm.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+
+use super::BertConfig;
+
+/// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
+///
+/// Output: `LayerNorm(x + Dropout(Dense(MultiHead(x))))`, the attention block's output that the
+/// intermediate block (when present) refines and that is the layer output when it is removed.
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output_dense: Linear,
+    pub output_layer_norm: LayerNorm,
+    pub attention_dropout: Dropout,
+    pub hidden_dropout: Dropout,
+    pub num_heads: usize,
+    pub head_dim: usize,
+}
+
+/// What a forward pass returns: the block output and, when asked for, the attention probabilities.
+pub struct AttentionOutput {
+    /// `[batch, seq, hidden]`.
+    pub hidden: Tensor<3>,
+    /// `[batch, heads, seq, seq]`, the softmax over keys (before attention dropout).
+    pub probs: Option<Tensor<4>>,
+}
+
+impl BertAttention {
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        let h = config.hidden_size;
+        let linear = || LinearConfig::new(h, h).init(device);
+        Self {
+            query: linear(),
+            key: linear(),
+            value: linear(),
+            output_dense: linear(),
+            output_layer_norm: LayerNormConfig::new(h).with_epsilon(config.layer_norm_eps).init(device),
+            attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+            hidden_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            num_heads: config.num_attention_heads,
+            head_dim: config.head_dim(),
+        }
+    }
+
+    /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]`, 0 for real tokens and a
+    /// large negative number for padding, added to the attention scores.
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> AttentionOutput {
+        let [batch, seq, hidden] = x.dims();
+        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, self.head_dim]).swap_dims(1, 2);
+        let q = heads(self.query.forward(x.clone()));
+        let k = heads(self.key.forward(x.clone()));
+        let v = heads(self.value.forward(x.clone()));
+
+        let scale = (self.head_dim as f64).sqrt().recip();
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+        let probs = softmax(scores, 3);
+        let context = self.attention_dropout.forward(probs.clone()).matmul(v);
+        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
+
+        let out = self.hidden_dropout.forward(self.output_dense.forward(context));
+        AttentionOutput {
+            hidden: self.output_layer_norm.forward(out + x),
+            probs: keep_probs.then_some(probs),
+        }
+    }
+}

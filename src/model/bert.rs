@@ -1,0 +1,88 @@
+//! `BertModel`: embeddings → encoder → pooler, as HF's `BertModel`.
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+
+use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan};
+
+/// A token batch on a device: ids, token types and the padding mask, each `[batch, seq]`.
+#[derive(Debug, Clone)]
+pub struct BertInput {
+    pub input_ids: Tensor<2, Int>,
+    pub token_type_ids: Tensor<2, Int>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Tensor<2, Int>,
+}
+
+/// What to return besides the last hidden state and the pooled output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardOptions {
+    /// Every layer's hidden state (embeddings output first), for CKA and probes.
+    pub hidden_states: bool,
+    /// Every layer's attention probabilities, for attention distillation.
+    pub attentions: bool,
+}
+
+/// The output of [`BertModel::forward`], named as HF names it.
+pub struct BertOutput {
+    /// `[batch, seq, hidden]`.
+    pub last_hidden_state: Tensor<3>,
+    /// `[batch, hidden]`.
+    pub pooler_output: Tensor<2>,
+    pub hidden_states: Option<Vec<Tensor<3>>>,
+    pub attentions: Option<Vec<Tensor<4>>>,
+}
+
+/// A BERT encoder with a per-layer plan of intermediate blocks.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    pub encoder: BertEncoder,
+    pub pooler: BertPooler,
+}
+
+impl BertConfig {
+    /// A randomly initialised model with this config's plan (`ffn_layers`).
+    pub fn init(&self, device: &Device) -> BertModel {
+        self.init_with_plan(&self.plan(), device)
+    }
+
+    /// A randomly initialised model with the given plan. Parameters are lazy: loading a
+    /// checkpoint over them never materialises the random values.
+    pub fn init_with_plan(&self, plan: &FfnPlan, device: &Device) -> BertModel {
+        BertModel {
+            embeddings: BertEmbeddings::new(self, device),
+            encoder: BertEncoder::new(self, plan, device),
+            pooler: BertPooler::new(self, device),
+        }
+    }
+}
+
+impl BertModel {
+    pub fn forward(&self, input: BertInput, options: ForwardOptions) -> BertOutput {
+        let BertInput { input_ids, token_type_ids, attention_mask } = input;
+        let mask_bias = mask_bias(attention_mask);
+        let embeddings = self.embeddings.forward(input_ids, token_type_ids);
+        let EncoderOutput { last_hidden_state, hidden_states, attentions } =
+            self.encoder.forward(embeddings, mask_bias, options.hidden_states, options.attentions);
+        let pooler_output = self.pooler.forward(last_hidden_state.clone());
+        BertOutput { last_hidden_state, pooler_output, hidden_states, attentions }
+    }
+
+    pub fn plan(&self) -> FfnPlan {
+        self.encoder.plan()
+    }
+
+    pub fn device(&self) -> Device {
+        self.pooler.dense.weight.device()
+    }
+}
+
+/// `[batch, seq]` mask of 1/0 → `[batch, 1, 1, seq]` additive bias: 0 where attended, a large
+/// negative number on padding (as HF's extended attention mask; finite, so a fully padded row
+/// cannot produce NaN).
+pub fn mask_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    let keep = attention_mask.float();
+    (keep.neg() + 1.0).mul_scalar(-1.0e9).reshape([batch, 1, 1, seq])
+}

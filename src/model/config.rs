@@ -1,0 +1,213 @@
+//! `BertConfig`: the HuggingFace `config.json` of a BERT-family checkpoint, plus our `ffn_layers`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::plan::FfnPlan;
+use crate::error::ConfigError;
+
+/// Activation of the intermediate block, as HF names it in `hidden_act`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenAct {
+    /// Exact GELU, `x · Φ(x)` (HF `gelu`; original BERT).
+    Gelu,
+    /// The tanh approximation of GELU (HF `gelu_new`, `gelu_pytorch_tanh`).
+    #[serde(alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluNew,
+    /// ReLU (HF `relu`), used by a few distilled checkpoints.
+    Relu,
+}
+
+/// The architecture of a BERT-family encoder.
+///
+/// Field names are HF's, so a `config.json` from the hub deserialises as is; fields we do not
+/// use (`architectures`, `model_type`, `transformers_version`, ...) are kept in [`BertConfig::extra`]
+/// and written back, so a saved full checkpoint still loads in HF `transformers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: HiddenAct,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Dropout before the classification head; HF falls back to `hidden_dropout_prob`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_dropout: Option<f64>,
+    #[serde(default = "default_max_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: usize,
+    /// Undivided's own field: the 0-based layers that keep their intermediate block.
+    /// Absent means every layer keeps it (a plain HF checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffn_layers: Option<Vec<usize>>,
+    /// Label names of a sequence-classification head (HF `id2label`), if the checkpoint has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<std::collections::BTreeMap<String, String>>,
+    /// Every other field of `config.json`, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_act() -> HiddenAct {
+    HiddenAct::Gelu
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_max_positions() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+impl BertConfig {
+    /// Parses a `config.json` and checks that the architecture is one this crate can build.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let mut value: Value = serde_json::from_str(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        // HF writes `"hidden_act": "gelu"`; tolerate upper case and a few spellings.
+        if let Some(Value::String(act)) = value.get_mut("hidden_act") {
+            *act = act.to_ascii_lowercase();
+        }
+        let config: Self = serde_json::from_value(value).map_err(|e| ConfigError::Json(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Serialises back to a pretty `config.json`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a BertConfig always serialises")
+    }
+
+    /// BERT-base (uncased) dimensions, used by tests and `undivided info --preset`.
+    pub fn bert_base() -> Self {
+        Self {
+            vocab_size: 30522,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: HiddenAct::Gelu,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            classifier_dropout: None,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            pad_token_id: 0,
+            ffn_layers: None,
+            id2label: None,
+            extra: Map::new(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let field = |name: &'static str, expected: String| Err(ConfigError::Field { field: name, expected });
+        if self.vocab_size == 0 {
+            return field("vocab_size", "a positive number".into());
+        }
+        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return field(
+                "num_attention_heads",
+                format!("a positive divisor of hidden_size ({})", self.hidden_size),
+            );
+        }
+        if self.num_hidden_layers == 0 {
+            return field("num_hidden_layers", "at least 1".into());
+        }
+        if self.intermediate_size == 0 {
+            return field("intermediate_size", "a positive number".into());
+        }
+        if self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
+            return field("max_position_embeddings", "positive max_position_embeddings and type_vocab_size".into());
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return field("pad_token_id", format!("an id below vocab_size ({})", self.vocab_size));
+        }
+        for p in [self.hidden_dropout_prob, self.attention_probs_dropout_prob] {
+            if !(0.0..1.0).contains(&p) {
+                return field("hidden_dropout_prob", "a probability in [0, 1)".into());
+            }
+        }
+        if let Some(layers) = &self.ffn_layers {
+            if let Some(&bad) = layers.iter().find(|&&l| l >= self.num_hidden_layers) {
+                return field(
+                    "ffn_layers",
+                    format!("layer indices below num_hidden_layers ({}), found {bad}", self.num_hidden_layers),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The layers that keep their intermediate block, as stored in this config.
+    pub fn plan(&self) -> FfnPlan {
+        match &self.ffn_layers {
+            None => FfnPlan::all(self.num_hidden_layers),
+            Some(layers) => FfnPlan::from_layers(self.num_hidden_layers, layers.iter().copied())
+                .expect("validated in from_json"),
+        }
+    }
+
+    /// The same architecture with another intermediate-block plan.
+    pub fn with_plan(&self, plan: &FfnPlan) -> Self {
+        let mut config = self.clone();
+        config.ffn_layers = if plan.is_full() { None } else { Some(plan.kept().collect()) };
+        config
+    }
+
+    /// Size of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Number of labels of a classification head: from `id2label`, else HF's `num_labels`, else 2.
+    pub fn num_labels(&self) -> usize {
+        if let Some(map) = &self.id2label {
+            return map.len();
+        }
+        self.extra.get("num_labels").and_then(Value::as_u64).map(|n| n as usize).unwrap_or(2)
+    }
+
+    /// Label names in id order (`LABEL_0`, ... when the config has none).
+    pub fn label_names(&self) -> Vec<String> {
+        let n = self.num_labels();
+        (0..n)
+            .map(|i| {
+                self.id2label
+                    .as_ref()
+                    .and_then(|m| m.get(&i.to_string()).cloned())
+                    .unwrap_or_else(|| format!("LABEL_{i}"))
+            })
+            .collect()
+    }
+
+    /// Sets the classification labels, in HF's `id2label` / `label2id` form.
+    pub fn set_labels(&mut self, names: &[String]) {
+        self.id2label = Some(names.iter().enumerate().map(|(i, n)| (i.to_string(), n.clone())).collect());
+        let label2id: Map<String, Value> =
+            names.iter().enumerate().map(|(i, n)| (n.clone(), Value::from(i))).collect();
+        self.extra.insert("label2id".into(), Value::Object(label2id));
+        self.extra.remove("num_labels");
+    }
+
+    /// Dropout before the classifier, as HF resolves it.
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+}

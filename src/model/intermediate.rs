@@ -1,0 +1,47 @@
+//! `BertIntermediate`: the feed-forward block that Undivided can remove from a layer.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::{Device, Tensor};
+
+use super::{BertConfig, HiddenAct};
+
+/// HF `intermediate.dense` + `output.{dense,LayerNorm}` of one encoder layer:
+/// `LayerNorm(h + Dropout(Dense₂(act(Dense₁(h)))))` with `Dense₁: hidden → intermediate_size`
+/// and `Dense₂: intermediate_size → hidden`.
+///
+/// It holds about two thirds of a layer's weights and FLOPs, which is why removing it is worth asking about.
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    pub intermediate_dense: Linear,
+    pub output_dense: Linear,
+    pub output_layer_norm: LayerNorm,
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub act: HiddenAct,
+}
+
+impl BertIntermediate {
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        Self {
+            intermediate_dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
+            output_dense: LinearConfig::new(config.intermediate_size, config.hidden_size).init(device),
+            output_layer_norm: LayerNormConfig::new(config.hidden_size).with_epsilon(config.layer_norm_eps).init(device),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            act: config.hidden_act,
+        }
+    }
+
+    /// `h`: the attention block's output `[batch, seq, hidden]` → the layer output.
+    pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
+        let x = self.intermediate_dense.forward(h.clone());
+        let x = match self.act {
+            HiddenAct::Gelu => gelu(x),
+            HiddenAct::GeluNew => gelu_approximate(x),
+            HiddenAct::Relu => relu(x),
+        };
+        let x = self.dropout.forward(self.output_dense.forward(x));
+        self.output_layer_norm.forward(x + h)
+    }
+}

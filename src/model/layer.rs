@@ -1,0 +1,44 @@
+//! `BertLayer`: one encoder layer, self-attention followed by an optional intermediate block.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate};
+
+/// One encoder layer (HF `encoder.layer.{i}`).
+///
+/// **Removing the intermediate block.** When the plan drops this layer's intermediate block,
+/// `intermediate` is `None`: the layer then has no `intermediate.dense`, `output.dense` or
+/// `output.LayerNorm` parameters at all (they are not zeroed, they do not exist), and the layer's
+/// output is the attention block's output, `LayerNorm₁(x + Attention(x))`. The attention block
+/// keeps its own residual connection and LayerNorm, so the hidden states stay normalised and the
+/// next layer sees inputs on the scale it was trained on.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub attention: BertAttention,
+    pub intermediate: Option<BertIntermediate>,
+}
+
+/// A layer's output and, when asked for, its attention probabilities `[batch, heads, seq, seq]`.
+pub struct LayerOutput {
+    pub hidden: Tensor<3>,
+    pub attention_probs: Option<Tensor<4>>,
+}
+
+impl BertLayer {
+    pub fn new(config: &BertConfig, keep_intermediate: bool, device: &Device) -> Self {
+        Self {
+            attention: BertAttention::new(config, device),
+            intermediate: keep_intermediate.then(|| BertIntermediate::new(config, device)),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> LayerOutput {
+        let AttentionOutput { hidden, probs } = self.attention.forward(x, mask_bias, keep_probs);
+        let hidden = match &self.intermediate {
+            Some(block) => block.forward(hidden),
+            None => hidden,
+        };
+        LayerOutput { hidden, attention_probs: probs }
+    }
+}

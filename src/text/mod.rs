@@ -1,0 +1,5 @@
+//! Text to token ids: the BERT tokenizer and padded batches.
+
+mod tokenizer;
+
+pub use tokenizer::{Batch, BertTokenizer, DEFAULT_MAX_LEN, TextInput};

@@ -1,0 +1,224 @@
+//! `BertTokenizer`: HF `tokenizers` with dynamic padding and a max length of our choosing.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde_json::{Value, json};
+use tokenizers::{
+    EncodeInput, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
+};
+
+use crate::error::TextError;
+use crate::model::BertInput;
+
+/// Default maximum sequence length (tokens, special tokens included).
+pub const DEFAULT_MAX_LEN: usize = 128;
+
+/// One input: a sentence, or a sentence pair (which gets token type ids 0 / 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextInput {
+    Single(String),
+    Pair(String, String),
+}
+
+impl TextInput {
+    pub fn new(a: impl Into<String>, b: Option<String>) -> Self {
+        match b {
+            Some(b) => Self::Pair(a.into(), b),
+            None => Self::Single(a.into()),
+        }
+    }
+}
+
+/// A tokenized batch, padded to its longest member, on the host (row-major `[batch, seq]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub input_ids: Vec<i64>,
+    pub token_type_ids: Vec<i64>,
+    pub attention_mask: Vec<i64>,
+    pub batch_size: usize,
+    pub seq_len: usize,
+    /// How many inputs were cut to the max length.
+    pub truncated: usize,
+}
+
+impl Batch {
+    /// Moves the batch onto `device` as the model's input tensors.
+    pub fn to_input(&self, device: &Device) -> BertInput {
+        let shape = [self.batch_size, self.seq_len];
+        let t = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
+        BertInput {
+            input_ids: t(&self.input_ids),
+            token_type_ids: t(&self.token_type_ids),
+            attention_mask: t(&self.attention_mask),
+        }
+    }
+
+    /// Row `i` of a `[batch, seq]` field.
+    pub fn row<'a>(&self, field: &'a [i64], i: usize) -> &'a [i64] {
+        &field[i * self.seq_len..(i + 1) * self.seq_len]
+    }
+
+    /// Number of real (unpadded) tokens in row `i`.
+    pub fn len_of(&self, i: usize) -> usize {
+        self.row(&self.attention_mask, i).iter().filter(|m| **m != 0).count()
+    }
+}
+
+/// A BERT WordPiece tokenizer.
+///
+/// Whatever padding and truncation `tokenizer.json` carries is replaced: the MiniLM file pads
+/// every input to 128 tokens, which would make short sentences cost as much as long ones. Here a
+/// batch is padded to its longest member and inputs longer than `max_len` are truncated
+/// (longest-first for pairs, as HF does).
+#[derive(Clone)]
+pub struct BertTokenizer {
+    inner: Tokenizer,
+    max_len: usize,
+}
+
+impl std::fmt::Debug for BertTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertTokenizer")
+            .field("vocab_size", &self.inner.get_vocab_size(true))
+            .field("max_len", &self.max_len)
+            .finish()
+    }
+}
+
+impl BertTokenizer {
+    /// From the bytes of a `tokenizer.json`; `source` names the file in errors.
+    pub fn from_json_bytes(bytes: &[u8], source: &str) -> Result<Self, TextError> {
+        let inner = Tokenizer::from_bytes(bytes).map_err(|e| TextError::Load { path: source.into(), reason: e.to_string() })?;
+        Self::configure(inner, source, DEFAULT_MAX_LEN)
+    }
+
+    /// From a BERT `vocab.txt` (one token per line), for checkpoints without `tokenizer.json`.
+    /// Builds the standard BERT pipeline: BertNormalizer, BertPreTokenizer, WordPiece, [CLS]/[SEP].
+    pub fn from_vocab_txt(text: &str, lowercase: bool, source: &str) -> Result<Self, TextError> {
+        let load_err = |reason: String| TextError::Load { path: source.into(), reason };
+        let vocab: serde_json::Map<String, Value> = text
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(i, t)| (t.to_string(), Value::from(i)))
+            .collect();
+        let id = |tok: &str| {
+            vocab.get(tok).and_then(Value::as_u64).ok_or_else(|| load_err(format!("vocab.txt has no {tok} token")))
+        };
+        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        id("[UNK]")?;
+        let added: Vec<Value> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+            .iter()
+            .filter_map(|t| vocab.get(*t).map(|id| (t, id)))
+            .map(|(t, id)| {
+                json!({"id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
+                       "normalized": false, "special": true})
+            })
+            .collect();
+        let spec = json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+            "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                           "strip_accents": null, "lowercase": lowercase},
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", sep], "cls": ["[CLS]", cls]},
+            "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+            "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                      "max_input_chars_per_word": 100, "vocab": vocab},
+        });
+        let inner = Tokenizer::from_bytes(spec.to_string().as_bytes()).map_err(|e| load_err(e.to_string()))?;
+        Self::configure(inner, source, DEFAULT_MAX_LEN)
+    }
+
+    fn configure(mut inner: Tokenizer, source: &str, max_len: usize) -> Result<Self, TextError> {
+        let pad_token = ["[PAD]", "<pad>"].into_iter().find(|t| inner.token_to_id(t).is_some()).unwrap_or("[PAD]");
+        let pad_id = inner.token_to_id(pad_token).unwrap_or(0);
+        inner.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            direction: PaddingDirection::Right,
+            pad_to_multiple_of: None,
+            pad_id,
+            pad_type_id: 0,
+            pad_token: pad_token.to_string(),
+        }));
+        let mut tokenizer = Self { inner, max_len: 0 };
+        tokenizer.set_max_len(max_len, usize::MAX).map_err(|e| TextError::Load { path: source.into(), reason: e.to_string() })?;
+        Ok(tokenizer)
+    }
+
+    /// Sets the truncation length; `limit` is the model's `max_position_embeddings`.
+    pub fn set_max_len(&mut self, max_len: usize, limit: usize) -> Result<(), TextError> {
+        if !(3..=limit).contains(&max_len) {
+            return Err(TextError::MaxLen { max_len, limit });
+        }
+        self.inner
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| TextError::Encode { text: String::new(), reason: e.to_string() })?;
+        self.max_len = max_len;
+        Ok(())
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The underlying `tokenizers` tokenizer (with our padding and truncation).
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// Tokenizes a batch, padded to its longest member. Empty sentences are an error.
+    pub fn encode_batch(&self, inputs: &[TextInput]) -> Result<Batch, TextError> {
+        let mut encode_inputs: Vec<EncodeInput> = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            match input {
+                TextInput::Single(a) => {
+                    check_nonempty(a)?;
+                    encode_inputs.push(a.as_str().into());
+                }
+                TextInput::Pair(a, b) => {
+                    check_nonempty(a)?;
+                    check_nonempty(b)?;
+                    encode_inputs.push((a.as_str(), b.as_str()).into());
+                }
+            }
+        }
+        let encodings = self.inner.encode_batch(encode_inputs, true).map_err(|e| TextError::Encode {
+            text: inputs.first().map(|i| format!("{i:?}")).unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
+        let seq_len = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut batch = Batch {
+            input_ids: Vec::with_capacity(seq_len * encodings.len()),
+            token_type_ids: Vec::with_capacity(seq_len * encodings.len()),
+            attention_mask: Vec::with_capacity(seq_len * encodings.len()),
+            batch_size: encodings.len(),
+            seq_len,
+            truncated: encodings.iter().filter(|e| !e.get_overflowing().is_empty()).count(),
+        };
+        for e in &encodings {
+            batch.input_ids.extend(e.get_ids().iter().map(|&v| v as i64));
+            batch.token_type_ids.extend(e.get_type_ids().iter().map(|&v| v as i64));
+            batch.attention_mask.extend(e.get_attention_mask().iter().map(|&v| v as i64));
+        }
+        Ok(batch)
+    }
+
+    /// Tokenizes one sentence or pair.
+    pub fn encode(&self, input: &TextInput) -> Result<Batch, TextError> {
+        self.encode_batch(std::slice::from_ref(input))
+    }
+}
+
+fn check_nonempty(s: &str) -> Result<(), TextError> {
+    if s.trim().is_empty() { Err(TextError::Empty) } else { Ok(()) }
+}

@@ -1,0 +1,280 @@
+//! Checkpoint loading and saving: exact round trips, reduction, HF naming variants, and clear
+//! errors for corrupt, truncated and mismatched files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde_json::Value;
+use undivided::checkpoint::{bert_to_safetensors, classifier_to_safetensors, load_bert, load_classifier, write_checkpoint};
+use undivided::error::CheckpointError;
+use undivided::model::{BertConfig, BertInput, FfnPlan, ForwardOptions};
+use undivided::Checkpoint;
+
+fn tiny() -> Checkpoint {
+    let dir = common::tiny_checkpoint_dir();
+    Checkpoint::open(dir.path()).unwrap()
+}
+
+fn expected() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(common::tiny_dir().join("expected.json")).unwrap()).unwrap()
+}
+
+fn tiny_input(device: &Device) -> BertInput {
+    let e = expected();
+    let rows = |k: &str| -> Vec<i64> {
+        e[k].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect()
+    };
+    let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(rows(k), [2, 10]), device);
+    BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") }
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// Rewrites a safetensors file through `edit`, which may rename, drop, add or reshape tensors.
+fn rewrite(bytes: &[u8], edit: impl Fn(&str, Vec<usize>, Vec<u8>) -> Vec<(String, Vec<usize>, Vec<u8>)>) -> Vec<u8> {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        out.extend(edit(&name, view.shape().to_vec(), view.data().to_vec()));
+    }
+    let views: Vec<(String, TensorView)> =
+        out.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
+    safetensors::serialize(views, None::<HashMap<String, String>>).unwrap()
+}
+
+fn load(bytes: &[u8], config: &BertConfig, plan: &str) -> Result<undivided::BertModel, CheckpointError> {
+    let device = Device::flex();
+    let plan = FfnPlan::parse(plan, config.num_hidden_layers).unwrap();
+    load_bert(bytes, Path::new("ckpt/model.safetensors"), config, &plan, &device).map(|(m, _)| m)
+}
+
+#[test]
+fn tiny_model_matches_pytorch_full_and_reduced() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    for (plan, want) in expected()["plans"].as_object().unwrap() {
+        let plan = FfnPlan::parse(plan, 3).unwrap();
+        let (model, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
+        let out = model.forward(tiny_input(&device), ForwardOptions::default());
+        let d = common::max_abs_diff(&common::to_vec(out.last_hidden_state), &floats(&want["last_hidden_state"]));
+        assert!(d < 1e-4, "plan {plan}: last_hidden_state differs by {d}");
+        let d = common::max_abs_diff(&common::to_vec(out.pooler_output), &floats(&want["pooler_output"]));
+        assert!(d < 1e-4, "plan {plan}: pooler_output differs by {d}");
+    }
+}
+
+#[test]
+fn save_load_round_trip_is_bit_exact() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    let (model, _) = checkpoint.load_bert(None, &device).unwrap();
+    let saved = pollster::block_on(bert_to_safetensors(&model)).unwrap();
+    // Every tensor of the original file (but the int position_ids buffer) comes back byte for byte.
+    let original = SafeTensors::deserialize(&checkpoint.weights).unwrap();
+    let again = SafeTensors::deserialize(&saved).unwrap();
+    let mut compared = 0;
+    for (name, view) in original.tensors() {
+        if name.ends_with("position_ids") {
+            continue;
+        }
+        let other = again.tensor(&name).unwrap_or_else(|_| panic!("{name} not saved"));
+        assert_eq!(other.shape(), view.shape(), "{name}");
+        assert_eq!(other.data(), view.data(), "{name} not bit-exact");
+        compared += 1;
+    }
+    assert_eq!(compared, again.len());
+    // And loading the saved file then saving again gives the identical file.
+    let reloaded = load(&saved, &checkpoint.config, "all").unwrap();
+    assert_eq!(pollster::block_on(bert_to_safetensors(&reloaded)).unwrap(), saved);
+}
+
+#[test]
+fn reduced_checkpoint_written_and_reloaded_gives_the_same_outputs() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    let (reduced, report) = checkpoint.load_bert(Some(&plan), &device).unwrap();
+    assert_eq!(report.dropped.len(), 12, "6 tensors per removed block, 2 blocks");
+    assert!(report.dropped.iter().all(|n| n.starts_with("encoder.layer.0.") || n.starts_with("encoder.layer.2.")));
+    let out_dir = common::tempdir();
+    let weights = pollster::block_on(bert_to_safetensors(&reduced)).unwrap();
+    write_checkpoint(out_dir.path(), &checkpoint.config_with_plan(&plan), &weights, &checkpoint.tokenizer_files).unwrap();
+
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["ffn_layers"], serde_json::json!([1]));
+    assert_eq!(config["model_type"], "bert", "HF fields are kept");
+    assert!(out_dir.path().join("vocab.txt").is_file(), "tokenizer files travel with the checkpoint");
+
+    let back = Checkpoint::open(out_dir.path()).unwrap();
+    assert_eq!(back.plan(), plan);
+    let (model, _) = back.load_bert(None, &device).unwrap();
+    assert_eq!(model.num_params(), reduced.num_params());
+    let a = common::to_vec(model.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
+    let b = floats(&expected()["plans"]["1"]["last_hidden_state"]);
+    assert!(common::max_abs_diff(&a, &b) < 1e-4);
+}
+
+#[test]
+fn bert_prefix_and_gamma_beta_names_load() {
+    let checkpoint = tiny();
+    let renamed = rewrite(&checkpoint.weights, |name, shape, data| {
+        let name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta");
+        let mut out = vec![(format!("bert.{name}"), shape, data)];
+        if name == "pooler.dense.bias" {
+            // pre-training heads that a BertModel ignores
+            out.push(("cls.predictions.bias".into(), vec![1000], vec![0; 4000]));
+        }
+        out
+    });
+    let a = load(&renamed, &checkpoint.config, "all").unwrap();
+    let b = load(&checkpoint.weights, &checkpoint.config, "all").unwrap();
+    let device = Device::flex();
+    let pa = common::to_vec(a.forward(tiny_input(&device), ForwardOptions::default()).pooler_output);
+    let pb = common::to_vec(b.forward(tiny_input(&device), ForwardOptions::default()).pooler_output);
+    assert_eq!(pa, pb);
+}
+
+#[test]
+fn truncated_and_garbage_files_are_clear_errors() {
+    let checkpoint = tiny();
+    let w = &checkpoint.weights;
+    for (what, bytes) in [
+        ("truncated", w[..w.len() - 1000].to_vec()),
+        ("header only", w[..100].to_vec()),
+        ("empty", Vec::new()),
+        ("garbage", b"this is not a safetensors file at all".to_vec()),
+    ] {
+        let err = load(&bytes, &checkpoint.config, "all").unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{what}: {err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("ckpt/model.safetensors") && msg.contains("truncated or corrupt"), "{what}: {msg}");
+    }
+}
+
+#[test]
+fn missing_tensor_names_tensor_and_shape() {
+    let checkpoint = tiny();
+    let bytes = rewrite(&checkpoint.weights, |name, shape, data| {
+        if name == "encoder.layer.1.attention.self.key.weight" { vec![] } else { vec![(name.into(), shape, data)] }
+    });
+    let msg = load(&bytes, &checkpoint.config, "all").unwrap_err().to_string();
+    assert!(msg.contains("`encoder.layer.1.attention.self.key.weight` is missing"), "{msg}");
+    assert!(msg.contains("[32, 32]"), "{msg}");
+}
+
+#[test]
+fn misshaped_tensor_names_both_shapes() {
+    let checkpoint = tiny();
+    let bytes = rewrite(&checkpoint.weights, |name, shape, data| {
+        if name == "encoder.layer.2.intermediate.dense.weight" {
+            vec![(name.into(), vec![32, 64], data)] // transposed: [in, out] instead of HF's [out, in]
+        } else {
+            vec![(name.into(), shape, data)]
+        }
+    });
+    let msg = load(&bytes, &checkpoint.config, "all").unwrap_err().to_string();
+    assert!(msg.contains("encoder.layer.2.intermediate.dense.weight"), "{msg}");
+    assert!(msg.contains("shape [32, 64], expected [64, 32]"), "{msg}");
+    // With that block removed by the plan, the bad tensor is dropped and loading succeeds.
+    assert!(load(&bytes, &checkpoint.config, "0,1").is_ok());
+}
+
+#[test]
+fn unexpected_tensor_is_an_error() {
+    let checkpoint = tiny();
+    let bytes = rewrite(&checkpoint.weights, |name, shape, data| {
+        let mut out = vec![(name.to_string(), shape, data)];
+        if name == "pooler.dense.bias" {
+            out.push(("encoder.layer.3.attention.self.query.bias".into(), vec![32], vec![0; 128]));
+        }
+        out
+    });
+    let msg = load(&bytes, &checkpoint.config, "all").unwrap_err().to_string();
+    assert!(msg.contains("unexpected tensor `encoder.layer.3.attention.self.query.bias`"), "{msg}");
+    assert!(msg.contains("the model has 3 layers"), "{msg}");
+}
+
+#[test]
+fn nan_weights_are_rejected() {
+    let checkpoint = tiny();
+    let bytes = rewrite(&checkpoint.weights, |name, shape, mut data| {
+        if name == "pooler.dense.weight" {
+            data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+        }
+        vec![(name.into(), shape, data)]
+    });
+    let msg = load(&bytes, &checkpoint.config, "all").unwrap_err().to_string();
+    assert!(msg.contains("`pooler.dense.weight` contains NaN"), "{msg}");
+}
+
+#[test]
+fn a_reduced_checkpoint_cannot_grow_blocks_back() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    let (reduced, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
+    let bytes = pollster::block_on(bert_to_safetensors(&reduced)).unwrap();
+    let config = checkpoint.config_with_plan(&plan);
+    let msg = load(&bytes, &config, "all").unwrap_err().to_string();
+    assert!(msg.contains("encoder.layer.0.intermediate.dense.weight` is missing"), "{msg}");
+    assert!(msg.contains("keeps them in layers `1`"), "{msg}");
+    // Removing more is fine.
+    assert!(load(&bytes, &config, "none").is_ok());
+}
+
+#[test]
+fn classifier_round_trip_and_new_head() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    let mut config = checkpoint.config.clone();
+    config.set_labels(&["negative".into(), "positive".into()]);
+    let plan = FfnPlan::all(3);
+    let path = Path::new("m.safetensors");
+    let (clf, report) = load_classifier(&checkpoint.weights, path, &config, &plan, &device).unwrap();
+    assert!(report.new_head, "a base checkpoint has no classifier: a new head is made");
+    let bytes = pollster::block_on(classifier_to_safetensors(&clf)).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert!(st.tensor("bert.pooler.dense.weight").is_ok() && st.tensor("classifier.weight").is_ok());
+    assert_eq!(st.tensor("classifier.weight").unwrap().shape(), &[2, 32]);
+    let (back, report) = load_classifier(&bytes, path, &config, &plan, &device).unwrap();
+    assert!(!report.new_head);
+    let a = common::to_vec(clf.forward(tiny_input(&device)));
+    let b = common::to_vec(back.forward(tiny_input(&device)));
+    assert_eq!(a, b);
+    // A classifier checkpoint still loads as a bare encoder (the head is ignored).
+    assert!(load(&bytes, &config, "all").is_ok());
+}
+
+#[test]
+fn bert_base_parameter_counts() {
+    let device = Device::flex();
+    let config = BertConfig::bert_base();
+    assert_eq!(config.init(&device).num_params(), 109_482_240);
+    assert_eq!(config.init_with_plan(&FfnPlan::none(12), &device).num_params(), 52_794_624);
+}
+
+#[test]
+fn missing_files_and_bad_config_are_clear_errors() {
+    let dir = common::tiny_checkpoint_dir();
+    std::fs::remove_file(dir.path().join("vocab.txt")).unwrap();
+    let msg = Checkpoint::open(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains("tokenizer.json (or vocab.txt)"), "{msg}");
+
+    let dir = common::tiny_checkpoint_dir();
+    let config = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    std::fs::write(dir.path().join("config.json"), config.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5")).unwrap();
+    let msg = Checkpoint::open(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains("config.json") && msg.contains("num_attention_heads"), "{msg}");
+
+    std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
+    let msg = Checkpoint::open(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains("config.json is not a valid BERT config"), "{msg}");
+}

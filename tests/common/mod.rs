@@ -1,0 +1,101 @@
+//! Helpers shared by the native integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Tensor;
+use safetensors::SafeTensors;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+/// The embedded default model; setup places it (the README's test command runs setup first).
+pub fn minilm_dir() -> PathBuf {
+    let dir = root().join("models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "{} is missing: run `scripts/setup.sh model` (the test command does)",
+        dir.display()
+    );
+    dir
+}
+
+/// One f32 tensor of a safetensors file, flattened.
+pub fn read_f32(path: &Path, name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let view = st.tensor(name).unwrap_or_else(|_| panic!("{name} not in {}", path.display()));
+    view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
+/// Largest absolute difference; panics if the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// The tiny random BERT fixture made by scripts/make_reference.py.
+pub fn tiny_dir() -> PathBuf {
+    fixtures().join("tiny")
+}
+
+/// A BERT vocab.txt with `n` tokens (specials first), so the tiny model has a tokenizer.
+pub fn tiny_vocab(n: usize) -> String {
+    let mut v: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].iter().map(|s| s.to_string()).collect();
+    let words = ["the", "a", "movie", "good", "bad", "is", "was", "not", "very", "film", "##s", "##ing"];
+    v.extend(words.iter().map(|s| s.to_string()));
+    let mut i = 0;
+    while v.len() < n {
+        v.push(format!("tok{i}"));
+        i += 1;
+    }
+    v.join("\n")
+}
+
+/// A temporary directory removed on drop. (Not the `tempfile` crate: as a dev-dependency it
+/// turns on `bitflags/std`, and burn's whole tree would be compiled twice, for lib and tests.)
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "undivided-test-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+/// A copy of the tiny model with a vocab.txt, in a fresh temp dir: a complete checkpoint.
+pub fn tiny_checkpoint_dir() -> TempDir {
+    let dir = tempdir();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(tiny_dir().join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("vocab.txt"), tiny_vocab(1000)).unwrap();
+    dir
+}

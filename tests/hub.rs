@@ -1,0 +1,125 @@
+//! Hub downloads against a local HTTP server that mimics the hub's `resolve` URL layout
+//! (never the real hub).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use undivided::Checkpoint;
+use undivided::checkpoint::hub::{HubOptions, download, looks_like_repo_id};
+
+/// Serves `files` at `/{repo}/resolve/main/{name}`; counts requests; 404 for anything else.
+struct FakeHub {
+    endpoint: String,
+    requests: Arc<AtomicUsize>,
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeHub {
+    fn start(repo: &str, files: HashMap<String, Vec<u8>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let (count, seen, prefix) = (requests.clone(), paths.clone(), format!("/{repo}/resolve/main/"));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                reader.read_line(&mut line).unwrap();
+                while { let mut h = String::new(); reader.read_line(&mut h).unwrap() > 2 } {}
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                count.fetch_add(1, Ordering::SeqCst);
+                seen.lock().unwrap().push(path.clone());
+                let body = path.strip_prefix(&prefix).and_then(|f| files.get(f));
+                let (status, body) = match body {
+                    Some(b) => ("200 OK", b.clone()),
+                    None => ("404 Not Found", b"Entry not found".to_vec()),
+                };
+                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        Self { endpoint, requests, paths }
+    }
+
+    fn options(&self, cache: &std::path::Path) -> HubOptions {
+        HubOptions {
+            endpoint: self.endpoint.clone(),
+            revision: "main".into(),
+            cache_dir: cache.to_path_buf(),
+            token: None,
+            progress: false,
+        }
+    }
+}
+
+fn tiny_files() -> HashMap<String, Vec<u8>> {
+    let dir = common::tiny_dir();
+    HashMap::from([
+        ("config.json".to_string(), std::fs::read(dir.join("config.json")).unwrap()),
+        ("model.safetensors".to_string(), std::fs::read(dir.join("model.safetensors")).unwrap()),
+        ("vocab.txt".to_string(), common::tiny_vocab(1000).into_bytes()),
+    ])
+}
+
+#[test]
+fn downloads_once_and_loads() {
+    let hub = FakeHub::start("someone/tiny-bert", tiny_files());
+    let cache = common::tempdir();
+    let dir = download("someone/tiny-bert", &hub.options(cache.path())).unwrap();
+    assert!(hub.paths.lock().unwrap().iter().any(|p| p == "/someone/tiny-bert/resolve/main/model.safetensors"));
+    let checkpoint = Checkpoint::open(&dir).unwrap();
+    assert_eq!(checkpoint.config.num_hidden_layers, 3);
+    assert!(checkpoint.load_bert(None, &burn::tensor::Device::flex()).is_ok());
+
+    let before = hub.requests.load(Ordering::SeqCst);
+    assert_eq!(download("someone/tiny-bert", &hub.options(cache.path())).unwrap(), dir);
+    assert_eq!(hub.requests.load(Ordering::SeqCst), before, "second call is served from the cache");
+}
+
+#[test]
+fn unknown_repo_is_a_clear_error_and_leaves_no_complete_folder() {
+    let hub = FakeHub::start("someone/tiny-bert", tiny_files());
+    let cache = common::tempdir();
+    let msg = download("someone/nope", &hub.options(cache.path())).unwrap_err().to_string();
+    assert!(msg.contains("someone/nope") && msg.contains("model.safetensors"), "{msg}");
+    let mut files = tiny_files();
+    files.remove("vocab.txt");
+    let hub = FakeHub::start("x/no-tokenizer", files);
+    let msg = download("x/no-tokenizer", &hub.options(cache.path())).unwrap_err().to_string();
+    assert!(msg.contains("tokenizer.json or vocab.txt"), "{msg}");
+    assert!(!cache.path().join("hub/x--no-tokenizer/main/config.json").exists());
+}
+
+#[test]
+fn cli_encode_uses_hf_endpoint() {
+    let hub = FakeHub::start("someone/tiny-bert", tiny_files());
+    let cache = common::tempdir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_undivided"))
+        .args(["encode", "someone/tiny-bert", "--json", "the movie was good"])
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .env("UNDIVIDED_CACHE", cache.path())
+        .current_dir(common::tempdir().path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["input_ids"][0].as_array().unwrap().len(), 6, "[CLS] the movie was good [SEP]");
+    assert_eq!(json["pooler_output"][0].as_array().unwrap().len(), 32);
+}
+
+#[test]
+fn repo_ids() {
+    assert!(looks_like_repo_id("bert-base-uncased"));
+    assert!(looks_like_repo_id("sentence-transformers/all-MiniLM-L6-v2"));
+    assert!(!looks_like_repo_id("./models/x"));
+    assert!(!looks_like_repo_id("a/b/c"));
+    assert!(!looks_like_repo_id("/abs/path"));
+}
