@@ -14,9 +14,10 @@ pub struct EncodeArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Truncate inputs to this many tokens (special tokens included).
-    #[arg(long, default_value_t = crate::text::DEFAULT_MAX_LEN)]
-    pub max_len: usize,
+    /// Truncate inputs to this many tokens, special tokens included
+    /// [default: 128, or the model's max_position_embeddings if smaller].
+    #[arg(long)]
+    pub max_len: Option<usize>,
     /// Print `{input_ids, token_type_ids, attention_mask, last_hidden_state, pooler_output}` as JSON.
     #[arg(long)]
     pub json: bool,
@@ -34,10 +35,12 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model.model)?)?;
     let plan = checkpoint.parse_plan(args.model.keep_ffn.as_deref())?;
     let mut tokenizer = checkpoint.tokenizer.clone();
-    tokenizer.set_max_len(args.max_len, checkpoint.config.max_position_embeddings)?;
+    let limit = checkpoint.config.max_position_embeddings;
+    let max_len = args.max_len.unwrap_or(crate::text::DEFAULT_MAX_LEN.min(limit));
+    tokenizer.set_max_len(max_len, limit)?;
     let batch = tokenizer.encode(&TextInput::new(args.text, args.text_b))?;
     if batch.truncated > 0 {
-        eprintln!("note: the input was truncated to {} tokens (--max-len)", args.max_len);
+        eprintln!("note: the input was truncated to {max_len} tokens (--max-len)");
     }
 
     let device = args.device.init()?;
