@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod model;
 pub mod text;
+pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

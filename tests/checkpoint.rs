@@ -1,5 +1,6 @@
 //! Checkpoint loading and saving: exact round trips, reduction, HF naming variants, and clear
 //! errors for corrupt, truncated and mismatched files.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The `undivided` binary end to end: info, reduce, encode, and its error messages.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

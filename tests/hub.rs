@@ -1,5 +1,6 @@
 //! Hub downloads against a local HTTP server that mimics the hub's `resolve` URL layout
 //! (never the real hub).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

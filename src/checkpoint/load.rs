@@ -12,7 +12,10 @@ use burn::module::Param;
 use burn::tensor::{Device, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
-use super::names::{Slot, bert_slots, canonical_name, classifier_slots, intermediate_layer_of, is_ignorable};
+use super::names::{
+    Slot, bert_slots, canonical_name, classifier_slots, intermediate_layer_of, is_ignorable, relabel_linear,
+    with_stable_id,
+};
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan};
 
@@ -72,6 +75,11 @@ impl<'a> TensorTable<'a> {
     }
 }
 
+/// A trainable parameter holding `data`, under the stable id of `name`.
+fn param<const D: usize>(name: &str, data: TensorData, device: &Device) -> Param<burn::tensor::Tensor<D>> {
+    with_stable_id(Param::from_data(data, device), name)
+}
+
 /// `[rows, cols]` row-major → `[cols, rows]` row-major (HF `[out, in]` → burn `[in, out]`).
 pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
@@ -101,26 +109,26 @@ fn fill_slots(
             Slot::Linear(linear) => {
                 let [d_in, d_out] = linear.weight.lazy_shape().dims();
                 let w = table.take(&format!("{prefix}.weight"), &[d_out, d_in], hint)?;
-                linear.weight = Param::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), device);
+                linear.weight = param(&format!("{prefix}.weight"), TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), device);
                 loaded += 1;
                 if linear.bias.is_some() {
                     let b = table.take(&format!("{prefix}.bias"), &[d_out], hint)?;
-                    linear.bias = Some(Param::from_data(TensorData::new(b, [d_out]), device));
+                    linear.bias = Some(param(&format!("{prefix}.bias"), TensorData::new(b, [d_out]), device));
                     loaded += 1;
                 }
             }
             Slot::LayerNorm(norm) => {
                 let [d] = norm.gamma.lazy_shape().dims();
                 let g = table.take(&format!("{prefix}.weight"), &[d], hint)?;
-                norm.gamma = Param::from_data(TensorData::new(g, [d]), device);
+                norm.gamma = param(&format!("{prefix}.weight"), TensorData::new(g, [d]), device);
                 let b = table.take(&format!("{prefix}.bias"), &[d], hint)?;
-                norm.beta = Some(Param::from_data(TensorData::new(b, [d]), device));
+                norm.beta = Some(param(&format!("{prefix}.bias"), TensorData::new(b, [d]), device));
                 loaded += 2;
             }
             Slot::Embedding(embedding) => {
                 let [n, d] = embedding.weight.lazy_shape().dims();
                 let w = table.take(&format!("{prefix}.weight"), &[n, d], hint)?;
-                embedding.weight = Param::from_data(TensorData::new(w, [n, d]), device);
+                embedding.weight = param(&format!("{prefix}.weight"), TensorData::new(w, [n, d]), device);
                 loaded += 1;
             }
         }
@@ -180,6 +188,7 @@ pub fn load_classifier(
     let new_head = !table.contains_prefix("classifier.");
     let checkpoint_plan = config.plan();
     let loaded = if new_head {
+        relabel_linear(&mut model.classifier, "classifier");
         fill_slots(&mut table, bert_slots(&mut model.bert), &checkpoint_plan, device)?
     } else {
         fill_slots(&mut table, classifier_slots(&mut model), &checkpoint_plan, device)?

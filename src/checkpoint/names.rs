@@ -1,6 +1,8 @@
 //! HF tensor names of every parameter of our modules, in one place for loading and saving.
 
+use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::Tensor;
 
 use crate::model::{BertForSequenceClassification, BertModel};
 
@@ -78,4 +80,52 @@ pub(crate) fn is_ignorable(name: &str, model_has_classifier: bool) -> bool {
     name.starts_with("cls.")
         || name.ends_with("embeddings.position_ids")
         || (!model_has_classifier && name.starts_with("classifier."))
+}
+
+/// A parameter id derived from the tensor's canonical name (FNV-1a), so that the same weight
+/// has the same id in every process: optimizer state saved by one run resumes in the next.
+pub(crate) fn stable_id(name: &str) -> ParamId {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    ParamId::from(hash)
+}
+
+/// The same parameter under its stable id (value and training state unchanged).
+pub(crate) fn with_stable_id<const D: usize>(param: Param<Tensor<D>>, name: &str) -> Param<Tensor<D>> {
+    let (_, value, mapper) = param.consume();
+    Param::from_mapped_value(stable_id(name), value, mapper)
+}
+
+/// Gives a (new, randomly initialised) linear layer the stable ids of `{prefix}.weight/bias`.
+pub(crate) fn relabel_linear(linear: &mut Linear, prefix: &str) {
+    let device = linear.weight.lazy_device();
+    let weight = std::mem::replace(&mut linear.weight, Param::from_tensor(Tensor::zeros([1, 1], &device)));
+    linear.weight = with_stable_id(weight, &format!("{prefix}.weight"));
+    if let Some(bias) = linear.bias.take() {
+        linear.bias = Some(with_stable_id(bias, &format!("{prefix}.bias")));
+    }
+}
+
+/// Ids and ranks of every parameter of a classifier, and whether weight decay applies to it
+/// (not to biases and LayerNorm parameters, as in BERT's original optimizer).
+pub fn classifier_param_ids(model: &BertForSequenceClassification) -> Vec<(ParamId, usize, bool)> {
+    let mut model = model.clone();
+    let mut out = Vec::new();
+    for (_, slot) in classifier_slots(&mut model) {
+        match slot {
+            Slot::Linear(l) => {
+                out.push((l.weight.id, 2, true));
+                if let Some(b) = &l.bias {
+                    out.push((b.id, 1, false));
+                }
+            }
+            Slot::LayerNorm(n) => {
+                out.push((n.gamma.id, 1, false));
+                if let Some(b) = &n.beta {
+                    out.push((b.id, 1, false));
+                }
+            }
+            Slot::Embedding(e) => out.push((e.weight.id, 2, true)),
+        }
+    }
+    out
 }

@@ -1,7 +1,9 @@
 //! The `undivided` command line: one file per subcommand.
 
 mod bench;
+mod compare;
 mod encode;
+mod finetune;
 mod info;
 mod reduce;
 
@@ -28,6 +30,14 @@ pub enum Command {
     Encode(encode::EncodeArgs),
     /// Inference throughput of the full and reduced models.
     Bench(bench::BenchArgs),
+    /// Fine-tune every weight on a GLUE task (full or reduced), keeping the best checkpoint.
+    Finetune(finetune::FinetuneArgs),
+    /// Evaluate a fine-tuned checkpoint on a task's dev set(s).
+    Eval(finetune::EvalArgs),
+    /// Classify one sentence or pair with a fine-tuned checkpoint.
+    Predict(finetune::PredictArgs),
+    /// Fine-tune several plans with the same settings and seeds; write a Markdown + JSON table.
+    Compare(compare::CompareArgs),
 }
 
 /// The model argument shared by most subcommands.
@@ -62,6 +72,10 @@ pub fn main() -> ExitCode {
         Command::Reduce(args) => reduce::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Finetune(args) => finetune::run(args),
+        Command::Eval(args) => finetune::run_eval(args),
+        Command::Predict(args) => finetune::run_predict(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

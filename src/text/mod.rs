@@ -2,4 +2,4 @@
 
 mod tokenizer;
 
-pub use tokenizer::{Batch, BertTokenizer, DEFAULT_MAX_LEN, TextInput};
+pub use tokenizer::{Batch, BertTokenizer, DEFAULT_MAX_LEN, Encoded, TextInput};

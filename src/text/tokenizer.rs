@@ -41,7 +41,36 @@ pub struct Batch {
     pub truncated: usize,
 }
 
+/// One tokenized input without padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub input_ids: Vec<u32>,
+    pub token_type_ids: Vec<u32>,
+    pub truncated: bool,
+}
+
 impl Batch {
+    /// Pads already-tokenized rows to the longest of them with `pad_id`.
+    pub fn from_rows(rows: &[&Encoded], pad_id: u32) -> Self {
+        let seq_len = rows.iter().map(|r| r.input_ids.len()).max().unwrap_or(0);
+        let n = rows.len() * seq_len;
+        let mut batch = Batch {
+            input_ids: Vec::with_capacity(n),
+            token_type_ids: Vec::with_capacity(n),
+            attention_mask: Vec::with_capacity(n),
+            batch_size: rows.len(),
+            seq_len,
+            truncated: rows.iter().filter(|r| r.truncated).count(),
+        };
+        for r in rows {
+            let pad = seq_len - r.input_ids.len();
+            batch.input_ids.extend(r.input_ids.iter().map(|&v| v as i64).chain(std::iter::repeat_n(pad_id as i64, pad)));
+            batch.token_type_ids.extend(r.token_type_ids.iter().map(|&v| v as i64).chain(std::iter::repeat_n(0, pad)));
+            batch.attention_mask.extend(std::iter::repeat_n(1, r.input_ids.len()).chain(std::iter::repeat_n(0, pad)));
+        }
+        batch
+    }
+
     /// Moves the batch onto `device` as the model's input tensors.
     pub fn to_input(&self, device: &Device) -> BertInput {
         let shape = [self.batch_size, self.seq_len];
@@ -211,6 +240,38 @@ impl BertTokenizer {
             batch.attention_mask.extend(e.get_attention_mask().iter().map(|&v| v as i64));
         }
         Ok(batch)
+    }
+
+    /// Tokenizes each input on its own, unpadded (for datasets: batches are padded later, per batch).
+    pub fn encode_each(&self, inputs: &[TextInput]) -> Result<Vec<Encoded>, TextError> {
+        let mut tokenizer = self.inner.clone();
+        tokenizer.with_padding(None);
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let encoding = match input {
+                TextInput::Single(a) => {
+                    check_nonempty(a)?;
+                    tokenizer.encode(a.as_str(), true)
+                }
+                TextInput::Pair(a, b) => {
+                    check_nonempty(a)?;
+                    check_nonempty(b)?;
+                    tokenizer.encode((a.as_str(), b.as_str()), true)
+                }
+            }
+            .map_err(|e| TextError::Encode { text: format!("{input:?}"), reason: e.to_string() })?;
+            out.push(Encoded {
+                input_ids: encoding.get_ids().to_vec(),
+                token_type_ids: encoding.get_type_ids().to_vec(),
+                truncated: !encoding.get_overflowing().is_empty(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The id used for padding.
+    pub fn pad_id(&self) -> u32 {
+        self.inner.get_padding().map(|p| p.pad_id).unwrap_or(0)
     }
 
     /// Tokenizes one sentence or pair.

@@ -1,0 +1,122 @@
+//! Evaluation of a classifier on a labelled dataset with the task's GLUE metrics.
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::batches::eval_batches;
+use crate::data::{Dataset, Label, Metric, Task};
+use crate::model::BertForSequenceClassification;
+use crate::text::{Batch, BertTokenizer, Encoded, TextInput};
+
+/// A dataset tokenized once: unpadded rows and their labels.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub task: Task,
+    pub rows: Vec<Encoded>,
+    pub labels: Vec<Label>,
+}
+
+impl Prepared {
+    pub fn new(tokenizer: &BertTokenizer, dataset: &Dataset) -> Result<Self, crate::error::TextError> {
+        let inputs: Vec<TextInput> =
+            dataset.examples.iter().map(|e| TextInput::new(e.text_a.clone(), e.text_b.clone())).collect();
+        Ok(Self {
+            task: dataset.task,
+            rows: tokenizer.encode_each(&inputs)?,
+            labels: dataset.examples.iter().map(|e| e.label).collect(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn lengths(&self) -> Vec<usize> {
+        self.rows.iter().map(|r| r.input_ids.len()).collect()
+    }
+
+    /// The padded batch of the rows at `indices`.
+    pub fn batch(&self, indices: &[usize], pad_id: u32) -> Batch {
+        let rows: Vec<&Encoded> = indices.iter().map(|&i| &self.rows[i]).collect();
+        Batch::from_rows(&rows, pad_id)
+    }
+}
+
+/// Metric values by name (`accuracy`, `f1`, ...), plus the loss-free prediction list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    pub metrics: BTreeMap<String, f64>,
+    pub examples: usize,
+}
+
+impl EvalResult {
+    /// The task's main metric (the first GLUE metric).
+    pub fn main(&self, task: Task) -> f64 {
+        self.metrics[task.metrics()[0].name()]
+    }
+}
+
+/// Logits `[n, num_labels]` of every row, in dataset order (reads back per batch; native only).
+pub fn predict_logits(
+    model: &BertForSequenceClassification,
+    data: &Prepared,
+    pad_id: u32,
+    batch_size: usize,
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let model = model.valid();
+    let device = device.clone().without_autodiff();
+    let mut out = vec![Vec::new(); data.len()];
+    for indices in eval_batches(&data.lengths(), batch_size) {
+        let batch = data.batch(&indices, pad_id);
+        let logits = model.forward(batch.to_input(&device));
+        let [_, k] = logits.dims();
+        let values: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec().expect("f32 logits");
+        for (row, &i) in indices.iter().enumerate() {
+            out[i] = values[row * k..(row + 1) * k].to_vec();
+        }
+    }
+    out
+}
+
+/// The task's metrics from logits and gold labels.
+pub fn score(task: Task, logits: &[Vec<f32>], labels: &[Label]) -> EvalResult {
+    let mut metrics = BTreeMap::new();
+    if task.is_regression() {
+        let pred: Vec<f64> = logits.iter().map(|l| l[0] as f64).collect();
+        let gold: Vec<f64> = labels.iter().map(|l| if let Label::Score(s) = l { *s as f64 } else { f64::NAN }).collect();
+        for m in task.metrics() {
+            metrics.insert(m.name().to_string(), m.of_scores(&pred, &gold));
+        }
+    } else {
+        let pred: Vec<usize> = logits.iter().map(|l| argmax(l)).collect();
+        let gold: Vec<usize> = labels.iter().map(|l| if let Label::Class(c) = l { *c } else { usize::MAX }).collect();
+        for m in task.metrics() {
+            metrics.insert(m.name().to_string(), m.of_classes(&pred, &gold));
+        }
+        metrics.entry(Metric::Accuracy.name().to_string()).or_insert_with(|| Metric::Accuracy.of_classes(&pred, &gold));
+    }
+    EvalResult { metrics, examples: labels.len() }
+}
+
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
+}
+
+/// Evaluates `model` on `data`.
+pub fn evaluate(
+    model: &BertForSequenceClassification,
+    data: &Prepared,
+    pad_id: u32,
+    batch_size: usize,
+    device: &Device,
+) -> EvalResult {
+    score(data.task, &predict_logits(model, data, pad_id, batch_size, device), &data.labels)
+}

@@ -1,0 +1,391 @@
+//! A whole fine-tuning run on disk (native): evaluation, logs, the best checkpoint, atomic
+//! resume checkpoints, NaN detection and `results.json`.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use web_time::Instant;
+
+use super::batches::epoch_batches;
+use super::eval::{EvalResult, Prepared, evaluate};
+use super::trainer::{TrainConfig, Trainer};
+use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier, write_checkpoint};
+use crate::data::Task;
+use crate::error::CheckpointError;
+use crate::model::{BertConfig, FfnPlan, ModelStats};
+
+/// Failure of a run. Whatever was saved before it stays valid.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Text(#[from] crate::error::TextError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the training loss became {value} at step {step}; stopped. {kept} Try a lower --lr or a larger --warmup-ratio."
+    )]
+    NonFinite { step: usize, value: f32, kept: String },
+    #[error("cannot resume from {path}: {reason}")]
+    Resume { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Length of the run and when to evaluate and save.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOptions {
+    pub train: TrainConfig,
+    pub epochs: usize,
+    /// Stop after this many steps (overrides `epochs`).
+    pub max_steps: Option<usize>,
+    /// Evaluate on dev every N steps (0: only at the end).
+    pub eval_every: usize,
+    /// Write a resume checkpoint every N steps (0: only at evaluations and the end).
+    pub save_every: usize,
+    pub eval_batch_size: usize,
+}
+
+/// Where a run is, saved in `last/state.json` for `--resume`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub step: usize,
+    pub epoch: usize,
+    /// Index of the next batch within the epoch's order.
+    pub next_batch: usize,
+    pub total_steps: usize,
+    pub examples_seen: usize,
+    pub train_seconds: f64,
+    pub best: Option<(f64, usize)>,
+    pub options: RunOptions,
+    pub plan: String,
+    pub task: Task,
+}
+
+/// Progress callbacks (the CLI draws a progress bar; tests stop a run midway).
+pub trait Observer {
+    fn on_start(&mut self, _state: &RunState) {}
+    fn on_step(&mut self, _state: &RunState, _loss: f32, _examples_per_s: f64) {}
+    fn on_eval(&mut self, _state: &RunState, _result: &[(String, EvalResult)]) {}
+    /// Polled after each step: `true` saves a resume checkpoint and stops (Ctrl-C).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that reports nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The outcome of a run, also written to `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResults {
+    pub task: Task,
+    pub plan: String,
+    /// Dev metrics of the best checkpoint, per dev file.
+    pub dev: Vec<(String, EvalResult)>,
+    pub main_metric: String,
+    pub best_value: f64,
+    pub best_step: usize,
+    pub params: usize,
+    pub train_seconds: f64,
+    pub examples_per_second: f64,
+    pub steps: usize,
+    pub seed: u64,
+    pub device: String,
+    pub options: RunOptions,
+    pub versions: Value,
+    /// False when the run was stopped before its last step.
+    pub completed: bool,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.to_path_buf(), source }
+}
+
+/// The classifier config written with the checkpoint: plan, labels, HF architecture name.
+pub fn classifier_config(base: &BertConfig, plan: &FfnPlan, task: Task) -> BertConfig {
+    let mut config = base.with_plan(plan);
+    if task.is_regression() {
+        config.set_labels(&["score".to_string()]);
+        config.extra.insert("problem_type".into(), json!("regression"));
+    } else {
+        config.set_labels(&task.labels().iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        config.extra.insert("problem_type".into(), json!("single_label_classification"));
+    }
+    config.extra.insert("architectures".into(), json!(["BertForSequenceClassification"]));
+    config.extra.insert("finetuning_task".into(), json!(task.name()));
+    config
+}
+
+/// Writes a complete checkpoint folder atomically: into `dir.tmp`, then renamed over `dir`.
+fn save_dir(dir: &Path, config: &BertConfig, trainer: &Trainer, tokenizer_files: &[(String, Vec<u8>)], extra: &[(&str, Vec<u8>)]) -> Result<(), TrainError> {
+    let tmp = dir.with_extension("tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
+    write_checkpoint(&tmp, config, &weights, tokenizer_files)?;
+    for (name, bytes) in extra {
+        fs::write(tmp.join(name), bytes).map_err(io(&tmp))?;
+    }
+    let old = dir.with_extension("old");
+    let _ = fs::remove_dir_all(&old);
+    if dir.exists() {
+        fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    fs::rename(&tmp, dir).map_err(io(dir))?;
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn versions() -> Value {
+    json!({"undivided": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"})
+}
+
+/// The files and evaluation state of one run.
+struct Run<'a> {
+    out: &'a Path,
+    last_dir: PathBuf,
+    config: BertConfig,
+    tokenizer_files: &'a [(String, Vec<u8>)],
+    dev: &'a [(String, Prepared)],
+    pad_id: u32,
+    eval_batch_size: usize,
+    task: Task,
+    device: Device,
+    log: std::fs::File,
+    log_path: PathBuf,
+    /// Dev results of the best checkpoint so far (of this process).
+    best_dev: Vec<(String, EvalResult)>,
+}
+
+impl Run<'_> {
+    fn log(&mut self, v: Value) -> Result<(), TrainError> {
+        writeln!(self.log, "{v}").map_err(io(&self.log_path))
+    }
+
+    /// `last/`: weights, optimizer state and position, for `--resume`.
+    fn save_last(&self, trainer: &Trainer, state: &RunState) -> Result<(), TrainError> {
+        let optim = trainer.optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
+        let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
+        save_dir(&self.last_dir, &self.config, trainer, self.tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
+    }
+
+    /// Evaluates on every dev file; a new best is written to the top level of `out`.
+    fn eval(&mut self, trainer: &Trainer, state: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let results: Vec<(String, EvalResult)> = self
+            .dev
+            .iter()
+            .map(|(name, data)| (name.clone(), evaluate(&trainer.model, data, self.pad_id, self.eval_batch_size, &self.device)))
+            .collect();
+        let value = results.first().map(|(_, r)| r.main(self.task)).unwrap_or(f64::NAN);
+        let metrics: serde_json::Map<String, Value> = results.iter().map(|(n, r)| (n.clone(), json!(r.metrics))).collect();
+        self.log(json!({"step": state.step, "epoch": state.epoch, "eval": metrics}))?;
+        observer.on_eval(state, &results);
+        if state.best.is_none_or(|(b, _)| value > b) {
+            state.best = Some((value, state.step));
+            self.best_dev = results;
+            let staging = self.out.join("best.staging");
+            save_dir(&staging, &self.config, trainer, self.tokenizer_files, &[])?;
+            // Move the best model's files to the top level of `out`, config.json last: a folder
+            // whose config.json is present has all its other files.
+            let names = ["model.safetensors"].into_iter().chain(self.tokenizer_files.iter().map(|(n, _)| n.as_str())).chain(["config.json"]);
+            for name in names {
+                let from = staging.join(name);
+                fs::rename(&from, self.out.join(name)).map_err(io(&from))?;
+            }
+            let _ = fs::remove_dir_all(&staging);
+        }
+        Ok(())
+    }
+}
+
+/// Fine-tunes `checkpoint` with `plan` on `train`, evaluating on `dev`, writing into `out`:
+/// the best checkpoint at the top level, `last/` for `--resume`, `log.jsonl` and `results.json`.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune(
+    checkpoint: &Checkpoint,
+    plan: &FfnPlan,
+    task: Task,
+    train: &Prepared,
+    dev: &[(String, Prepared)],
+    out: &Path,
+    options: &RunOptions,
+    resume: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<RunResults, TrainError> {
+    if train.is_empty() {
+        return Err(TrainError::Config("the training set is empty".into()));
+    }
+    let ad = device.clone().autodiff();
+    let config = classifier_config(&checkpoint.config, plan, task);
+    let pad_id = checkpoint.tokenizer.pad_id();
+    let steps_per_epoch = train.len().div_ceil(options.train.batch_size);
+    let total_steps = options.max_steps.unwrap_or(options.epochs * steps_per_epoch).max(1);
+    fs::create_dir_all(out).map_err(io(out))?;
+    let last_dir = out.join("last");
+
+    // Start from the pre-trained checkpoint, or from `last/` when resuming.
+    let (mut trainer, mut state) = if resume {
+        let state_path = last_dir.join("state.json");
+        let text = fs::read_to_string(&state_path).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
+        let state: RunState = serde_json::from_str(&text).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
+        if state.plan != plan.to_string() || state.task != task || state.options.train != options.train {
+            return Err(TrainError::Resume {
+                path: state_path,
+                reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),
+            });
+        }
+        let weights_path = last_dir.join("model.safetensors");
+        let weights = fs::read(&weights_path).map_err(io(&weights_path))?;
+        let (model, _) = load_classifier(&weights, &weights_path, &config, plan, &ad)?;
+        let mut trainer = Trainer::new(model, task, options.train.clone(), state.total_steps, &ad);
+        let optim_path = last_dir.join("optimizer.bpk");
+        let bytes = fs::read(&optim_path).map_err(io(&optim_path))?;
+        trainer.optim = trainer.optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path: optim_path, reason: format!("{e:?}") })?;
+        trainer.step = state.step;
+        (trainer, state)
+    } else {
+        let _ = fs::remove_dir_all(&last_dir);
+        let _ = fs::remove_file(out.join("log.jsonl"));
+        // A new classification head is drawn from the seeded RNG: same seed, same head.
+        ad.seed(options.train.seed);
+        let (model, _) = checkpoint.load_classifier(Some(plan), &ad)?;
+        let model = if model.num_labels() == task.num_labels() {
+            model
+        } else {
+            // A checkpoint fine-tuned for another task: keep the encoder, new head.
+            let weights = pollster::block_on(crate::checkpoint::bert_to_safetensors(&model.bert))?;
+            load_classifier(&weights, &checkpoint.source, &config, plan, &ad)?.0
+        };
+        let trainer = Trainer::new(model, task, options.train.clone(), total_steps, &ad);
+        let state = RunState {
+            step: 0,
+            epoch: 0,
+            next_batch: 0,
+            total_steps,
+            examples_seen: 0,
+            train_seconds: 0.0,
+            best: None,
+            options: options.clone(),
+            plan: plan.to_string(),
+            task,
+        };
+        (trainer, state)
+    };
+
+    let log_path = out.join("log.jsonl");
+    let log = OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(&log_path))?;
+    let mut run = Run {
+        out,
+        last_dir,
+        config,
+        tokenizer_files: &checkpoint.tokenizer_files,
+        dev,
+        pad_id,
+        eval_batch_size: options.eval_batch_size,
+        task,
+        device: ad.clone(),
+        log,
+        log_path,
+        best_dev: Vec::new(),
+    };
+    let main_metric = task.metrics()[0].name().to_string();
+    observer.on_start(&state);
+    let lengths = train.lengths();
+    let mut interrupted = false;
+    let mut window_start = Instant::now();
+    let mut window_examples = 0usize;
+    'epochs: while state.step < state.total_steps {
+        let batches = epoch_batches(&lengths, options.train.batch_size, options.train.seed, state.epoch);
+        while state.next_batch < batches.len() {
+            if state.step >= state.total_steps {
+                break 'epochs;
+            }
+            let indices = &batches[state.next_batch];
+            let batch = train.batch(indices, pad_id);
+            let labels: Vec<_> = indices.iter().map(|&i| train.labels[i]).collect();
+            let started = Instant::now();
+            let out_step = trainer.step(&batch, &labels);
+            let loss: f32 = out_step.loss.into_scalar();
+            if !loss.is_finite() {
+                let kept = if run.last_dir.join("state.json").is_file() {
+                    format!("The last good state is in {}; the best model in {}.", run.last_dir.display(), out.display())
+                } else {
+                    "No checkpoint had been written yet.".to_string()
+                };
+                run.log(json!({"step": state.step + 1, "error": format!("loss {loss}")}))?;
+                return Err(TrainError::NonFinite { step: state.step + 1, value: loss, kept });
+            }
+            state.train_seconds += started.elapsed().as_secs_f64();
+            state.step += 1;
+            state.next_batch += 1;
+            state.examples_seen += indices.len();
+            window_examples += indices.len();
+            let rate = window_examples as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
+            observer.on_step(&state, loss, rate);
+            if state.step % 10 == 0 || state.step == 1 || std::env::var("UNDIVIDED_LOG_EVERY_STEP").is_ok() {
+                run.log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "lr": out_step.lr, "examples_per_s": rate}))?;
+                window_start = Instant::now();
+                window_examples = 0;
+            }
+            let eval_now = options.eval_every > 0 && state.step % options.eval_every == 0;
+            if eval_now {
+                run.eval(&trainer, &mut state, observer)?;
+            }
+            let stop = observer.should_stop();
+            if eval_now || stop || (options.save_every > 0 && state.step % options.save_every == 0) {
+                run.save_last(&trainer, &state)?;
+            }
+            if stop {
+                interrupted = true;
+                break 'epochs;
+            }
+        }
+        state.epoch += 1;
+        state.next_batch = 0;
+    }
+
+    if !interrupted {
+        let evaluated_now = options.eval_every > 0 && state.step % options.eval_every == 0;
+        if !evaluated_now || run.best_dev.is_empty() {
+            run.eval(&trainer, &mut state, observer)?;
+        }
+        run.save_last(&trainer, &state)?;
+    }
+    let mut best_dev = std::mem::take(&mut run.best_dev);
+    if best_dev.is_empty() {
+        // Stopped before any evaluation: report the current model.
+        best_dev = dev.iter().map(|(name, data)| (name.clone(), evaluate(&trainer.model, data, pad_id, options.eval_batch_size, &ad))).collect();
+    }
+    let (best_value, best_step) = state.best.unwrap_or((f64::NAN, 0));
+    let results = RunResults {
+        task,
+        plan: plan.to_string(),
+        dev: best_dev,
+        main_metric,
+        best_value,
+        best_step,
+        params: ModelStats::new(&checkpoint.config, plan, options.train.max_len).total_params + burn::module::Module::num_params(&trainer.model.classifier),
+        train_seconds: state.train_seconds,
+        examples_per_second: state.examples_seen as f64 / state.train_seconds.max(1e-9),
+        steps: state.step,
+        seed: options.train.seed,
+        device: format!("{:?}", device),
+        options: options.clone(),
+        versions: versions(),
+        completed: !interrupted,
+    };
+    let path = out.join("results.json");
+    fs::write(&path, serde_json::to_vec_pretty(&results).expect("results serialise")).map_err(io(&path))?;
+    Ok(results)
+}

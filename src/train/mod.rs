@@ -1,0 +1,14 @@
+//! Fine-tuning: batches, schedule, AdamW, the training step, evaluation and (natively) whole runs.
+
+pub mod batches;
+pub mod eval;
+pub mod optim;
+pub mod rng;
+pub mod schedule;
+pub mod trainer;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod finetune;
+
+pub use eval::{EvalResult, Prepared, evaluate, score};
+pub use trainer::{StepOutput, TrainConfig, Trainer, task_loss};

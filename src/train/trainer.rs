@@ -1,0 +1,103 @@
+//! One optimisation step of a sequence classifier, shared by the CLI and the page.
+
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::optim::{ParamTable, adamw, clip_global_norm};
+use super::schedule::LinearSchedule;
+use crate::data::{Label, Task};
+use crate::model::BertForSequenceClassification;
+use crate::text::Batch;
+
+/// Hyper-parameters of fine-tuning; defaults are BERT's usual GLUE settings, scaled for a CPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub max_len: usize,
+    pub lr: f64,
+    pub warmup_ratio: f64,
+    pub weight_decay: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { batch_size: 32, max_len: 128, lr: 5e-5, warmup_ratio: 0.1, weight_decay: 0.01, max_grad_norm: 1.0, seed: 42 }
+    }
+}
+
+/// What one step did, still on the device: nothing is read back here, so the browser can read
+/// it with `into_scalar_async` and the CLI with `into_scalar`.
+pub struct StepOutput {
+    pub loss: Tensor<1>,
+    pub grad_norm: Option<Tensor<1>>,
+    pub lr: f64,
+}
+
+/// A classifier, its optimizer and schedule, on an autodiff device.
+pub struct Trainer {
+    pub model: BertForSequenceClassification,
+    pub optim: ModuleOptimizer,
+    pub params: ParamTable,
+    pub schedule: LinearSchedule,
+    pub config: TrainConfig,
+    pub task: Task,
+    pub device: Device,
+    /// Steps taken so far.
+    pub step: usize,
+}
+
+impl Trainer {
+    /// `model` must live on `device.autodiff()`.
+    pub fn new(model: BertForSequenceClassification, task: Task, config: TrainConfig, total_steps: usize, device: &Device) -> Self {
+        let model = model.train();
+        let params = ParamTable::of(&model);
+        Self {
+            optim: adamw(config.weight_decay, &params),
+            params,
+            schedule: LinearSchedule::new(config.lr, total_steps, config.warmup_ratio),
+            model,
+            config,
+            task,
+            device: device.clone().autodiff(),
+            step: 0,
+        }
+    }
+
+    /// The training loss of `batch` (dropout on), without updating anything.
+    pub fn loss(&self, batch: &Batch, labels: &[Label]) -> Tensor<1> {
+        let logits = self.model.forward(batch.to_input(&self.device));
+        task_loss(self.task, logits, labels, &self.device)
+    }
+
+    /// One AdamW step on `batch`. Dropout masks depend only on `(seed, step)`, so a resumed run
+    /// draws the same masks as an uninterrupted one.
+    pub fn step(&mut self, batch: &Batch, labels: &[Label]) -> StepOutput {
+        self.device.seed(self.config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(self.step as u64));
+        let loss = self.loss(batch, labels);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let grad_norm = clip_global_norm(&mut grads, &self.params, self.config.max_grad_norm);
+        let lr = self.schedule.lr(self.step);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.step += 1;
+        StepOutput { loss: loss.detach(), grad_norm, lr }
+    }
+}
+
+/// Cross-entropy for classification, mean squared error for regression (STS-B).
+pub fn task_loss(task: Task, logits: Tensor<2>, labels: &[Label], device: &Device) -> Tensor<1> {
+    let n = labels.len();
+    if task.is_regression() {
+        let targets: Vec<f32> = labels.iter().map(|l| if let Label::Score(s) = l { *s } else { 0.0 }).collect();
+        let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, 1]), device);
+        MseLoss::new().forward(logits, targets, Reduction::Mean)
+    } else {
+        let targets: Vec<i64> = labels.iter().map(|l| if let Label::Class(c) = l { *c as i64 } else { 0 }).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [n]), device);
+        CrossEntropyLossConfig::new().init(device).forward(logits, targets)
+    }
+}

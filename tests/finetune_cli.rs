@@ -1,0 +1,70 @@
+//! `undivided finetune / predict / eval / compare` end to end on the built-in sample.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::process::Command;
+
+fn undivided(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_undivided")).args(args).current_dir(common::root()).output().unwrap()
+}
+
+#[test]
+fn finetune_predict_eval_on_the_builtin_sample() {
+    let out = common::tempdir();
+    let o = out.path().to_str().unwrap();
+    let r = undivided(&["finetune", "default", "--keep-ffn", "0,5", "--steps", "3", "--batch-size", "8", "--out", o]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["plan"], "0,5");
+    assert_eq!(results["steps"], 3);
+    assert!(results["examples_per_second"].as_f64().unwrap() > 0.0);
+    let log = std::fs::read_to_string(out.path().join("log.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"eval\"")), "{log}");
+
+    let p = undivided(&["predict", o, "--json", "a wonderful film"]);
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    let probs = v["probabilities"].as_object().unwrap();
+    assert_eq!(probs.len(), 2);
+    let sum: f64 = probs.values().map(|x| x.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-4);
+
+    let e = undivided(&["eval", o, "--task", "sst2", "--json"]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert_eq!(v["sample-dev"]["examples"], 59);
+
+    let bad = undivided(&["eval", o, "--task", "mnli", "--data", "/nonexistent"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("2 labels but mnli has 3"));
+}
+
+#[test]
+fn malformed_tsv_is_reported_with_file_and_line() {
+    let dir = common::tempdir();
+    std::fs::write(dir.path().join("train.tsv"), "sentence\tlabel\nfine\t1\nbroken\n").unwrap();
+    std::fs::write(dir.path().join("dev.tsv"), "sentence\tlabel\nfine\t1\n").unwrap();
+    let out = common::tempdir();
+    let d = dir.path().to_str().unwrap();
+    let r = undivided(&["finetune", "default", "--data", d, "--steps", "1", "--out", out.path().to_str().unwrap()]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("train.tsv:3: expected 2 tab-separated columns, found 1"), "{err}");
+    let r = undivided(&["finetune", "default", "--data", d, "--steps", "1", "--skip-bad-rows", "--batch-size", "2", "--out", out.path().to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("skipped 1 malformed rows"));
+}
+
+#[test]
+fn compare_writes_a_table() {
+    let out = common::tempdir();
+    let r = undivided(&["compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--out", out.path().to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
+    assert!(md.contains("| `all` |") && md.contains("| `none` |"), "{md}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("compare.json")).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1]["params_ratio"].as_f64().unwrap() < 0.8);
+}

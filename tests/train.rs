@@ -1,0 +1,154 @@
+//! Fine-tuning on a tiny random BERT: the loss falls, runs are bit-identical for a seed, a resumed
+//! run ends with the same weights as an uninterrupted one, a NaN loss stops with a clear error.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use undivided::Checkpoint;
+use undivided::data::{Dataset, Example, Label, Task};
+use undivided::model::FfnPlan;
+use undivided::train::finetune::{Observer, Quiet, RunOptions, RunState, TrainError, finetune};
+use undivided::train::{Prepared, TrainConfig, Trainer};
+
+/// burn's CPU random generator (dropout, new heads) is global to the process, and the test
+/// harness runs tests on several threads: every test here takes its turn.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn toy_dataset() -> Dataset {
+    let mut examples = Vec::new();
+    for (i, adj) in ["good", "bad"].iter().enumerate() {
+        for subject in ["the movie", "a film", "the film", "a movie"] {
+            for verb in ["is", "was", "is very", "was very"] {
+                examples.push(Example {
+                    text_a: format!("{subject} {verb} {adj}"),
+                    text_b: None,
+                    label: Label::Class(if *adj == "good" { 1 } else { 0 }),
+                });
+                let _ = i;
+            }
+        }
+    }
+    Dataset { task: Task::Sst2, examples, skipped: vec![] }
+}
+
+fn options(steps: usize, lr: f64) -> RunOptions {
+    RunOptions {
+        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3 },
+        epochs: 1,
+        max_steps: Some(steps),
+        eval_every: 0,
+        save_every: 0,
+        eval_batch_size: 16,
+    }
+}
+
+fn setup() -> (common::TempDir, Checkpoint, Prepared, Vec<(String, Prepared)>) {
+    let dir = common::tiny_checkpoint_dir();
+    let checkpoint = Checkpoint::open(dir.path()).unwrap();
+    let data = toy_dataset();
+    let prepared = Prepared::new(&checkpoint.tokenizer, &data).unwrap();
+    let dev = vec![("dev".to_string(), prepared.clone())];
+    (dir, checkpoint, prepared, dev)
+}
+
+#[test]
+fn a_short_run_lowers_the_loss() {
+    let _turn = turn();
+    let (_dir, checkpoint, data, _) = setup();
+    let device = Device::flex().autodiff();
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    let mut config = checkpoint.config.clone();
+    config.set_labels(&["negative".into(), "positive".into()]);
+    let (model, report) = undivided::checkpoint::load_classifier(&checkpoint.weights, Path::new("tiny"), &config, &plan, &device).unwrap();
+    assert!(report.new_head);
+    let mut trainer = Trainer::new(model, Task::Sst2, options(40, 2e-3).train, 40, &device);
+    let all: Vec<usize> = (0..data.len()).collect();
+    let batch = data.batch(&all, 0);
+    let mut losses = Vec::new();
+    for _ in 0..40 {
+        let out = trainer.step(&batch, &data.labels);
+        losses.push(out.loss.into_scalar::<f32>());
+    }
+    let first: f32 = losses[..3].iter().sum::<f32>() / 3.0;
+    let last: f32 = losses[37..].iter().sum::<f32>() / 3.0;
+    assert!(last < first * 0.5, "loss {first} -> {last}: {losses:?}");
+}
+
+fn run(dir: &Path, steps: usize, resume: bool, observer: &mut dyn Observer) -> Result<Vec<u8>, TrainError> {
+    let (_ckpt_dir, checkpoint, data, dev) = setup();
+    let plan = FfnPlan::all(3);
+    finetune(&checkpoint, &plan, Task::Sst2, &data, &dev, dir, &options(steps, 1e-3), resume, &Device::flex(), observer)?;
+    Ok(std::fs::read(dir.join("last/model.safetensors")).unwrap())
+}
+
+#[test]
+fn same_seed_same_weights() {
+    let _turn = turn();
+    let (a, b) = (common::tempdir(), common::tempdir());
+    let wa = run(a.path(), 6, false, &mut Quiet).unwrap();
+    let wb = run(b.path(), 6, false, &mut Quiet).unwrap();
+    assert!(wa == wb, "two runs with the same seed differ");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(a.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["steps"], 6);
+    assert_eq!(results["task"], "sst2");
+    assert!(results["dev"][0][1]["metrics"]["accuracy"].is_number());
+    // The output folder is itself a loadable checkpoint with label names.
+    let best = Checkpoint::open(a.path()).unwrap();
+    assert_eq!(best.config.label_names(), vec!["negative", "positive"]);
+}
+
+/// Stops after `at` steps, as Ctrl-C does.
+struct StopAt(usize);
+impl Observer for StopAt {
+    fn should_stop(&mut self) -> bool {
+        self.0 -= 1;
+        self.0 == 0
+    }
+}
+
+#[test]
+fn resume_equals_uninterrupted() {
+    let _turn = turn();
+    let (a, b) = (common::tempdir(), common::tempdir());
+    let uninterrupted = run(a.path(), 9, false, &mut Quiet).unwrap();
+    run(b.path(), 9, false, &mut StopAt(4)).unwrap();
+    let state: RunState = serde_json::from_slice(&std::fs::read(b.path().join("last/state.json")).unwrap()).unwrap();
+    assert_eq!(state.step, 4);
+    let resumed = run(b.path(), 9, true, &mut Quiet).unwrap();
+    assert!(resumed == uninterrupted, "resumed run ended with other weights");
+    // Resuming with other settings is refused.
+    let err = {
+        let (_d, checkpoint, data, dev) = setup();
+        let mut o = options(9, 1e-3);
+        o.train.lr = 1e-2;
+        finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, b.path(), &o, true, &Device::flex(), &mut Quiet).unwrap_err()
+    };
+    assert!(err.to_string().contains("pass the same settings"), "{err}");
+}
+
+#[test]
+fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let _turn = turn();
+    let dir = common::tempdir();
+    let (_d, checkpoint, data, dev) = setup();
+    let mut o = options(20, 1e30);
+    o.train.max_grad_norm = 0.0;
+    o.save_every = 1;
+    let err = finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, dir.path(), &o, false, &Device::flex(), &mut Quiet).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, TrainError::NonFinite { .. }), "{msg}");
+    assert!(msg.contains("The last good state is in"), "{msg}");
+    // The last good checkpoint is intact and loads.
+    let state: RunState = serde_json::from_slice(&std::fs::read(dir.path().join("last/state.json")).unwrap()).unwrap();
+    assert!(state.step >= 1);
+    let weights = std::fs::read(dir.path().join("last/model.safetensors")).unwrap();
+    assert!(safetensors::SafeTensors::deserialize(&weights).is_ok());
+}
+
