@@ -3,6 +3,8 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::BertConfig;
@@ -49,8 +51,8 @@ impl BertAttention {
         }
     }
 
-    /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]`, 0 for real tokens and a
-    /// large negative number for padding, added to the attention scores.
+    /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, seq, seq]`, 0 for real keys and a
+    /// large negative number for padded keys, added to the attention scores.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> AttentionOutput {
         let [batch, seq, hidden] = x.dims();
         let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, self.head_dim]).swap_dims(1, 2);
@@ -59,15 +61,26 @@ impl BertAttention {
         let v = heads(self.value.forward(x.clone()));
 
         let scale = (self.head_dim as f64).sqrt().recip();
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
-        let probs = softmax(scores, 3);
-        let context = self.attention_dropout.forward(probs.clone()).matmul(v);
+        // Inference without attention maps: the backend's fused attention (on the CPU, burn-flex
+        // computes softmax(QKᵀ·scale + bias)·V per head without a round trip through memory).
+        // Training (attention dropout, gradients) and callers asking for the probabilities take
+        // the explicit path, which gives the same result.
+        let explicit = keep_probs || x.device().is_autodiff();
+        let (context, probs) = if explicit {
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+            let probs = softmax(scores, 3);
+            let context = self.attention_dropout.forward(probs.clone()).matmul(v);
+            (context, keep_probs.then_some(probs))
+        } else {
+            let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
+            (attention(q, k, v, None, Some(mask_bias), options), None)
+        };
         let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
 
         let out = self.hidden_dropout.forward(self.output_dense.forward(context));
         AttentionOutput {
             hidden: self.output_layer_norm.forward(out + x),
-            probs: keep_probs.then_some(probs),
+            probs,
         }
     }
 }

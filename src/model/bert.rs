@@ -78,11 +78,12 @@ impl BertModel {
     }
 }
 
-/// `[batch, seq]` mask of 1/0 → `[batch, 1, 1, seq]` additive bias: 0 where attended, a large
-/// negative number on padding (as HF's extended attention mask; finite, so a fully padded row
-/// cannot produce NaN).
+/// `[batch, seq]` mask of 1/0 → `[batch, 1, seq, seq]` additive bias: 0 where attended, a large
+/// negative number on padded keys (as HF's extended attention mask; finite, so a fully padded
+/// row cannot produce NaN). Materialised per query row, once per batch, because fused attention
+/// kernels read a whole `[seq, seq]` tile per head.
 pub fn mask_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
     let keep = attention_mask.float();
-    (keep.neg() + 1.0).mul_scalar(-1.0e9).reshape([batch, 1, 1, seq])
+    (keep.neg() + 1.0).mul_scalar(-1.0e9).reshape([batch, 1, 1, seq]).expand([batch, 1, seq, seq])
 }
