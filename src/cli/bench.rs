@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// Use only the first N sentences of --data (0: all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
+    /// Time training steps (forward, backward, AdamW) on the fixed-shape batches instead of inference.
+    #[arg(long)]
+    pub train: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -72,12 +75,50 @@ fn read_sentences(path: &PathBuf) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Training throughput on fixed `batch × seq_len` batches: one warm-up step, then `iters` timed.
+fn run_train(args: &BenchArgs, checkpoint: &Checkpoint, device: &Device, plans: &[FfnPlan]) -> anyhow::Result<()> {
+    use crate::data::{Label, Task};
+    use crate::train::{TrainConfig, Trainer};
+    let (b, s) = (args.batch, args.seq_len);
+    let rows: Vec<crate::text::Encoded> = (0..b)
+        .map(|r| crate::text::Encoded {
+            input_ids: (0..s).map(|j| if j == 0 { 101 } else if j == s - 1 { 102 } else { 1000 + ((r * 131 + j * 17) % 20000) as u32 }).collect(),
+            token_type_ids: vec![0; s],
+            truncated: false,
+        })
+        .collect();
+    let batch = crate::text::Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0);
+    let labels: Vec<Label> = (0..b).map(|i| Label::Class(i % 2)).collect();
+    println!("{} training on {} — batch {b} × {s} tokens, AdamW, {} timed steps after 1 warm-up", checkpoint.name(), args.device.device, args.iters);
+    println!("{:<10}{:>14}{:>16}{:>14}", "plan", "params", "examples/s", "ms/step");
+    let mut full_rate = None;
+    for plan in plans {
+        let ad = device.clone().autodiff();
+        let (model, _) = checkpoint.load_classifier(Some(plan), &ad)?;
+        let params = burn::module::Module::num_params(&model);
+        let mut trainer = Trainer::new(model, Task::Sst2, TrainConfig::default(), args.iters + 1, &ad);
+        let _: f32 = trainer.step(&batch, &labels).loss.into_scalar();
+        let start = Instant::now();
+        for _ in 0..args.iters {
+            let _: f32 = trainer.step(&batch, &labels).loss.into_scalar();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let rate = (args.iters * b) as f64 / secs;
+        let full = *full_rate.get_or_insert(rate);
+        println!("{:<10}{:>14}{:>16.1}{:>14.0}   ({:.2}× the first plan)", plan.to_string(), thousands(params), rate, 1e3 * secs / args.iters as f64, rate / full);
+    }
+    Ok(())
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
     let device: Device = args.device.init()?;
     let n_layers = checkpoint.config.num_hidden_layers;
     let plans: Vec<FfnPlan> =
         args.plans.split(';').map(|s| FfnPlan::parse(s, n_layers)).collect::<Result<_, _>>()?;
+    if args.train {
+        return run_train(&args, &checkpoint, &device, &plans);
+    }
     let sentences = if args.data.is_file() {
         let mut s = read_sentences(&args.data)?;
         if args.limit > 0 {
