@@ -71,6 +71,20 @@ setup_rust_tools() {
   fi
 }
 
+# playwright-core drives Debian's Chromium in the page's end-to-end test (no browser download).
+PLAYWRIGHT_VERSION=1.65.1
+setup_node_tools() {
+  if [ -f tools/node_modules/playwright-core/package.json ] \
+     && grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" tools/node_modules/playwright-core/package.json; then
+    say "playwright-core $PLAYWRIGHT_VERSION present"
+    return
+  fi
+  command -v npm >/dev/null || { DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null; }
+  say "installing playwright-core $PLAYWRIGHT_VERSION into tools/ (drives the system Chromium)"
+  mkdir -p tools
+  npm install --prefix tools --no-save --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION"
+}
+
 setup_model() {
   if [ -f "$MODEL_DIR/model.safetensors" ] \
      && echo "$MODEL_SAFETENSORS_SHA256  $MODEL_DIR/model.safetensors" | sha256sum -c --quiet - 2>/dev/null; then
@@ -93,9 +107,9 @@ setup_model() {
 }
 
 case "${1:-all}" in
-  tools) setup_system; setup_rust_tools ;;
+  tools) setup_system; setup_rust_tools; setup_node_tools ;;
   model) setup_model ;;
   system) setup_system ;;
-  all) setup_system; setup_rust_tools; setup_model ;;
+  all) setup_system; setup_rust_tools; setup_node_tools; setup_model ;;
   *) echo "usage: $0 [all|tools|system|model]" >&2; exit 2 ;;
 esac

@@ -26,4 +26,13 @@ if ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log" || grep -q 'skipping
   echo "browser tests did not run (see above)" >&2
   exit 1
 fi
+echo "== the page end to end (trunk build, headless Chromium on WebGPU)"
+trunk build --offline
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+mkdir -p target/artifacts
+NODE_PATH=tools/node_modules node tests/e2e/page.js "http://127.0.0.1:$port/index.html" target/artifacts/page.png
+echo "screenshot: target/artifacts/page.png"
 echo "all tests passed"

@@ -173,6 +173,10 @@ impl Observer for ProgressObserver {
         self.bar.set_position(state.step as u64);
     }
     fn on_step(&mut self, state: &RunState, loss: f32, examples_per_s: f64) {
+        // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
+        if self.bar.is_hidden() && (state.step % 50 == 0 || state.step == state.total_steps) {
+            eprintln!("{} step {}/{}: loss {loss:.4}, {examples_per_s:.1} examples/s", self.label, state.step, state.total_steps);
+        }
         self.bar.set_position(state.step as u64);
         self.bar.set_message(format!("loss {loss:.4} | {examples_per_s:.1} ex/s | epoch {}", state.epoch + 1));
     }
