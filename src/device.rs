@@ -42,7 +42,16 @@ pub async fn init_device(backend: Backend) -> Result<Device, DeviceError> {
             if let Some(device) = WGPU.get() {
                 return Ok(device.clone());
             }
-            let device = Device::wgpu_options().init_async().await.map_err(|e| DeviceError {
+            let device = match Device::wgpu_options().init_async().await {
+                Ok(device) => Ok(device),
+                // Something in this process already started the default wgpu runtime (burn does so
+                // lazily, e.g. when restoring optimizer state): use that one.
+                Err(burn::tensor::wgpu::WgpuInitError::Registration { .. }) => {
+                    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+                }
+                Err(e) => Err(e),
+            }
+            .map_err(|e| DeviceError {
                 backend,
                 reason: format!(
                     "{e:?}. No WebGPU/Vulkan/Metal/DX12 adapter was found; in a browser enable WebGPU \

@@ -152,3 +152,16 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     assert!(safetensors::SafeTensors::deserialize(&weights).is_ok());
 }
 
+
+#[test]
+fn the_same_run_works_on_wgpu() {
+    // `--device wgpu` is the GPU path; here it runs its WGSL kernels on Mesa's lavapipe.
+    let _turn = turn();
+    let dir = common::tempdir();
+    let (_d, checkpoint, data, dev) = setup();
+    let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
+    let results = finetune(&checkpoint, &FfnPlan::parse("0", 3).unwrap(), Task::Sst2, &data, &dev, dir.path(), &options(2, 1e-3), false, &device, &mut Quiet).unwrap();
+    assert_eq!(results.steps, 2);
+    assert!(results.device.contains("Wgpu"), "{}", results.device);
+    assert!(results.dev[0].1.metrics["accuracy"].is_finite());
+}

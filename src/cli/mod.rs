@@ -66,6 +66,13 @@ impl DeviceArgs {
 
 /// Entry point of the binary: runs the command and prints errors with their causes.
 pub fn main() -> ExitCode {
+    // burn materialises some state on `Device::default()` (restored optimizer moments, before
+    // they move to the parameters' device), and its default is wgpu when compiled in: keep that
+    // on the CPU so that a machine without any GPU driver never starts one behind the user's back.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info::run(args),
