@@ -273,13 +273,19 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::open(resolve_model(&args.checkpoint)?)?;
+/// Opens a checkpoint that must carry a classification head (`id2label` in its config).
+fn open_classifier(model: &str) -> anyhow::Result<Checkpoint> {
+    let checkpoint = Checkpoint::open(resolve_model(model)?)?;
     anyhow::ensure!(
         checkpoint.config.id2label.is_some(),
         "{}: not a fine-tuned classifier (config.json has no id2label); fine-tune it first",
         checkpoint.source.display()
     );
+    Ok(checkpoint)
+}
+
+pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    let checkpoint = open_classifier(&args.checkpoint)?;
     anyhow::ensure!(
         checkpoint.config.num_labels() == args.data.task.num_labels(),
         "{}: its head has {} labels but {} has {}",
@@ -323,12 +329,7 @@ pub struct PredictArgs {
 }
 
 pub fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::open(resolve_model(&args.checkpoint)?)?;
-    anyhow::ensure!(
-        checkpoint.config.id2label.is_some(),
-        "{}: not a fine-tuned classifier (config.json has no id2label)",
-        checkpoint.source.display()
-    );
+    let checkpoint = open_classifier(&args.checkpoint)?;
     let device = args.device.init()?;
     let (model, _) = checkpoint.load_classifier(None, &device)?;
     let set = Dataset {
