@@ -1,6 +1,7 @@
 //! Fine-tuning: batches, schedule, AdamW, the training step, evaluation and (natively) whole runs.
 
 pub mod batches;
+pub mod distill;
 pub mod eval;
 pub mod optim;
 pub mod rng;
