@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 pub use load::{LoadReport, load_bert, load_classifier};
-pub use names::classifier_param_ids;
+pub use names::{bert_param_ids, classifier_param_ids};
 pub use save::{bert_to_safetensors, classifier_to_safetensors};
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -109,8 +109,18 @@ pub(crate) fn relabel_linear(linear: &mut Linear, prefix: &str) {
 /// (not to biases and LayerNorm parameters, as in BERT's original optimizer).
 pub fn classifier_param_ids(model: &BertForSequenceClassification) -> Vec<(ParamId, usize, bool)> {
     let mut model = model.clone();
+    slot_param_ids(classifier_slots(&mut model))
+}
+
+/// The same for a bare encoder.
+pub fn bert_param_ids(model: &BertModel) -> Vec<(ParamId, usize, bool)> {
+    let mut model = model.clone();
+    slot_param_ids(bert_slots(&mut model))
+}
+
+fn slot_param_ids(slots: Vec<(String, Slot<'_>)>) -> Vec<(ParamId, usize, bool)> {
     let mut out = Vec::new();
-    for (_, slot) in classifier_slots(&mut model) {
+    for (_, slot) in slots {
         match slot {
             Slot::Linear(l) => {
                 out.push((l.weight.id, 2, true));

@@ -3,6 +3,7 @@
 pub mod batches;
 pub mod distill;
 pub mod eval;
+pub mod heal;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
