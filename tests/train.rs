@@ -23,15 +23,14 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 
 fn toy_dataset() -> Dataset {
     let mut examples = Vec::new();
-    for (i, adj) in ["good", "bad"].iter().enumerate() {
+    for adj in ["good", "bad"] {
         for subject in ["the movie", "a film", "the film", "a movie"] {
             for verb in ["is", "was", "is very", "was very"] {
                 examples.push(Example {
                     text_a: format!("{subject} {verb} {adj}"),
                     text_b: None,
-                    label: Label::Class(if *adj == "good" { 1 } else { 0 }),
+                    label: Label::Class(if adj == "good" { 1 } else { 0 }),
                 });
-                let _ = i;
             }
         }
     }

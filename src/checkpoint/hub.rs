@@ -53,7 +53,6 @@ pub fn looks_like_repo_id(s: &str) -> bool {
         })
 }
 
-const REQUIRED: [&str; 2] = ["config.json", "model.safetensors"];
 const OPTIONAL: [&str; 4] = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
 
 /// Downloads `repo` (once) and returns its cache folder.
@@ -63,10 +62,7 @@ pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointE
         return Ok(dir);
     }
     std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
-    // config.json last: its presence marks a complete download.
-    for file in ["model.safetensors"] {
-        fetch(repo, file, options, &dir)?.ok_or_else(|| not_found(repo, file, options))?;
-    }
+    fetch(repo, "model.safetensors", options, &dir)?.ok_or_else(|| not_found(repo, "model.safetensors", options))?;
     let mut have_tokenizer = false;
     for file in OPTIONAL {
         if file == "vocab.txt" && have_tokenizer {
@@ -78,7 +74,8 @@ pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointE
     if !have_tokenizer {
         return Err(not_found(repo, "tokenizer.json or vocab.txt", options));
     }
-    fetch(repo, REQUIRED[0], options, &dir)?.ok_or_else(|| not_found(repo, REQUIRED[0], options))?;
+    // config.json last: its presence marks a complete download.
+    fetch(repo, "config.json", options, &dir)?.ok_or_else(|| not_found(repo, "config.json", options))?;
     Ok(dir)
 }
 

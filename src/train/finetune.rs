@@ -333,7 +333,7 @@ pub fn finetune(
             window_examples += indices.len();
             let rate = window_examples as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
             observer.on_step(&state, loss, rate);
-            if state.step % 10 == 0 || state.step == 1 || std::env::var("UNDIVIDED_LOG_EVERY_STEP").is_ok() {
+            if state.step % 10 == 0 || state.step == 1 {
                 run.log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "lr": out_step.lr, "examples_per_s": rate}))?;
                 window_start = Instant::now();
                 window_examples = 0;
