@@ -68,3 +68,41 @@ fn compare_writes_a_table() {
     assert_eq!(rows.len(), 2);
     assert!(rows[1]["params_ratio"].as_f64().unwrap() < 0.8);
 }
+
+#[test]
+fn heal_then_finetune_with_a_teacher() {
+    let (healed, teacher, student) = (common::tempdir(), common::tempdir(), common::tempdir());
+    let h = healed.path().to_str().unwrap();
+    // The built-in sample's folder name says nothing about its layout: --text-task is required.
+    let r = undivided(&["heal", "default", "--keep-ffn", "0,5", "--text", "data/sample/train.tsv", "--heal-steps", "2", "--heal-batch-size", "8", "--out", h]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--text-task"), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = undivided(&["heal", "default", "--keep-ffn", "0,5", "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--out", h]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(healed.path().join("heal.json")).unwrap()).unwrap();
+    assert_eq!(report["plan"], "0,5");
+    assert_eq!(report["steps"], 2);
+    assert!(report["after"]["hidden_mse"].as_f64().unwrap().is_finite());
+    assert!(String::from_utf8_lossy(&r.stdout).contains("hidden-state MSE"));
+
+    // No plan: refused with the flag named.
+    let r = undivided(&["heal", "default", "--text", "data/sample/train.tsv", "--out", h]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--keep-ffn"));
+
+    let t = teacher.path().to_str().unwrap();
+    let r = undivided(&["finetune", "default", "--steps", "2", "--batch-size", "8", "--eval-every", "0", "--out", t]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // The healed folder is the student's model; its own plan (0,5) is kept.
+    let s = student.path().to_str().unwrap();
+    let r = undivided(&["finetune", h, "--steps", "2", "--batch-size", "8", "--teacher", t, "--alpha", "0.7", "--out", s]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(student.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["plan"], "0,5");
+    assert_eq!(results["options"]["train"]["distill"]["alpha"], 0.7);
+    assert!(results["options"]["teacher"].as_str().unwrap().ends_with(teacher.path().file_name().unwrap().to_str().unwrap()));
+
+    // A teacher that is not a classifier is refused.
+    let r = undivided(&["finetune", h, "--steps", "1", "--teacher", "models/all-MiniLM-L6-v2", "--out", s]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not a fine-tuned classifier"), "{}", String::from_utf8_lossy(&r.stderr));
+}

@@ -1,17 +1,37 @@
-//! Healing on a tiny random BERT: the reduced student's hidden-state loss falls, and the teacher
-//! is never updated.
+//! Healing on a tiny random BERT: the reduced student's hidden-state loss falls, the teacher is
+//! never updated, an interrupted heal resumes to the same weights, and the healed folder is a
+//! checkpoint that fine-tuning takes.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
+use std::path::Path;
+
 use burn::tensor::Device;
 use undivided::checkpoint::bert_to_safetensors;
+use undivided::data::text::{lines_to_dataset, read_texts};
+use undivided::data::Task;
 use undivided::model::FfnPlan;
+use undivided::train::Prepared;
+use undivided::train::finetune::{Observer, Quiet, TrainError};
 use undivided::train::heal::{HealConfig, Healer};
+use undivided::train::heal_run::{HealOptions, HealResults, HealState, heal, split_held_out};
 use undivided::{Checkpoint, TextInput};
+
+/// burn's CPU random generator (dropout) is global to the process: tests take turns.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const TEXT: &str = "the movie was good\na film is not very bad\nthe film was very good\na movie is bad\n\
+the movie is very good\na film was bad\nthe film is not good\na movie was very bad\n\
+the film is good\na movie is not bad\nthe movie was very bad\na film is good\n";
 
 #[test]
 fn a_short_heal_lowers_the_hidden_loss_and_leaves_the_teacher_alone() {
+    let _turn = turn();
     let dir = common::tiny_checkpoint_dir();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let device = Device::flex().autodiff();
@@ -37,4 +57,104 @@ fn a_short_heal_lowers_the_hidden_loss_and_leaves_the_teacher_alone() {
 
     let teacher_after = pollster::block_on(bert_to_safetensors(&healer.teacher)).unwrap();
     assert!(teacher_before == teacher_after, "the teacher's weights changed");
+}
+
+fn options(steps: usize) -> HealOptions {
+    HealOptions {
+        config: HealConfig { lr: 2e-3, warmup_ratio: 0.0, ..HealConfig::default() },
+        batch_size: 4,
+        max_len: 16,
+        epochs: 1,
+        max_steps: Some(steps),
+        eval_every: 0,
+        save_every: 0,
+    }
+}
+
+fn run(out: &Path, steps: usize, resume: bool, observer: &mut dyn Observer) -> Result<(HealResults, Vec<u8>), TrainError> {
+    let ckpt = common::tiny_checkpoint_dir();
+    let teacher = Checkpoint::open(ckpt.path()).unwrap();
+    let all = Prepared::new(&teacher.tokenizer, &lines_to_dataset(TEXT, Path::new("toy.txt")).unwrap()).unwrap();
+    let (texts, held_out) = split_held_out(&all, 512);
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    let r = heal(&teacher, &plan, &texts, &held_out, out, &options(steps), resume, &Device::flex(), observer)?;
+    Ok((r, std::fs::read(out.join("last/model.safetensors")).unwrap()))
+}
+
+struct StopAt(usize);
+impl Observer for StopAt {
+    fn should_stop(&mut self) -> bool {
+        self.0 -= 1;
+        self.0 == 0
+    }
+}
+
+#[test]
+fn heal_then_resume_equals_an_uninterrupted_heal() {
+    let _turn = turn();
+    let (a, b) = (common::tempdir(), common::tempdir());
+    let (full_run, uninterrupted) = run(a.path(), 8, false, &mut Quiet).unwrap();
+    assert!(full_run.completed && full_run.steps == 8);
+    assert!(full_run.after.hidden_mse < full_run.before.hidden_mse, "{full_run:?}");
+
+    let (stopped, _) = run(b.path(), 8, false, &mut StopAt(3)).unwrap();
+    assert!(!stopped.completed);
+    let state: HealState = serde_json::from_slice(&std::fs::read(b.path().join("last/state.json")).unwrap()).unwrap();
+    assert_eq!(state.step, 3);
+    assert!(!b.path().join("model.safetensors").exists(), "an unfinished heal must not look like a healed checkpoint");
+    let (resumed_run, resumed) = run(b.path(), 8, true, &mut Quiet).unwrap();
+    assert!(resumed == uninterrupted, "the resumed heal ended with other weights");
+    // The 'before' losses survive the restart (through JSON: equal to the last digit or so).
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1e-30);
+    assert!(close(resumed_run.before.hidden_mse, full_run.before.hidden_mse) && close(resumed_run.before.attention_kl, full_run.before.attention_kl));
+
+    // The output folder is a reduced checkpoint that loads with its own plan.
+    let healed = Checkpoint::open(a.path()).unwrap();
+    assert_eq!(healed.plan().to_string(), "1");
+    let (model, _) = healed.load_bert(None, &Device::flex()).unwrap();
+    assert!(model.encoder.layers[0].intermediate.is_none() && model.encoder.layers[1].intermediate.is_some());
+    let log = std::fs::read_to_string(a.path().join("log.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("held_out")) && log.lines().any(|l| l.contains("attention_kl")));
+}
+
+#[test]
+fn healing_the_full_plan_or_nothing_is_refused() {
+    let _turn = turn();
+    let ckpt = common::tiny_checkpoint_dir();
+    let teacher = Checkpoint::open(ckpt.path()).unwrap();
+    let all = Prepared::new(&teacher.tokenizer, &lines_to_dataset(TEXT, Path::new("toy.txt")).unwrap()).unwrap();
+    let (texts, held_out) = split_held_out(&all, 512);
+    let out = common::tempdir();
+    let err = heal(&teacher, &FfnPlan::all(3), &texts, &held_out, out.path(), &options(2), false, &Device::flex(), &mut Quiet).unwrap_err();
+    assert!(err.to_string().contains("nothing to heal"), "{err}");
+}
+
+#[test]
+fn held_out_split_is_disjoint_and_small() {
+    let ckpt = common::tiny_checkpoint_dir();
+    let teacher = Checkpoint::open(ckpt.path()).unwrap();
+    let text: String = (0..500).map(|i| format!("sentence number {i}\n")).collect();
+    let all = Prepared::new(&teacher.tokenizer, &lines_to_dataset(&text, Path::new("t.txt")).unwrap()).unwrap();
+    let (train, dev) = split_held_out(&all, 512);
+    assert_eq!(dev.len(), 10);
+    assert_eq!(train.len() + dev.len(), 500);
+    let (_, capped) = split_held_out(&all, 4);
+    assert_eq!(capped.len(), 4);
+}
+
+#[test]
+fn glue_folders_give_their_sentences_without_labels() {
+    let sst2 = common::root().join("../shared/glue/SST-2");
+    let set = read_texts(&sst2, None, false).unwrap();
+    assert_eq!(set.task, Task::Sst2);
+    assert_eq!(set.examples.len(), 67_349);
+    assert!(set.examples.iter().all(|e| e.label == undivided::data::Label::Class(0)));
+    let rte = read_texts(&common::root().join("../shared/glue/RTE/dev.tsv"), None, false).unwrap();
+    assert!(rte.examples.iter().all(|e| e.text_b.is_some()), "RTE gives sentence pairs");
+    // A TSV in a folder whose name says nothing needs --text-task.
+    let dir = common::tempdir();
+    std::fs::write(dir.path().join("train.tsv"), "sentence\tlabel\nfine film\t1\n").unwrap();
+    let err = read_texts(dir.path(), None, false).unwrap_err();
+    assert!(err.to_string().contains("--text-task"), "{err}");
+    assert_eq!(read_texts(dir.path(), Some(Task::Sst2), false).unwrap().examples.len(), 1);
 }

@@ -39,12 +39,13 @@ fn toy_dataset() -> Dataset {
 
 fn options(steps: usize, lr: f64) -> RunOptions {
     RunOptions {
-        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3 },
+        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
         epochs: 1,
         max_steps: Some(steps),
         eval_every: 0,
         save_every: 0,
         eval_batch_size: 16,
+        teacher: None,
     }
 }
 
@@ -163,4 +164,40 @@ fn the_same_run_works_on_wgpu() {
     assert_eq!(results.steps, 2);
     assert!(results.device.contains("Wgpu"), "{}", results.device);
     assert!(results.dev[0].1.metrics["accuracy"].is_finite());
+}
+
+#[test]
+fn a_teacher_overrides_wrong_labels_when_alpha_is_one() {
+    // Task distillation is wired in: a student trained on inverted labels with alpha = 1 learns
+    // the teacher's (right) answers; without a teacher it learns the inverted ones.
+    let _turn = turn();
+    let (_d, checkpoint, data, dev) = setup();
+    let teacher_dir = common::tempdir();
+    let teacher = finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, teacher_dir.path(), &options(40, 2e-3), false, &Device::flex(), &mut Quiet).unwrap();
+    assert!(teacher.best_value >= 0.9, "the teacher did not learn the toy task: {}", teacher.best_value);
+
+    let mut inverted = data.clone();
+    for l in &mut inverted.labels {
+        *l = if *l == Label::Class(1) { Label::Class(0) } else { Label::Class(1) };
+    }
+    let student = |teacher: Option<&Path>| {
+        let out = common::tempdir();
+        let mut o = options(40, 2e-3);
+        o.teacher = teacher.map(Path::to_path_buf);
+        o.train.distill = teacher.map(|_| undivided::train::DistillConfig { temperature: 2.0, alpha: 1.0 });
+        let r = finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &inverted, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap();
+        (r.dev[0].1.metrics["accuracy"], r)
+    };
+    let (with_teacher, r) = student(Some(teacher_dir.path()));
+    let (without, _) = student(None);
+    assert!(with_teacher >= 0.9 && without <= 0.1, "accuracy on the true labels: with teacher {with_teacher}, without {without}");
+    assert_eq!(r.options.teacher.as_deref(), Some(teacher_dir.path()), "results.json names the teacher");
+
+    // A teacher fine-tuned for another number of labels is refused with its path.
+    let mut o = options(2, 1e-3);
+    o.teacher = Some(teacher_dir.path().to_path_buf());
+    o.train.distill = Some(Default::default());
+    let out = common::tempdir();
+    let err = finetune(&checkpoint, &FfnPlan::all(3), Task::Mnli, &data, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap_err();
+    assert!(err.to_string().contains("its head has 2 labels but mnli has 3"), "{err}");
 }

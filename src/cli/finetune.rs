@@ -11,8 +11,9 @@ use super::{DeviceArgs, ModelArgs, thousands};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::{self, Dataset, Task};
 use crate::train::eval::{argmax, predict_logits};
-use crate::train::finetune::{Observer, RunOptions, RunResults, RunState, finetune};
-use crate::train::{EvalResult, Prepared, TrainConfig, evaluate};
+use crate::train::finetune::{RunOptions, RunResults, finetune};
+use crate::train::observer::{Observer, Progress};
+use crate::train::{DistillConfig, EvalResult, Prepared, TrainConfig, evaluate};
 
 /// Where the data comes from and how strictly it is read.
 #[derive(Args, Debug, Clone)]
@@ -85,6 +86,16 @@ pub struct TrainArgs {
     /// Write a resume checkpoint every N steps (besides evaluations); 0: only then.
     #[arg(long, default_value_t = 200)]
     pub save_every: usize,
+    /// Task distillation: a checkpoint fine-tuned on the same task (usually the full model) whose
+    /// softened predictions the student also learns.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub teacher: Option<PathBuf>,
+    /// Softmax temperature of the teacher's and student's predictions (with --teacher).
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    /// Weight of the soft-target loss; the cross-entropy gets 1 − alpha (with --teacher).
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
 }
 
 impl TrainArgs {
@@ -93,6 +104,8 @@ impl TrainArgs {
         anyhow::ensure!(self.lr > 0.0 && self.lr.is_finite(), "--lr: expected a positive number");
         anyhow::ensure!((0.0..1.0).contains(&self.warmup_ratio), "--warmup-ratio: expected a fraction in [0, 1)");
         anyhow::ensure!(self.epochs > 0 || self.steps.is_some(), "--epochs: expected at least 1");
+        anyhow::ensure!(self.temperature > 0.0 && self.temperature.is_finite(), "--temperature: expected a positive number");
+        anyhow::ensure!((0.0..=1.0).contains(&self.alpha), "--alpha: expected a weight in [0, 1]");
         Ok(RunOptions {
             train: TrainConfig {
                 batch_size: self.batch_size,
@@ -102,7 +115,9 @@ impl TrainArgs {
                 weight_decay: self.weight_decay,
                 max_grad_norm: self.max_grad_norm,
                 seed: self.seed,
+                distill: self.teacher.as_ref().map(|_| DistillConfig { temperature: self.temperature, alpha: self.alpha }),
             },
+            teacher: self.teacher.clone(),
             epochs: self.epochs,
             max_steps: self.steps,
             eval_every: self.eval_every,
@@ -141,7 +156,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 /// Ctrl-C / SIGTERM finish the current step, write a resume checkpoint and stop.
-fn install_stop_handler() {
+pub(super) fn install_stop_handler() {
     let handler = on_signal as extern "C" fn(libc::c_int);
     // SAFETY: the handler only stores to an atomic and resets the disposition, both async-signal-safe.
     unsafe {
@@ -163,7 +178,7 @@ impl ProgressObserver {
 }
 
 impl Observer for ProgressObserver {
-    fn on_start(&mut self, state: &RunState) {
+    fn on_start(&mut self, state: Progress) {
         self.bar = ProgressBar::new(state.total_steps as u64);
         self.bar.set_style(
             ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps {msg} [{elapsed_precise} ETA {eta_precise}]")
@@ -172,7 +187,7 @@ impl Observer for ProgressObserver {
         self.bar.set_prefix(self.label.clone());
         self.bar.set_position(state.step as u64);
     }
-    fn on_step(&mut self, state: &RunState, loss: f32, examples_per_s: f64) {
+    fn on_step(&mut self, state: Progress, loss: f32, examples_per_s: f64) {
         // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
         if self.bar.is_hidden() && (state.step % 50 == 0 || state.step == state.total_steps) {
             eprintln!("{} step {}/{}: loss {loss:.4}, {examples_per_s:.1} examples/s", self.label, state.step, state.total_steps);
@@ -180,7 +195,7 @@ impl Observer for ProgressObserver {
         self.bar.set_position(state.step as u64);
         self.bar.set_message(format!("loss {loss:.4} | {examples_per_s:.1} ex/s | epoch {}", state.epoch + 1));
     }
-    fn on_eval(&mut self, state: &RunState, results: &[(String, EvalResult)]) {
+    fn on_eval(&mut self, state: Progress, results: &[(String, EvalResult)]) {
         for (name, r) in results {
             let metrics: Vec<String> = r.metrics.iter().map(|(k, v)| format!("{k} {:.4}", v)).collect();
             self.bar.println(format!("{} step {}: {name}: {}", self.label, state.step, metrics.join(", ")));

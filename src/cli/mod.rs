@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod encode;
 mod finetune;
+mod heal;
 mod info;
 mod reduce;
 
@@ -36,6 +37,8 @@ pub enum Command {
     Eval(finetune::EvalArgs),
     /// Classify one sentence or pair with a fine-tuned checkpoint.
     Predict(finetune::PredictArgs),
+    /// Heal a reduced model: distil the full model into it on unlabelled text (hidden states and attention).
+    Heal(heal::HealArgs),
     /// Fine-tune several plans with the same settings and seeds; write a Markdown + JSON table.
     Compare(compare::CompareArgs),
 }
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Finetune(args) => finetune::run(args),
         Command::Eval(args) => finetune::run_eval(args),
         Command::Predict(args) => finetune::run_predict(args),
+        Command::Heal(args) => heal::run(args),
         Command::Compare(args) => compare::run(args),
     };
     match result {

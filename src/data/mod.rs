@@ -3,6 +3,8 @@
 
 pub mod glue;
 pub mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod text;
 
 use std::path::Path;
 

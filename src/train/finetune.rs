@@ -12,6 +12,7 @@ use web_time::Instant;
 
 use super::batches::epoch_batches;
 use super::eval::{EvalResult, Prepared, evaluate};
+pub use super::observer::{Observer, Progress, Quiet};
 use super::trainer::{TrainConfig, Trainer};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier, write_checkpoint};
 use crate::data::Task;
@@ -53,6 +54,9 @@ pub struct RunOptions {
     /// Write a resume checkpoint every N steps (0: only at evaluations and the end).
     pub save_every: usize,
     pub eval_batch_size: usize,
+    /// The fine-tuned teacher checkpoint of task distillation (`train.distill` says how much).
+    #[serde(default)]
+    pub teacher: Option<PathBuf>,
 }
 
 /// Where a run is, saved in `last/state.json` for `--resume`.
@@ -71,20 +75,11 @@ pub struct RunState {
     pub task: Task,
 }
 
-/// Progress callbacks (the CLI draws a progress bar; tests stop a run midway).
-pub trait Observer {
-    fn on_start(&mut self, _state: &RunState) {}
-    fn on_step(&mut self, _state: &RunState, _loss: f32, _examples_per_s: f64) {}
-    fn on_eval(&mut self, _state: &RunState, _result: &[(String, EvalResult)]) {}
-    /// Polled after each step: `true` saves a resume checkpoint and stops (Ctrl-C).
-    fn should_stop(&mut self) -> bool {
-        false
+impl RunState {
+    pub fn progress(&self) -> Progress {
+        Progress { step: self.step, total_steps: self.total_steps, epoch: self.epoch }
     }
 }
-
-/// An observer that reports nothing.
-pub struct Quiet;
-impl Observer for Quiet {}
 
 /// The outcome of a run, also written to `results.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,7 +103,7 @@ pub struct RunResults {
     pub completed: bool,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.to_path_buf(), source }
 }
 
@@ -128,11 +123,10 @@ pub fn classifier_config(base: &BertConfig, plan: &FfnPlan, task: Task) -> BertC
 }
 
 /// Writes a complete checkpoint folder atomically: into `dir.tmp`, then renamed over `dir`.
-fn save_dir(dir: &Path, config: &BertConfig, trainer: &Trainer, tokenizer_files: &[(String, Vec<u8>)], extra: &[(&str, Vec<u8>)]) -> Result<(), TrainError> {
+pub(crate) fn save_dir(dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], extra: &[(&str, Vec<u8>)]) -> Result<(), TrainError> {
     let tmp = dir.with_extension("tmp");
     let _ = fs::remove_dir_all(&tmp);
-    let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
-    write_checkpoint(&tmp, config, &weights, tokenizer_files)?;
+    write_checkpoint(&tmp, config, weights, tokenizer_files)?;
     for (name, bytes) in extra {
         fs::write(tmp.join(name), bytes).map_err(io(&tmp))?;
     }
@@ -146,7 +140,7 @@ fn save_dir(dir: &Path, config: &BertConfig, trainer: &Trainer, tokenizer_files:
     Ok(())
 }
 
-fn versions() -> Value {
+pub(crate) fn versions() -> Value {
     json!({"undivided": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"})
 }
 
@@ -176,7 +170,8 @@ impl Run<'_> {
     fn save_last(&self, trainer: &Trainer, state: &RunState) -> Result<(), TrainError> {
         let optim = trainer.optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
         let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-        save_dir(&self.last_dir, &self.config, trainer, self.tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
+        let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
+        save_dir(&self.last_dir, &self.config, &weights, self.tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
     }
 
     /// Evaluates on every dev file; a new best is written to the top level of `out`.
@@ -189,12 +184,13 @@ impl Run<'_> {
         let value = results.first().map(|(_, r)| r.main(self.task)).unwrap_or(f64::NAN);
         let metrics: serde_json::Map<String, Value> = results.iter().map(|(n, r)| (n.clone(), json!(r.metrics))).collect();
         self.log(json!({"step": state.step, "epoch": state.epoch, "eval": metrics}))?;
-        observer.on_eval(state, &results);
+        observer.on_eval(state.progress(), &results);
         if state.best.is_none_or(|(b, _)| value > b) {
             state.best = Some((value, state.step));
             self.best_dev = results;
             let staging = self.out.join("best.staging");
-            save_dir(&staging, &self.config, trainer, self.tokenizer_files, &[])?;
+            let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
+            save_dir(&staging, &self.config, &weights, self.tokenizer_files, &[])?;
             // Move the best model's files to the top level of `out`, config.json last: a folder
             // whose config.json is present has all its other files.
             let names = ["model.safetensors"].into_iter().chain(self.tokenizer_files.iter().map(|(n, _)| n.as_str())).chain(["config.json"]);
@@ -206,6 +202,25 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// Loads the teacher of task distillation: a classifier for `task` with the student's vocabulary.
+fn load_teacher(path: &Path, student: &Checkpoint, task: Task, device: &Device) -> Result<crate::model::BertForSequenceClassification, TrainError> {
+    let teacher = Checkpoint::open(path)?;
+    let bad = |reason: String| TrainError::Config(format!("--teacher {}: {reason}", path.display()));
+    if teacher.config.id2label.is_none() {
+        return Err(bad("not a fine-tuned classifier (config.json has no id2label); fine-tune the full model first".into()));
+    }
+    if teacher.config.num_labels() != task.num_labels() {
+        return Err(bad(format!("its head has {} labels but {task} has {}", teacher.config.num_labels(), task.num_labels())));
+    }
+    if teacher.config.vocab_size != student.config.vocab_size || teacher.tokenizer.vocab_size() != student.tokenizer.vocab_size() {
+        return Err(bad(format!(
+            "its vocabulary ({} tokens) differs from the student's ({}); teacher and student must share a tokenizer",
+            teacher.config.vocab_size, student.config.vocab_size
+        )));
+    }
+    Ok(teacher.load_classifier(None, device)?.0)
 }
 
 /// Fine-tunes `checkpoint` with `plan` on `train`, evaluating on `dev`, writing into `out`:
@@ -239,7 +254,7 @@ pub fn finetune(
         let state_path = last_dir.join("state.json");
         let text = fs::read_to_string(&state_path).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
         let state: RunState = serde_json::from_str(&text).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
-        if state.plan != plan.to_string() || state.task != task || state.options.train != options.train {
+        if state.plan != plan.to_string() || state.task != task || state.options.train != options.train || state.options.teacher != options.teacher {
             return Err(TrainError::Resume {
                 path: state_path,
                 reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),
@@ -249,6 +264,9 @@ pub fn finetune(
         let weights = fs::read(&weights_path).map_err(io(&weights_path))?;
         let (model, _) = load_classifier(&weights, &weights_path, &config, plan, &ad)?;
         let mut trainer = Trainer::new(model, task, options.train.clone(), state.total_steps, &ad);
+        if let Some(path) = &options.teacher {
+            trainer = trainer.with_teacher(load_teacher(path, checkpoint, task, device)?);
+        }
         let optim_path = last_dir.join("optimizer.bpk");
         let bytes = fs::read(&optim_path).map_err(io(&optim_path))?;
         trainer.optim = trainer.optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path: optim_path, reason: format!("{e:?}") })?;
@@ -267,7 +285,10 @@ pub fn finetune(
             let weights = pollster::block_on(crate::checkpoint::bert_to_safetensors(&model.bert))?;
             load_classifier(&weights, &checkpoint.source, &config, plan, &ad)?.0
         };
-        let trainer = Trainer::new(model, task, options.train.clone(), total_steps, &ad);
+        let mut trainer = Trainer::new(model, task, options.train.clone(), total_steps, &ad);
+        if let Some(path) = &options.teacher {
+            trainer = trainer.with_teacher(load_teacher(path, checkpoint, task, device)?);
+        }
         let state = RunState {
             step: 0,
             epoch: 0,
@@ -300,7 +321,7 @@ pub fn finetune(
         best_dev: Vec::new(),
     };
     let main_metric = task.metrics()[0].name().to_string();
-    observer.on_start(&state);
+    observer.on_start(state.progress());
     let lengths = train.lengths();
     let mut interrupted = false;
     let mut window_start = Instant::now();
@@ -332,7 +353,7 @@ pub fn finetune(
             state.examples_seen += indices.len();
             window_examples += indices.len();
             let rate = window_examples as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
-            observer.on_step(&state, loss, rate);
+            observer.on_step(state.progress(), loss, rate);
             if state.step % 10 == 0 || state.step == 1 {
                 run.log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "lr": out_step.lr, "examples_per_s": rate}))?;
                 window_start = Instant::now();

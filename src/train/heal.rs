@@ -16,7 +16,7 @@ use crate::model::{BertModel, ForwardOptions};
 use crate::text::Batch;
 
 /// Weights of the two healing losses and the optimiser settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealConfig {
     pub lr: f64,
     pub warmup_ratio: f64,
@@ -70,21 +70,16 @@ impl Healer {
         }
     }
 
-    /// The healing losses of `batch` without updating the student.
+    /// The healing losses of `batch` in training mode (dropout on), without updating the student.
     pub fn losses(&self, batch: &Batch) -> HealStep {
-        let options = ForwardOptions { hidden_states: true, attentions: true };
+        heal_losses(&self.student, &self.teacher, batch, &self.device, &self.config)
+    }
+
+    /// The healing losses of `batch` with dropout off and no autodiff: what held-out evaluation
+    /// reports.
+    pub fn eval_losses(&self, batch: &Batch) -> HealStep {
         let inner = self.device.clone().without_autodiff();
-        let t = self.teacher.forward(batch.to_input(&inner), options);
-        let s = self.student.forward(batch.to_input(&self.device), options);
-        let mask = batch.to_input(&self.device).attention_mask;
-        let (s_hidden, t_hidden) = (s.hidden_states.expect("requested"), t.hidden_states.expect("requested"));
-        let (s_attn, t_attn) = (s.attentions.expect("requested"), t.attentions.expect("requested"));
-        let layers = s_attn.len() as f64;
-        // Layer outputs 1..=L (the embeddings are shared and start identical).
-        let hidden = s_hidden.into_iter().zip(t_hidden).skip(1).map(|(a, b)| hidden_mse(a, b, mask.clone())).reduce(|a, b| a + b).expect("at least one layer") / layers;
-        let attention = s_attn.into_iter().zip(t_attn).map(|(a, b)| attention_kl(a, b, mask.clone())).reduce(|a, b| a + b).expect("at least one layer") / layers;
-        let loss = hidden.clone().mul_scalar(self.config.hidden_weight) + attention.clone().mul_scalar(self.config.attention_weight);
-        HealStep { loss, hidden, attention }
+        heal_losses(&self.student.valid(), &self.teacher, batch, &inner, &self.config)
     }
 
     /// One AdamW step on the student.
@@ -98,4 +93,36 @@ impl Healer {
         self.step += 1;
         HealStep { loss: out.loss.detach(), hidden: out.hidden.detach(), attention: out.attention.detach() }
     }
+}
+
+/// Hidden-state MSE over the layer outputs 1..=L (the embeddings are shared and start
+/// identical) and attention KL over every layer, each averaged over layers; `device` is the
+/// student's (autodiff when training), the teacher runs on its inner device.
+pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, device: &Device, config: &HealConfig) -> HealStep {
+    let options = ForwardOptions { hidden_states: true, attentions: true };
+    let inner = device.clone().without_autodiff();
+    let t = teacher.forward(batch.to_input(&inner), options);
+    let input = batch.to_input(device);
+    let mask = input.attention_mask.clone();
+    let s = student.forward(input, options);
+    let (s_hidden, t_hidden) = (s.hidden_states.expect("requested"), t.hidden_states.expect("requested"));
+    let (s_attn, t_attn) = (s.attentions.expect("requested"), t.attentions.expect("requested"));
+    let layers = s_attn.len() as f64;
+    let hidden = s_hidden
+        .into_iter()
+        .zip(t_hidden)
+        .skip(1)
+        .map(|(a, b)| hidden_mse(a, b, mask.clone()))
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        / layers;
+    let attention = s_attn
+        .into_iter()
+        .zip(t_attn)
+        .map(|(a, b)| attention_kl(a, b, mask.clone()))
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        / layers;
+    let loss = hidden.clone().mul_scalar(config.hidden_weight) + attention.clone().mul_scalar(config.attention_weight);
+    HealStep { loss, hidden, attention }
 }

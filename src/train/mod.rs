@@ -4,6 +4,7 @@ pub mod batches;
 pub mod distill;
 pub mod eval;
 pub mod heal;
+pub mod observer;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
@@ -11,6 +12,8 @@ pub mod trainer;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod finetune;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod heal_run;
 
 pub use eval::{EvalResult, Prepared, evaluate, score};
-pub use trainer::{StepOutput, TrainConfig, Trainer, task_loss};
+pub use trainer::{DistillConfig, StepOutput, TrainConfig, Trainer, task_loss};

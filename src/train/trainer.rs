@@ -6,6 +6,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::distill::soft_target_loss;
 use super::optim::{ParamTable, adamw, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::data::{Label, Task};
@@ -22,11 +23,29 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     pub max_grad_norm: f64,
     pub seed: u64,
+    /// Task distillation from a fine-tuned teacher, when one is given.
+    #[serde(default)]
+    pub distill: Option<DistillConfig>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { batch_size: 32, max_len: 128, lr: 5e-5, warmup_ratio: 0.1, weight_decay: 0.01, max_grad_norm: 1.0, seed: 42 }
+        Self { batch_size: 32, max_len: 128, lr: 5e-5, warmup_ratio: 0.1, weight_decay: 0.01, max_grad_norm: 1.0, seed: 42, distill: None }
+    }
+}
+
+/// Task distillation (Hinton et al. 2015): the loss is `(1 − alpha) · hard + alpha · soft`,
+/// where `soft` is the temperature-softened KL to the teacher's predictions (or, for a
+/// regression task, the squared error to the teacher's score).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    pub temperature: f64,
+    pub alpha: f64,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        Self { temperature: 2.0, alpha: 0.5 }
     }
 }
 
@@ -49,6 +68,8 @@ pub struct Trainer {
     pub device: Device,
     /// Steps taken so far.
     pub step: usize,
+    /// The fine-tuned teacher of task distillation, without autodiff (never updated).
+    pub teacher: Option<BertForSequenceClassification>,
 }
 
 impl Trainer {
@@ -65,13 +86,31 @@ impl Trainer {
             task,
             device: device.clone().autodiff(),
             step: 0,
+            teacher: None,
         }
+    }
+
+    /// Adds the teacher of task distillation (`config.distill` says how it weighs); it is moved
+    /// off autodiff and into inference mode, so it is never updated.
+    pub fn with_teacher(mut self, teacher: BertForSequenceClassification) -> Self {
+        self.teacher = Some(teacher.valid());
+        self
     }
 
     /// The training loss of `batch` (dropout on), without updating anything.
     pub fn loss(&self, batch: &Batch, labels: &[Label]) -> Tensor<1> {
         let logits = self.model.forward(batch.to_input(&self.device));
-        task_loss(self.task, logits, labels, &self.device)
+        let (Some(teacher), Some(distill)) = (&self.teacher, &self.config.distill) else {
+            return task_loss(self.task, logits, labels, &self.device);
+        };
+        let teacher_logits = teacher.forward(batch.to_input(&self.device.clone().without_autodiff()));
+        let hard = task_loss(self.task, logits.clone(), labels, &self.device);
+        let soft = if self.task.is_regression() {
+            MseLoss::new().forward(logits, teacher_logits, Reduction::Mean)
+        } else {
+            soft_target_loss(logits, teacher_logits, distill.temperature)
+        };
+        hard.mul_scalar(1.0 - distill.alpha) + soft.mul_scalar(distill.alpha)
     }
 
     /// One AdamW step on `batch`. Dropout masks depend only on `(seed, step)`, so a resumed run
