@@ -106,3 +106,35 @@ fn heal_then_finetune_with_a_teacher() {
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("not a fine-tuned classifier"), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+#[test]
+fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
+    let out = common::tempdir();
+    let o = out.path().to_str().unwrap();
+    let args = [
+        "compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--eval-every", "0",
+        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--out", o,
+    ];
+    let r = undivided(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("compare.json")).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let kinds: Vec<(String, String)> = rows.iter().map(|r| (r["plan"].as_str().unwrap().into(), r["variant"].as_str().unwrap().into())).collect();
+    assert_eq!(
+        kinds,
+        [("all", "deleted"), ("none", "deleted"), ("none", "healed"), ("none", "healed-distill")].map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(rows[2]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[2]["heal_examples"] == 16);
+    assert!(rows[1]["heal_seconds"].is_null());
+    let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
+    assert!(md.contains("healing cost") && md.contains("| `none` | healed + distill |"), "{md}");
+    // The distilled run learned from the full plan's fine-tuned model of the same seed.
+    let distilled: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-healed-distill/seed-42/results.json")).unwrap()).unwrap();
+    assert!(distilled["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
+
+    // Run again: every finished run and the healing are reused, not redone.
+    let again = undivided(&args);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(stdout.matches("reusing the finished").count(), 5, "{stdout}");
+}

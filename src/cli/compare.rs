@@ -1,17 +1,24 @@
 //! `undivided compare`: the Undivided Attention claim made testable — several plans fine-tuned
-//! with identical settings and seeds, summarised relative to the full model.
+//! with identical settings and seeds, summarised relative to the full model. With `--heal-text`,
+//! every reduced plan also appears healed (and, with `--distill`, healed + task distillation
+//! from the fine-tuned full model), next to what healing cost.
+//!
+//! Finished runs in `--out` are reused and interrupted ones resumed, so an interrupted compare
+//! continues where it stopped when run again with the same arguments.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::finetune::{DataArgs, TrainArgs, run_one};
+use super::finetune::{DataArgs, TrainArgs, install_stop_handler, run_one};
+use super::heal::{HealSettings, run_heal};
 use super::{DeviceArgs, thousands};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::model::{FfnPlan, ModelStats};
 use crate::train::finetune::RunResults;
+use crate::train::heal_run::HealResults;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -28,17 +35,55 @@ pub struct CompareArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub train: TrainArgs,
+    /// Healing of each reduced plan (used when --text is given).
+    #[command(flatten)]
+    pub heal: HealSettings,
+    /// Also fine-tune each healed plan with task distillation from the full plan's fine-tuned
+    /// model of the same seed (needs --text and `all` among the plans).
+    #[arg(long)]
+    pub distill: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Output folder: one run per plan and seed, plus compare.md and compare.json.
+    /// Output folder: one run per plan, variant and seed, healing runs, compare.md and compare.json.
     #[arg(long)]
     pub out: PathBuf,
 }
 
-/// One row of the table: a plan over its seeds.
+/// How a reduced model was prepared before fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// Blocks deleted from the pre-trained checkpoint, then fine-tuned.
+    Deleted,
+    /// Deleted, healed against the full model, then fine-tuned.
+    Healed,
+    /// Healed, then fine-tuned with soft targets from the fine-tuned full model.
+    HealedDistill,
+}
+
+impl Variant {
+    fn suffix(self) -> &'static str {
+        match self {
+            Variant::Deleted => "",
+            Variant::Healed => "-healed",
+            Variant::HealedDistill => "-healed-distill",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Deleted => "deleted",
+            Variant::Healed => "healed",
+            Variant::HealedDistill => "healed + distill",
+        }
+    }
+}
+
+/// One row of the table: a plan and variant over its seeds.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanSummary {
     pub plan: String,
+    pub variant: Variant,
     pub metric: String,
     pub values: Vec<f64>,
     pub mean: f64,
@@ -51,6 +96,9 @@ pub struct PlanSummary {
     pub examples_per_second: f64,
     pub speedup: f64,
     pub delta_vs_full: Option<f64>,
+    /// Wall time and sentences of healing, for healed variants.
+    pub heal_seconds: Option<f64>,
+    pub heal_examples: Option<usize>,
 }
 
 pub fn parse_plans(spec: &str, layers: usize) -> anyhow::Result<Vec<FfnPlan>> {
@@ -58,18 +106,28 @@ pub fn parse_plans(spec: &str, layers: usize) -> anyhow::Result<Vec<FfnPlan>> {
     parts.iter().map(|p| Ok(FfnPlan::parse(p, layers)?)).collect()
 }
 
-pub fn summarise(runs: &[(FfnPlan, Vec<RunResults>)], config: &crate::model::BertConfig, seq_len: usize) -> Vec<PlanSummary> {
+/// Finished runs of one plan and variant (one per seed), and its healing run if any.
+pub struct PlanRuns {
+    pub plan: FfnPlan,
+    pub variant: Variant,
+    pub results: Vec<RunResults>,
+    pub heal: Option<HealResults>,
+}
+
+pub fn summarise(runs: &[PlanRuns], config: &crate::model::BertConfig, seq_len: usize) -> Vec<PlanSummary> {
     let full = ModelStats::new(config, &FfnPlan::all(config.num_hidden_layers), seq_len);
     let mut rows: Vec<PlanSummary> = runs
         .iter()
-        .map(|(plan, results)| {
+        .map(|run| {
+            let results = &run.results;
             let values: Vec<f64> = results.iter().map(|r| r.best_value).collect();
             let n = values.len() as f64;
             let mean = values.iter().sum::<f64>() / n;
             let std = if values.len() > 1 { (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-            let stats = ModelStats::new(config, plan, seq_len);
+            let stats = ModelStats::new(config, &run.plan, seq_len);
             PlanSummary {
-                plan: plan.to_string(),
+                plan: run.plan.to_string(),
+                variant: run.variant,
                 metric: results[0].main_metric.clone(),
                 values,
                 mean,
@@ -81,6 +139,8 @@ pub fn summarise(runs: &[(FfnPlan, Vec<RunResults>)], config: &crate::model::Ber
                 examples_per_second: results.iter().map(|r| r.examples_per_second).sum::<f64>() / n,
                 speedup: 1.0,
                 delta_vs_full: None,
+                heal_seconds: run.heal.as_ref().map(|h| h.train_seconds),
+                heal_examples: run.heal.as_ref().map(|h| h.examples_seen),
             }
         })
         .collect();
@@ -94,10 +154,24 @@ pub fn summarise(runs: &[(FfnPlan, Vec<RunResults>)], config: &crate::model::Ber
 }
 
 pub fn markdown(rows: &[PlanSummary], title: &str) -> String {
-    let mut md = format!("## {title}\n\n| plan (layers keeping their intermediate block) | {} (mean ± sd) | Δ vs full | parameters | params vs full | FLOPs vs full | train time | examples/s | speed-up |\n|---|---|---|---|---|---|---|---|---|\n", rows.first().map(|r| r.metric.as_str()).unwrap_or("metric"));
+    let healed = rows.iter().any(|r| r.heal_seconds.is_some());
+    let mut md = format!(
+        "## {title}\n\n| plan (layers keeping their intermediate block) | {}{} (mean ± sd) | Δ vs full | parameters | params vs full | FLOPs vs full | train time | examples/s | speed-up |{}\n|---|{}---|---|---|---|---|---|---|---|{}\n",
+        if healed { "variant | " } else { "" },
+        rows.first().map(|r| r.metric.as_str()).unwrap_or("metric"),
+        if healed { " healing cost |" } else { "" },
+        if healed { "---|" } else { "" },
+        if healed { "---|" } else { "" },
+    );
     for r in rows {
+        let variant = if healed { format!(" {} |", if r.plan == "all" { "full" } else { r.variant.label() }) } else { String::new() };
+        let cost = match (healed, r.heal_seconds, r.heal_examples) {
+            (false, _, _) => String::new(),
+            (true, Some(s), Some(n)) => format!(" {s:.0} s, {} sentences |", thousands(n)),
+            (true, _, _) => " – |".to_string(),
+        };
         md.push_str(&format!(
-            "| `{}` | {:.2} ± {:.2} | {} | {} | {:.0}% | {:.0}% | {:.0} s | {:.1} | {:.2}× |\n",
+            "| `{}` |{variant} {:.2} ± {:.2} | {} | {} | {:.0}% | {:.0}% | {:.0} s | {:.1} | {:.2}× |{cost}\n",
             r.plan,
             100.0 * r.mean,
             100.0 * r.std,
@@ -113,28 +187,99 @@ pub fn markdown(rows: &[PlanSummary], title: &str) -> String {
     md
 }
 
+/// A finished run in `dir` with the same options is reused; an interrupted one is resumed.
+fn run_or_reuse(checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataArgs, train: &TrainArgs, device: &burn::tensor::Device, dir: &Path, label: &str) -> anyhow::Result<RunResults> {
+    if let Ok(bytes) = std::fs::read(dir.join("results.json"))
+        && let Ok(previous) = serde_json::from_slice::<RunResults>(&bytes)
+        && previous.completed
+        && previous.options == train.options()?
+        && previous.plan == plan.to_string()
+    {
+        println!("{label}: reusing the finished run in {}", dir.display());
+        return Ok(previous);
+    }
+    let resume = dir.join("last/state.json").is_file();
+    run_one(checkpoint, plan, data, train, device, dir, resume, label).with_context(|| format!("{label} in {}", dir.display()))
+}
+
+/// A finished healing in `dir` with the same options is reused; an interrupted one is resumed.
+fn heal_or_reuse(teacher: &Checkpoint, plan: &FfnPlan, settings: &HealSettings, device: &burn::tensor::Device, dir: &Path) -> anyhow::Result<HealResults> {
+    if let Ok(bytes) = std::fs::read(dir.join("heal.json"))
+        && let Ok(previous) = serde_json::from_slice::<HealResults>(&bytes)
+        && previous.completed
+        && previous.options == settings.options()?
+        && dir.join("config.json").is_file()
+    {
+        println!("heal `{plan}`: reusing the finished healing in {}", dir.display());
+        return Ok(previous);
+    }
+    let resume = dir.join("last/state.json").is_file();
+    run_heal(teacher, plan, settings, device, dir, resume).with_context(|| format!("healing `{plan}` in {}", dir.display()))
+}
+
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
     let plans = parse_plans(&args.plans, checkpoint.config.num_hidden_layers)?;
     anyhow::ensure!(args.seeds > 0, "--seeds: expected at least 1");
+    anyhow::ensure!(args.train.teacher.is_none(), "--teacher: compare picks the teacher itself (the full plan's run); use --distill");
+    let full_plan = checkpoint.plan();
+    let heal = args.heal.text.is_some();
+    anyhow::ensure!(!args.distill || heal, "--distill: needs --text (distillation is compared on healed models)");
+    anyhow::ensure!(!args.distill || plans.contains(&full_plan), "--distill: the plans must include `{full_plan}` (the teacher)");
     let device = args.device.init()?;
-    let mut runs = Vec::new();
-    for plan in &plans {
-        let mut results = Vec::new();
-        for s in 0..args.seeds {
-            let mut train = args.train.clone();
-            train.seed = args.train.seed + s;
-            let dir = args.out.join(format!("plan-{}", plan.to_string().replace(',', "_"))).join(format!("seed-{}", train.seed));
-            let label = format!("`{plan}` seed {}", train.seed);
-            let r = run_one(&checkpoint, plan, &args.data, &train, &device, &dir, false, &label)
-                .with_context(|| format!("plan `{plan}`, seed {}", train.seed))?;
-            println!("{label}: {} {:.4}, {:.1} examples/s", r.main_metric, r.best_value, r.examples_per_second);
-            results.push(r);
+    install_stop_handler();
+    let plan_dir = |plan: &FfnPlan, variant: Variant| args.out.join(format!("plan-{}{}", plan.to_string().replace(',', "_"), variant.suffix()));
+
+    // The full plan first: it is the reference of every row and the teacher of distillation.
+    let mut ordered = plans.clone();
+    ordered.sort_by_key(|p| *p != full_plan);
+    let mut runs: Vec<PlanRuns> = Vec::new();
+    for plan in &ordered {
+        let reduced = *plan != full_plan;
+        let healed = if heal && reduced {
+            let dir = args.out.join(format!("heal-{}", plan.to_string().replace(',', "_")));
+            let report = heal_or_reuse(&checkpoint, plan, &args.heal, &device, &dir)?;
+            println!(
+                "heal `{plan}`: held-out hidden MSE {:.4} -> {:.4}, attention KL {:.4} -> {:.4}, {:.0} s",
+                report.before.hidden_mse, report.after.hidden_mse, report.before.attention_kl, report.after.attention_kl, report.train_seconds
+            );
+            Some((Checkpoint::open(&dir)?, report))
+        } else {
+            None
+        };
+        let mut variants = vec![Variant::Deleted];
+        if healed.is_some() {
+            variants.push(Variant::Healed);
+            if args.distill {
+                variants.push(Variant::HealedDistill);
+            }
         }
-        runs.push((plan.clone(), results));
+        for variant in variants {
+            let mut results = Vec::new();
+            for s in 0..args.seeds {
+                let mut train = args.train.clone();
+                train.seed = args.train.seed + s;
+                if variant == Variant::HealedDistill {
+                    train.teacher = Some(plan_dir(&full_plan, Variant::Deleted).join(format!("seed-{}", train.seed)));
+                }
+                let model = match (&healed, variant) {
+                    (Some((healed, _)), Variant::Healed | Variant::HealedDistill) => healed,
+                    _ => &checkpoint,
+                };
+                let dir = plan_dir(plan, variant).join(format!("seed-{}", train.seed));
+                let label = format!("`{plan}` {} seed {}", variant.label(), train.seed);
+                let r = run_or_reuse(model, plan, &args.data, &train, &device, &dir, &label)?;
+                anyhow::ensure!(r.completed, "{label}: stopped at step {}; run the same compare again to continue", r.steps);
+                println!("{label}: {} {:.4}, {:.1} examples/s", r.main_metric, r.best_value, r.examples_per_second);
+                results.push(r);
+            }
+            let heal = if variant == Variant::Deleted { None } else { healed.as_ref().map(|(_, h)| h.clone()) };
+            runs.push(PlanRuns { plan: plan.clone(), variant, results, heal });
+        }
     }
     let rows = summarise(&runs, &checkpoint.config, args.train.max_len);
-    let title = format!("{} on {} — {} seed(s), {} epoch(s), batch {}, lr {}", checkpoint.name(), args.data.task, args.seeds, args.train.epochs, args.train.batch_size, args.train.lr);
+    let length = args.train.steps.map(|s| format!("{s} steps")).unwrap_or_else(|| format!("{} epoch(s)", args.train.epochs));
+    let title = format!("{} on {} — {} seed(s), {length}, batch {}, lr {}", checkpoint.name(), args.data.task, args.seeds, args.train.batch_size, args.train.lr);
     let md = markdown(&rows, &title);
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("compare.md"), &md)?;

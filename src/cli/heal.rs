@@ -44,19 +44,19 @@ pub struct HealSettings {
     #[arg(long = "text-task", value_enum)]
     pub text_task: Option<Task>,
     /// Passes over the sentences.
-    #[arg(long = "heal-epochs", default_value_t = 1)]
-    pub epochs: usize,
+    #[arg(long, default_value_t = 1)]
+    pub heal_epochs: usize,
     /// Stop after this many steps (overrides --heal-epochs).
-    #[arg(long = "heal-steps")]
-    pub steps: Option<usize>,
-    #[arg(long = "heal-batch-size", default_value_t = 32)]
-    pub batch_size: usize,
+    #[arg(long)]
+    pub heal_steps: Option<usize>,
+    #[arg(long, default_value_t = 32)]
+    pub heal_batch_size: usize,
     /// Truncate sentences to this many tokens.
-    #[arg(long = "heal-max-len", default_value_t = 64)]
-    pub max_len: usize,
+    #[arg(long, default_value_t = 64)]
+    pub heal_max_len: usize,
     /// Peak learning rate of healing.
-    #[arg(long = "heal-lr", default_value_t = 1e-4)]
-    pub lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub heal_lr: f64,
     /// Weight of the per-layer hidden-state MSE.
     #[arg(long, default_value_t = 1.0)]
     pub hidden_weight: f64,
@@ -64,38 +64,38 @@ pub struct HealSettings {
     #[arg(long, default_value_t = 1.0)]
     pub attention_weight: f64,
     /// Evaluate the held-out losses every N steps (0: before and after only).
-    #[arg(long = "heal-eval-every", default_value_t = 200)]
-    pub eval_every: usize,
+    #[arg(long, default_value_t = 200)]
+    pub heal_eval_every: usize,
     /// Write a resume checkpoint every N steps.
-    #[arg(long = "heal-save-every", default_value_t = 100)]
-    pub save_every: usize,
-    #[arg(long = "heal-seed", default_value_t = 42)]
-    pub seed: u64,
+    #[arg(long, default_value_t = 100)]
+    pub heal_save_every: usize,
+    #[arg(long, default_value_t = 42)]
+    pub heal_seed: u64,
 }
 
 impl HealSettings {
     pub fn options(&self) -> anyhow::Result<HealOptions> {
-        anyhow::ensure!(self.batch_size > 0, "--heal-batch-size: expected at least 1");
-        anyhow::ensure!(self.lr > 0.0 && self.lr.is_finite(), "--heal-lr: expected a positive number");
-        anyhow::ensure!(self.epochs > 0 || self.steps.is_some(), "--heal-epochs: expected at least 1");
+        anyhow::ensure!(self.heal_batch_size > 0, "--heal-batch-size: expected at least 1");
+        anyhow::ensure!(self.heal_lr > 0.0 && self.heal_lr.is_finite(), "--heal-lr: expected a positive number");
+        anyhow::ensure!(self.heal_epochs > 0 || self.heal_steps.is_some(), "--heal-epochs: expected at least 1");
         anyhow::ensure!(
             self.hidden_weight >= 0.0 && self.attention_weight >= 0.0 && self.hidden_weight + self.attention_weight > 0.0,
             "--hidden-weight / --attention-weight: expected non-negative weights, not both 0"
         );
         Ok(HealOptions {
             config: HealConfig {
-                lr: self.lr,
+                lr: self.heal_lr,
                 hidden_weight: self.hidden_weight,
                 attention_weight: self.attention_weight,
-                seed: self.seed,
+                seed: self.heal_seed,
                 ..HealConfig::default()
             },
-            batch_size: self.batch_size,
-            max_len: self.max_len,
-            epochs: self.epochs,
-            max_steps: self.steps,
-            eval_every: self.eval_every,
-            save_every: self.save_every,
+            batch_size: self.heal_batch_size,
+            max_len: self.heal_max_len,
+            epochs: self.heal_epochs,
+            max_steps: self.heal_steps,
+            eval_every: self.heal_eval_every,
+            save_every: self.heal_save_every,
         })
     }
 
@@ -104,7 +104,7 @@ impl HealSettings {
         let path = self.text.as_ref().context("--text: expected a text file, a GLUE .tsv file or a GLUE task folder")?;
         let set = read_texts(path, self.text_task, false)?;
         let mut tokenizer = teacher.tokenizer.clone();
-        tokenizer.set_max_len(self.max_len, teacher.config.max_position_embeddings)?;
+        tokenizer.set_max_len(self.heal_max_len, teacher.config.max_position_embeddings)?;
         let all = Prepared::new(&tokenizer, &set).with_context(|| format!("tokenizing {}", path.display()))?;
         Ok(split_held_out(&all, 512))
     }

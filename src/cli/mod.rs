@@ -112,3 +112,14 @@ pub(crate) fn thousands(n: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_a_consistent_definition() {
+        // Duplicate argument names across flattened groups only show up at run time otherwise.
+        super::Cli::command().debug_assert();
+    }
+}
