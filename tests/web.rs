@@ -84,3 +84,91 @@ fn tokenizer_ids_match_hf_in_the_browser() {
         assert_eq!(batch.token_type_ids, ints(&case["token_type_ids"]), "{}", case["name"]);
     }
 }
+
+/// The tiny random BERT as an in-memory checkpoint with a small vocab.txt (no fetch needed).
+fn tiny_checkpoint() -> undivided::Checkpoint {
+    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].iter().map(|s| s.to_string()).collect();
+    vocab.extend(["the", "a", "movie", "good", "bad", "is", "was", "not", "very", "film"].iter().map(|s| s.to_string()));
+    while vocab.len() < 1000 {
+        vocab.push(format!("tok{}", vocab.len()));
+    }
+    let files = vec![
+        ("config.json".to_string(), TINY_CONFIG.as_bytes().to_vec()),
+        ("model.safetensors".to_string(), TINY_WEIGHTS.to_vec()),
+        ("vocab.txt".to_string(), vocab.join("\n").into_bytes()),
+    ];
+    undivided::Checkpoint::from_files("tiny", files).unwrap()
+}
+
+fn toy_tsv() -> String {
+    let mut tsv = String::from("sentence\tlabel\n");
+    for adj in ["good", "bad"] {
+        for subject in ["the movie", "a film", "the film", "a movie"] {
+            for verb in ["is", "was", "is very", "was very"] {
+                tsv.push_str(&format!("{subject} {verb} {adj}\t{}\n", u8::from(adj == "good")));
+            }
+        }
+    }
+    tsv
+}
+
+#[wasm_bindgen_test]
+async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
+    use undivided::web::train::{QuickRun, QuickSettings, user_tsv};
+    console_error_panic_hook::set_once();
+    let device = init_device(Backend::Wgpu).await.unwrap();
+    let checkpoint = tiny_checkpoint();
+    let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
+    // SwiftShader runs WebGPU on the CPU: a handful of steps of the whole batch.
+    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3 };
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    let mut run = QuickRun::new(&checkpoint, None, &plan, &train, &dev, &settings, &device).unwrap();
+    let before = run.train_loss().await.unwrap();
+    let mut losses = Vec::new();
+    while !run.done() {
+        losses.push(run.step().await.unwrap());
+    }
+    let after = run.train_loss().await.unwrap();
+    web_sys::console::log_1(&format!("quick fine-tune on WebGPU: training-set loss {before} -> {after}; step losses {losses:?}").into());
+    assert!(after < before - 0.01, "training-set loss {before} -> {after}: {losses:?}");
+    let eval = run.evaluate().await.unwrap();
+    assert_eq!(eval.examples, 6);
+    let probs = run.classify(&TextInput::Single("the movie is good".into())).await.unwrap();
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+}
+
+#[wasm_bindgen_test]
+async fn healing_on_webgpu_lowers_the_hidden_loss_then_fine_tunes() {
+    use undivided::web::train::{HealRun, QuickRun, QuickSettings, user_tsv};
+    let device = init_device(Backend::Wgpu).await.unwrap();
+    let checkpoint = tiny_checkpoint();
+    let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
+    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3 };
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    let mut heal = HealRun::new(&checkpoint, &plan, &train, &settings, &device).unwrap();
+    while !heal.done() {
+        heal.step().await.unwrap();
+    }
+    let h: Vec<f32> = heal.points.iter().map(|p| p.hidden_mse).collect();
+    let (first, last) = (h[..2].iter().sum::<f32>() / 2.0, h[6..].iter().sum::<f32>() / 2.0);
+    web_sys::console::log_1(&format!("healing on WebGPU: hidden-state loss {first} -> {last}: {h:?}").into());
+    assert!(last < first * 0.9, "hidden-state loss {first} -> {last}");
+    // The healed encoder is what quick fine-tuning then starts from.
+    let weights = heal.weights().await.unwrap();
+    let mut run = QuickRun::new(&checkpoint, Some(&weights), &plan, &train, &dev, &QuickSettings { steps: 2, ..settings }, &device).unwrap();
+    assert!(run.step().await.unwrap().is_finite());
+    // Healing a plan that removes nothing is refused.
+    assert!(HealRun::new(&checkpoint, &FfnPlan::all(3), &train, &settings, &device).is_err());
+}
+
+#[wasm_bindgen_test]
+fn page_input_errors_are_specific() {
+    use undivided::web::train::user_tsv;
+    let err = user_tsv(undivided::data::Task::Sst2, "mine.tsv", "sentence\tlabel\nfine\t1\nbroken row\n").unwrap_err();
+    assert!(err.contains("mine.tsv:3"), "{err}");
+    assert_eq!(undivided::web::resolve_source("hf:bert-base-uncased"), "https://huggingface.co/bert-base-uncased/resolve/main");
+    assert_eq!(undivided::web::resolve_source("models/all-MiniLM-L6-v2/"), "models/all-MiniLM-L6-v2");
+    assert!(undivided::web::text_input("   ".into(), None).is_err(), "an empty sentence is refused");
+    assert!(undivided::web::text_input("word ".repeat(2_000), None).is_err(), "a 10,000-character paste is refused");
+    assert!(undivided::web::text_input("fine".into(), Some(" ".into())).is_ok(), "a blank second sentence is no pair");
+}

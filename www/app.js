@@ -1,31 +1,55 @@
-// Glue only: the page's work (loading, tokenizing, both forward passes) happens in Rust/wasm.
+// Glue only: wiring buttons to the Rust/wasm bindings and writing their results into the page.
+// Loading, tokenizing, both models' forward passes, training, healing and the charts run in Rust.
 const $ = (id) => document.getElementById(id);
-let model = null;
+let wasm = null, model = null, stopRequested = false, busy = false;
 
-function setStatus(text) { $("status").textContent = text; }
-function showError(e) { $("error").textContent = String(e && e.message ? e.message : e); }
+const setStatus = (text) => { $("status").textContent = text; };
+const showError = (e) => { $("error").textContent = String(e && e.message ? e.message : e); };
+const clearError = () => { $("error").textContent = ""; };
+const fmt = (n) => n.toLocaleString("en-US");
+const ms = (x) => `${x.toFixed(1)} ms`;
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+// Lets the browser paint and finish dispatching the click before a long synchronous stretch
+// of wasm work (building a model, the first step's kernel compilation).
+const nextFrame = () => new Promise((r) => setTimeout(r, 0));
+
 function plan() {
   const kept = [...document.querySelectorAll("#layers input:checked")].map((c) => c.dataset.layer);
   return kept.length === model.num_layers ? "all" : kept.length === 0 ? "none" : kept.join(",");
 }
-const fmt = (n) => n.toLocaleString("en-US");
 
-function renderStats() {
-  const full = model.stats("all", 128), red = model.stats(plan(), 128);
-  $("stats").innerHTML = `<tr><th></th><th>full</th><th>reduced (${red.plan})</th></tr>
-    <tr><td>parameters</td><td>${fmt(full.total_params)}</td><td>${fmt(red.total_params)}</td></tr>
-    <tr><td>weights (f32)</td><td>${(full.weight_bytes / 1e6).toFixed(1)} MB</td><td>${(red.weight_bytes / 1e6).toFixed(1)} MB</td></tr>
-    <tr><td>FLOPs / token @128</td><td>${(full.flops_per_token / 1e6).toFixed(1)} M</td><td>${(red.flops_per_token / 1e6).toFixed(1)} M</td></tr>`;
+function setBusy(on) {
+  busy = on;
+  for (const id of ["encode", "bench", "train", "heal", "load"]) $(id).disabled = on || (id !== "load" && !model);
+  $("stop").disabled = !on;
 }
 
-async function load(wasm) {
-  $("error").textContent = "";
+function renderStats() {
+  const full = model.stats(model.own_plan, 128), red = model.stats(plan(), 128);
+  const row = (name, f, r) => `<tr><td>${name}</td><td>${f}</td><td>${r}</td></tr>`;
+  $("stats").innerHTML = `<tr><th></th><th class="full">full (${full.plan})</th><th class="reduced">reduced (${red.plan})</th></tr>` +
+    row("parameters", fmt(full.total_params), `${fmt(red.total_params)} (${pct(red.total_params / full.total_params)})`) +
+    row("weights (f32)", `${(full.weight_bytes / 1e6).toFixed(1)} MB`, `${(red.weight_bytes / 1e6).toFixed(1)} MB`) +
+    row("FLOPs / token at 128 tokens", `${(full.flops_per_token / 1e6).toFixed(1)} M`, `${(red.flops_per_token / 1e6).toFixed(1)} M (${pct(red.flops_per_token / full.flops_per_token)})`);
+  $("use-healed").checked = false;
+  $("use-healed").disabled = model.healed_plan !== plan();
+}
+
+async function load() {
+  clearError();
+  setBusy(true);
   $("load-progress").hidden = false;
-  $("encode").disabled = true;
-  const cpu = $("use-cpu").checked;
-  setStatus(`Loading ${$("model-url").value} on ${cpu ? "the CPU backend" : "WebGPU"}…`);
+  $("load-progress").removeAttribute("value");
+  const cpu = $("use-cpu").checked, source = $("model-url").value;
+  setStatus(`Loading ${source} on ${cpu ? "the CPU backend (wasm)" : "WebGPU"}…`);
   try {
-    model = await wasm.WebModel.load($("model-url").value, cpu);
+    model = null;
+    const progress = (file, done, total) => {
+      if (total > 0) { $("load-progress").max = total; $("load-progress").value = done; }
+      $("load-detail").textContent = `${file}: ${(done / 1e6).toFixed(1)}${total > 0 ? ` / ${(total / 1e6).toFixed(1)}` : ""} MB`;
+    };
+    model = await wasm.WebModel.load(source, cpu, progress);
     const layers = $("layers");
     layers.innerHTML = "Intermediate block kept in layer: ";
     for (let i = 0; i < model.num_layers; i++) {
@@ -34,13 +58,44 @@ async function load(wasm) {
     }
     layers.querySelectorAll("input").forEach((c) => c.addEventListener("change", renderStats));
     renderStats();
-    setStatus(`Loaded on ${model.device_name}.`);
-    $("encode").disabled = false;
+    $("load-detail").textContent = `${model.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(model.load_ms / 1000).toFixed(1)} s`;
+    setStatus(`Loaded ${model.name} on ${model.device_name}${model.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
   } catch (e) {
     setStatus("Loading failed.");
     showError(e);
   } finally {
     $("load-progress").hidden = true;
+    setBusy(false);
+  }
+}
+
+async function runBoth() {
+  clearError();
+  setBusy(true);
+  await nextFrame();
+  try {
+    const a = $("text-a").value, b = $("text-b").value || null, p = plan();
+    let rows;
+    if (model.is_classifier) {
+      const f = await model.classify(model.own_plan, a, b), r = await model.classify(p, a, b);
+      rows = f.labels.map((l, i) => `<tr><td>P(${esc(l)})</td><td>${pct(f.probabilities[i])}</td><td>${pct(r.probabilities[i])}</td></tr>`).join("") +
+        `<tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>`;
+    } else {
+      const f = await model.encode(model.own_plan, a, b), r = await model.encode(p, a, b);
+      rows = `<tr><td>tokens</td><td>${f.tokens}</td><td>${r.tokens}</td></tr><tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>` +
+        `<tr><td>cosine(full, reduced) of [CLS]</td><td colspan="2">${cosine(f.cls, r.cls).toFixed(4)}</td></tr>`;
+      if (b) {
+        const fs = await model.similarity(model.own_plan, a, b), rs = await model.similarity(p, a, b);
+        rows += `<tr><td>similarity of the two sentences</td><td>${fs.cosine.toFixed(4)}</td><td>${rs.cosine.toFixed(4)}</td></tr>`;
+      }
+    }
+    $("results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${p})</th></tr>${rows}`;
+    setStatus("Both models ran.");
+    document.title = "Undivided — encoded";
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy(false);
   }
 }
 
@@ -50,20 +105,146 @@ function cosine(a, b) {
   return d / Math.sqrt(na * nb);
 }
 
-async function encode() {
-  $("error").textContent = "";
+async function bench() {
+  clearError();
+  setBusy(true);
+  await nextFrame();
+  $("bench-progress").hidden = false;
   try {
-    const a = $("text-a").value, b = $("text-b").value || null;
-    const full = await model.encode("all", a, b);
-    const red = await model.encode(plan(), a, b);
-    $("results").innerHTML = `<tr><th></th><th>full</th><th>reduced (${red.plan})</th></tr>
-      <tr><td>tokens</td><td>${full.tokens}</td><td>${red.tokens}</td></tr>
-      <tr><td>latency</td><td>${full.ms.toFixed(1)} ms</td><td>${red.ms.toFixed(1)} ms</td></tr>
-      <tr><td>cosine(full, reduced) of [CLS]</td><td colspan="2">${cosine(full.cls, red.cls).toFixed(4)}</td></tr>`;
-    setStatus(`Encoded: full ${full.ms.toFixed(1)} ms, reduced ${red.ms.toFixed(1)} ms.`);
-    document.title = "Undivided — encoded";
+    const n = +$("bench-batch").value, len = +$("bench-len").value, it = +$("bench-iters").value, p = plan();
+    setStatus(`Benchmarking the full model (${n} × ${len} tokens, ${it} batches after a warm-up)…`);
+    const f = await model.bench(model.own_plan, n, len, it);
+    setStatus(`Benchmarking the reduced model (${p})…`);
+    const r = await model.bench(p, n, len, it);
+    const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
+    $("bench-results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${p})</th></tr>` +
+      row("sentences / s", f.sentences_per_s.toFixed(1), r.sentences_per_s.toFixed(1)) +
+      row("ms / sentence", f.ms_per_sentence.toFixed(2), r.ms_per_sentence.toFixed(2)) +
+      row("ms / batch", f.ms_per_batch.toFixed(1), r.ms_per_batch.toFixed(1)) +
+      row("start-up (first batch: shader compilation, autotune)", ms(f.first_ms), ms(r.first_ms));
+    $("bench-chart").hidden = false;
+    wasm.draw_bars("bench-chart", `Throughput, ${n} × ${len} tokens`, "sentences / s", ["full", `reduced (${p})`], [f.sentences_per_s, r.sentences_per_s]);
+    setStatus(`Benchmark done: reduced model ${(r.sentences_per_s / f.sentences_per_s).toFixed(2)}× the full model's speed.`);
   } catch (e) {
     showError(e);
+  } finally {
+    $("bench-progress").hidden = true;
+    setBusy(false);
+  }
+}
+
+async function trainingData() {
+  const source = $("data-source").value;
+  if (source === "sample") return wasm.WebData.sample();
+  if (source === "file") {
+    const file = $("tsv-file").files[0];
+    if (!file) throw new Error("choose a TSV file first (or pick the built-in sample)");
+    return wasm.WebData.from_tsv($("tsv-task").value, file.name, await file.text());
+  }
+  setStatus("Fetching rows from the HuggingFace datasets-server…");
+  return await wasm.WebData.from_hub(source === "hub-rte" ? "rte" : "sst2", +$("hub-rows").value);
+}
+
+function settings(prefix) {
+  const lr = parseFloat($(`${prefix}-lr`).value);
+  if (!(lr > 0)) throw new Error(`learning rate "${$(`${prefix}-lr`).value}": expected a positive number such as 5e-5`);
+  return { steps: +$(`${prefix}-steps`).value, batch_size: +$("train-batch").value, max_len: +$("train-len").value, lr, seed: 42 };
+}
+
+async function heal() {
+  clearError();
+  setBusy(true);
+  stopRequested = false;
+  await nextFrame();
+  try {
+    const data = await trainingData(), p = plan();
+    setStatus(`Preparing to heal the reduced model (${p}): building student and teacher…`);
+    await nextFrame();
+    const healer = model.heal(p, data, settings("heal"));
+    const points = [];
+    $("heal-chart").hidden = false;
+    while (!healer.done && !stopRequested) {
+      const pt = await healer.step();
+      points.push(pt);
+      setStatus(`Healing the reduced model (${p}): step ${pt.step}, distillation loss ${pt.loss.toFixed(4)} (${ms(pt.ms)} / step)`);
+      wasm.draw_lines("heal-chart", `Healing the reduced model (${p}) against the full one`, "step", "loss", [
+        { name: "total", points: points.map((q) => [q.step, q.loss]) },
+        { name: "hidden-state MSE", points: points.map((q) => [q.step, q.hidden_mse]) },
+        { name: "attention KL", points: points.map((q) => [q.step, q.attention_kl]) }]);
+      $("heal-chart").dataset.points = points.length;
+      await nextFrame();
+    }
+    await model.adopt_healed(healer);
+    healer.free();
+    $("use-healed").disabled = false;
+    $("use-healed").checked = true;
+    setStatus(`Healed the reduced model (${p}) for ${points.length} steps; fine-tuning will start from it.`);
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function train() {
+  clearError();
+  setBusy(true);
+  stopRequested = false;
+  await nextFrame();
+  const trainers = [];
+  try {
+    const data = await trainingData(), s = settings("train"), p = plan(), sum = data.summary();
+    const healed = $("use-healed").checked;
+    setStatus("Preparing both models for fine-tuning…");
+    await nextFrame();
+    trainers.push(model.quick_trainer(model.own_plan, data, s, false));
+    trainers.push(model.quick_trainer(p, data, s, healed));
+    const names = ["full", `reduced (${p})${healed ? ", healed" : ""}`];
+    const curves = [[], []];
+    $("loss-chart").hidden = false;
+    $("train-progress").hidden = false;
+    $("train-progress").max = s.steps;
+    for (let step = 1; step <= s.steps && !stopRequested; step++) {
+      for (let i = 0; i < 2 && !stopRequested; i++) {
+        curves[i].push([step, await trainers[i].step()]);
+      }
+      $("train-progress").value = step;
+      $("train-detail").textContent = `step ${step} / ${s.steps} on ${sum.train} ${sum.task} examples (${sum.source})`;
+      wasm.draw_lines("loss-chart", `Training loss, ${sum.task}`, "step", "cross-entropy", names.map((n, i) => ({ name: n, points: curves[i] })));
+      $("loss-chart").dataset.points = curves[0].length + curves[1].length;
+      await nextFrame();
+    }
+    setStatus("Evaluating both models on the dev rows…");
+    const evals = [];
+    for (const t of trainers) evals.push(await t.evaluate());
+    const metric = Object.keys(evals[0].metrics)[0];
+    const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
+    $("train-results").innerHTML = `<tr><th></th><th class="full">${names[0]}</th><th class="reduced">${esc(names[1])}</th></tr>` +
+      Object.keys(evals[0].metrics).map((k) => row(`dev ${k} (${evals[0].examples} examples)`, evals[0].metrics[k].toFixed(4), evals[1].metrics[k].toFixed(4))).join("") +
+      row("steps", trainers[0].steps_done, trainers[1].steps_done) +
+      row("time per step (after the first)", ms(trainers[0].ms_per_step), ms(trainers[1].ms_per_step));
+    setStatus(`${stopRequested ? "Stopped" : "Fine-tuned"}: dev ${metric} ${evals[0].metrics[metric].toFixed(3)} (full) vs ${evals[1].metrics[metric].toFixed(3)} (reduced).`);
+    document.title = "Undivided — trained";
+  } catch (e) {
+    showError(e);
+  } finally {
+    trainers.forEach((t) => t.free());
+    $("train-progress").hidden = true;
+    setBusy(false);
+  }
+}
+
+async function adapterInfo() {
+  if (!navigator.gpu) return null;
+  try {
+    const a = await navigator.gpu.requestAdapter();
+    if (!a) return null;
+    const i = a.info || {};
+    return `WebGPU adapter: ${[i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" · ") || "unnamed"}; ` +
+      `max buffer ${(a.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB, max storage binding ${(a.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB` +
+      `${i.isFallbackAdapter ? " (software fallback)" : ""}`;
+  } catch (e) {
+    return null;
   }
 }
 
@@ -71,14 +252,28 @@ let started = false;
 async function start() {
   if (started) return;
   started = true;
-  const wasm = window.wasmBindings;
-  if (!navigator.gpu) {
-    setStatus("This browser has no WebGPU (navigator.gpu is missing). Enable it (Chrome 113+, or chrome://flags/#enable-unsafe-webgpu) or tick 'CPU backend'.");
+  wasm = window.wasmBindings;
+  const info = await adapterInfo();
+  if (info) {
+    $("adapter").textContent = info;
+  } else {
+    $("adapter").textContent = navigator.gpu
+      ? "WebGPU is present but no adapter was granted (blocklisted GPU or driver). Using burn's CPU backend in wasm instead (slower)."
+      : "This browser has no WebGPU (navigator.gpu is missing): use Chrome/Edge 113+ or enable it (chrome://flags/#enable-unsafe-webgpu, Firefox Nightly dom.webgpu.enabled). Using burn's CPU backend in wasm instead (slower).";
     $("use-cpu").checked = true;
   }
-  $("load").addEventListener("click", () => load(wasm));
-  $("encode").addEventListener("click", encode);
-  await load(wasm);
+  $("load").addEventListener("click", load);
+  $("encode").addEventListener("click", runBoth);
+  $("bench").addEventListener("click", bench);
+  $("heal").addEventListener("click", heal);
+  $("train").addEventListener("click", train);
+  $("stop").addEventListener("click", () => { stopRequested = true; setStatus("Stopping after the current step…"); });
+  $("clear-cache").addEventListener("click", async () => { await wasm.clear_checkpoint_cache(); setStatus("Cleared the checkpoint cache."); });
+  $("data-source").addEventListener("change", () => {
+    $("file-row").hidden = $("data-source").value !== "file";
+    $("hub-rows-row").hidden = !$("data-source").value.startsWith("hub");
+  });
+  await load();
 }
 // Trunk's loader sets window.wasmBindings and fires this event; either may come first.
 addEventListener("TrunkApplicationStarted", start);

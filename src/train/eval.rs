@@ -63,14 +63,15 @@ impl EvalResult {
     }
 }
 
-/// Logits `[n, num_labels]` of every row, in dataset order (reads back per batch; native only).
-pub fn predict_logits(
+/// Logits `[n, num_labels]` of every row, in dataset order, read back per batch without
+/// blocking (what the browser needs; natively the reads complete at once).
+pub async fn predict_logits_async(
     model: &BertForSequenceClassification,
     data: &Prepared,
     pad_id: u32,
     batch_size: usize,
     device: &Device,
-) -> Vec<Vec<f32>> {
+) -> Result<Vec<Vec<f32>>, String> {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let mut out = vec![Vec::new(); data.len()];
@@ -78,12 +79,25 @@ pub fn predict_logits(
         let batch = data.batch(&indices, pad_id);
         let logits = model.forward(batch.to_input(&device));
         let [_, k] = logits.dims();
-        let values: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec().expect("f32 logits");
+        let data = logits.into_data_async().await.map_err(|e| format!("reading logits from the device failed: {e:?}"))?;
+        let values: Vec<f32> = data.convert::<f32>().try_into_vec().map_err(|e| format!("{e:?}"))?;
         for (row, &i) in indices.iter().enumerate() {
             out[i] = values[row * k..(row + 1) * k].to_vec();
         }
     }
-    out
+    Ok(out)
+}
+
+/// [`predict_logits_async`], blocking (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn predict_logits(
+    model: &BertForSequenceClassification,
+    data: &Prepared,
+    pad_id: u32,
+    batch_size: usize,
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    pollster::block_on(predict_logits_async(model, data, pad_id, batch_size, device)).expect("reading logits")
 }
 
 /// The task's metrics from logits and gold labels.
@@ -110,7 +124,19 @@ pub fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }
 
-/// Evaluates `model` on `data`.
+/// Evaluates `model` on `data` without blocking (the browser).
+pub async fn evaluate_async(
+    model: &BertForSequenceClassification,
+    data: &Prepared,
+    pad_id: u32,
+    batch_size: usize,
+    device: &Device,
+) -> Result<EvalResult, String> {
+    Ok(score(data.task, &predict_logits_async(model, data, pad_id, batch_size, device).await?, &data.labels))
+}
+
+/// Evaluates `model` on `data` (native only).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn evaluate(
     model: &BertForSequenceClassification,
     data: &Prepared,

@@ -13,7 +13,7 @@ use web_time::Instant;
 use super::batches::epoch_batches;
 use super::eval::{EvalResult, Prepared, evaluate};
 pub use super::observer::{Observer, Progress, Quiet};
-use super::trainer::{TrainConfig, Trainer};
+use super::trainer::{TrainConfig, Trainer, classifier_config};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier, write_checkpoint};
 use crate::data::Task;
 use crate::error::CheckpointError;
@@ -105,21 +105,6 @@ pub struct RunResults {
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.to_path_buf(), source }
-}
-
-/// The classifier config written with the checkpoint: plan, labels, HF architecture name.
-pub fn classifier_config(base: &BertConfig, plan: &FfnPlan, task: Task) -> BertConfig {
-    let mut config = base.with_plan(plan);
-    if task.is_regression() {
-        config.set_labels(&["score".to_string()]);
-        config.extra.insert("problem_type".into(), json!("regression"));
-    } else {
-        config.set_labels(&task.labels().iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        config.extra.insert("problem_type".into(), json!("single_label_classification"));
-    }
-    config.extra.insert("architectures".into(), json!(["BertForSequenceClassification"]));
-    config.extra.insert("finetuning_task".into(), json!(task.name()));
-    config
 }
 
 /// Writes a complete checkpoint folder atomically: into `dir.tmp`, then renamed over `dir`.

@@ -15,5 +15,7 @@ pub mod finetune;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod heal_run;
 
-pub use eval::{EvalResult, Prepared, evaluate, score};
-pub use trainer::{DistillConfig, StepOutput, TrainConfig, Trainer, task_loss};
+#[cfg(not(target_arch = "wasm32"))]
+pub use eval::evaluate;
+pub use eval::{EvalResult, Prepared, evaluate_async, predict_logits_async, score};
+pub use trainer::{DistillConfig, StepOutput, TrainConfig, Trainer, classifier_config, task_loss};

@@ -10,7 +10,7 @@ use super::distill::soft_target_loss;
 use super::optim::{ParamTable, adamw, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::data::{Label, Task};
-use crate::model::BertForSequenceClassification;
+use crate::model::{BertConfig, BertForSequenceClassification, FfnPlan};
 use crate::text::Batch;
 
 /// Hyper-parameters of fine-tuning; defaults are BERT's usual GLUE settings, scaled for a CPU.
@@ -140,3 +140,19 @@ pub fn task_loss(task: Task, logits: Tensor<2>, labels: &[Label], device: &Devic
         CrossEntropyLossConfig::new().init(device).forward(logits, targets)
     }
 }
+
+/// The classifier config written with the checkpoint: plan, labels, HF architecture name.
+pub fn classifier_config(base: &BertConfig, plan: &FfnPlan, task: Task) -> BertConfig {
+    let mut config = base.with_plan(plan);
+    if task.is_regression() {
+        config.set_labels(&["score".to_string()]);
+        config.extra.insert("problem_type".into(), serde_json::json!("regression"));
+    } else {
+        config.set_labels(&task.labels().iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        config.extra.insert("problem_type".into(), serde_json::json!("single_label_classification"));
+    }
+    config.extra.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    config.extra.insert("finetuning_task".into(), serde_json::json!(task.name()));
+    config
+}
+

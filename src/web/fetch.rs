@@ -1,16 +1,40 @@
-//! `fetch()` from Rust, for checkpoints served next to the page or on the hub.
+//! `fetch()` from Rust, for checkpoints served next to the page or on the hub: streamed with
+//! progress, and kept in the browser's Cache API so a reload does not download again.
 
-use js_sys::Uint8Array;
-use wasm_bindgen::JsCast;
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::Response;
+use web_sys::{Cache, ReadableStreamDefaultReader, Response};
+
+/// The Cache API bucket of downloaded checkpoint files.
+pub const CACHE_NAME: &str = "undivided-checkpoints-v1";
 
 /// GETs `url`; `Ok(None)` on HTTP 404, an error naming the URL otherwise.
 pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
+    Ok(fetch_cached(url, false, &|_, _| {}).await?.map(|(bytes, _)| bytes))
+}
+
+async fn open_cache() -> Option<Cache> {
+    let caches = web_sys::window()?.caches().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+}
+
+/// GETs `url`, reporting `(bytes so far, total bytes or 0)` to `progress`. With `use_cache`, a
+/// cached copy is returned when there is one (`true` in the result) and a fresh download is
+/// stored. A browser without the Cache API (or a private window refusing it) just downloads.
+pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64)) -> Result<Option<(Vec<u8>, bool)>, String> {
+    let cache = if use_cache { open_cache().await } else { None };
+    if let Some(cache) = &cache
+        && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
+        && let Ok(response) = hit.dyn_into::<Response>()
+    {
+        let bytes = read_body(url, &response, progress).await?;
+        return Ok(Some((bytes, true)));
+    }
     let window = web_sys::window().ok_or("no window object (not running in a page)")?;
     let response = JsFuture::from(window.fetch_with_str(url))
         .await
-        .map_err(|e| format!("{url}: network error ({e:?})"))?;
+        .map_err(|e| format!("{url}: network error ({}); check the address and that the server allows this page (CORS)", describe(&e)))?;
     let response: Response = response.dyn_into().map_err(|_| format!("{url}: fetch did not return a Response"))?;
     if response.status() == 404 {
         return Ok(None);
@@ -18,8 +42,45 @@ pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
     if !response.ok() {
         return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
     }
-    let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{url}: {e:?}"))?)
-        .await
-        .map_err(|e| format!("{url}: reading the body failed ({e:?})"))?;
-    Ok(Some(Uint8Array::new(&buffer).to_vec()))
+    if let Some(cache) = &cache
+        && let Ok(copy) = response.clone()
+    {
+        // Stored in the background while the body streams in; a failed store only means no cache.
+        let _ = cache.put_with_str(url, &copy);
+    }
+    Ok(Some((read_body(url, &response, progress).await?, false)))
+}
+
+/// Removes every cached checkpoint file.
+pub async fn clear_cache() -> Result<(), String> {
+    let caches = web_sys::window().ok_or("no window")?.caches().map_err(|e| describe(&e))?;
+    JsFuture::from(caches.delete(CACHE_NAME)).await.map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+async fn read_body(url: &str, response: &Response, progress: &dyn Fn(f64, f64)) -> Result<Vec<u8>, String> {
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let Some(body) = response.body() else {
+        let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{url}: {}", describe(&e)))?)
+            .await
+            .map_err(|e| format!("{url}: reading the body failed ({})", describe(&e)))?;
+        return Ok(Uint8Array::new(&buffer).to_vec());
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("{url}: download interrupted ({})", describe(&e)))?;
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(|e| describe(&e))?.unchecked_into();
+        bytes.extend_from_slice(&value.to_vec());
+        progress(bytes.len() as f64, total);
+    }
+    Ok(bytes)
+}
+
+/// A readable message from a JS exception.
+pub fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }

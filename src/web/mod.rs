@@ -1,22 +1,30 @@
-//! The browser front end (wasm32): bindings the page calls, on WebGPU through burn-wgpu.
+//! The browser front end (wasm32): what the page calls, on WebGPU through burn-wgpu (or burn's
+//! CPU backend compiled to wasm, when the browser has no WebGPU).
+//!
+//! - [`model`]: loading a checkpoint (cached, with progress), stats, inference and the benchmark;
+//! - [`train`]: quick fine-tuning and healing, one awaited step at a time;
+//! - [`data`]: the page's labelled data (built-in sample, a dropped TSV, rows from the hub);
+//! - [`chart`]: loss curves and bars on a canvas (plotters);
+//! - [`fetch`]: streamed, cached downloads.
 //!
 //! Everything is async: in the browser tensors are only ever read with `into_data_async`.
 
+pub mod chart;
+pub mod data;
 mod fetch;
+pub mod model;
+pub mod train;
 
-use burn::tensor::{Device, Tensor};
-use serde::Serialize;
+use burn::tensor::Tensor;
 use wasm_bindgen::prelude::*;
-use web_time::Instant;
 
 use crate::checkpoint::Checkpoint;
-use crate::device::{Backend, init_device};
-use crate::model::{BertModel, FfnPlan, ForwardOptions, ModelStats};
 use crate::text::TextInput;
 
-pub use fetch::fetch_bytes;
+pub use fetch::{CACHE_NAME, describe, fetch_bytes, fetch_cached};
+pub use model::WebModel;
 
-fn js_err(e: impl std::fmt::Display) -> JsValue {
+pub(crate) fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
@@ -26,91 +34,68 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> 
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
-/// Downloads a checkpoint folder served at `base_url` (`config.json`, `model.safetensors`, `tokenizer.json`).
-pub async fn fetch_checkpoint(base_url: &str) -> Result<Checkpoint, String> {
+/// Where a model comes from: `hf:org/name` (or a `huggingface.co/org/name` address) becomes the
+/// hub's `resolve/main` folder; anything else is a URL relative to the page or absolute.
+pub fn resolve_source(source: &str) -> String {
+    let s = source.trim().trim_end_matches('/');
+    let repo = s
+        .strip_prefix("hf:")
+        .or_else(|| s.strip_prefix("https://huggingface.co/"))
+        .filter(|r| !r.contains("/resolve/"));
+    match repo {
+        Some(repo) => format!("https://huggingface.co/{repo}/resolve/main"),
+        None => s.to_string(),
+    }
+}
+
+/// Downloads a checkpoint folder served at `base_url` (`config.json`, `model.safetensors`,
+/// `tokenizer.json` or `vocab.txt`), from the Cache API when it was downloaded before.
+/// `progress(file, bytes, total)` follows the downloads.
+pub async fn fetch_checkpoint(base_url: &str, progress: &dyn Fn(&str, f64, f64)) -> Result<(Checkpoint, bool), String> {
     let base = base_url.trim_end_matches('/');
     let mut files = Vec::new();
+    let mut all_cached = true;
     for (name, required) in [("config.json", true), ("tokenizer.json", false), ("vocab.txt", false), ("model.safetensors", true)] {
         if name == "vocab.txt" && files.iter().any(|(n, _)| n == "tokenizer.json") {
             continue; // tokenizer.json wins; vocab.txt is only the fallback
         }
-        match fetch_bytes(&format!("{base}/{name}")).await? {
-            Some(bytes) => files.push((name.to_string(), bytes)),
+        match fetch_cached(&format!("{base}/{name}"), true, &|done, total| progress(name, done, total)).await? {
+            Some((bytes, cached)) => {
+                all_cached &= cached;
+                files.push((name.to_string(), bytes));
+            }
             None if !required => {}
-            None => return Err(format!("{base}/{name}: not found (HTTP 404)")),
+            None => return Err(format!("{base}/{name}: not found (HTTP 404); is this a checkpoint folder?")),
         }
     }
-    Checkpoint::from_files(base, files).map_err(|e| e.to_string())
+    if !files.iter().any(|(n, _)| n == "tokenizer.json" || n == "vocab.txt") {
+        return Err(format!("{base}: neither tokenizer.json nor vocab.txt found"));
+    }
+    let checkpoint = Checkpoint::from_files(base, files).map_err(|e| e.to_string())?;
+    Ok((checkpoint, all_cached))
 }
 
-#[derive(Serialize)]
-struct EncodeResult {
-    plan: String,
-    tokens: usize,
-    ms: f64,
-    pooler_output: Vec<f32>,
-    cls: Vec<f32>,
-}
-
-/// A loaded checkpoint in the page: the full model, and a reduced one on demand.
-#[wasm_bindgen]
-pub struct WebModel {
-    device: Device,
-    checkpoint: Checkpoint,
-    full: BertModel,
-    reduced: Option<(FfnPlan, BertModel)>,
-}
-
-#[wasm_bindgen]
-impl WebModel {
-    /// Loads the checkpoint at `base_url` on WebGPU (or the CPU backend when `cpu` is true).
-    pub async fn load(base_url: String, cpu: bool) -> Result<WebModel, JsValue> {
-        console_error_panic_hook::set_once();
-        let device = init_device(if cpu { Backend::Flex } else { Backend::Wgpu }).await.map_err(js_err)?;
-        let checkpoint = fetch_checkpoint(&base_url).await.map_err(js_err)?;
-        let (full, _) = checkpoint.load_bert(None, &device).map_err(js_err)?;
-        Ok(WebModel { device, checkpoint, full, reduced: None })
+/// The page's input check: a clear error for an empty sentence, and a cap on pasted text.
+pub fn text_input(text: String, text_b: Option<String>) -> Result<TextInput, JsValue> {
+    /// Longer pastes are refused before tokenizing (the model sees at most 512 tokens anyway).
+    const MAX_CHARS: usize = 5_000;
+    let text_b = text_b.filter(|t| !t.trim().is_empty());
+    if text.trim().is_empty() {
+        return Err(JsValue::from_str("the sentence is empty: type a sentence first"));
     }
-
-    #[wasm_bindgen(getter)]
-    pub fn num_layers(&self) -> usize {
-        self.checkpoint.config.num_hidden_layers
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn device_name(&self) -> String {
-        format!("{:?}", self.device)
-    }
-
-    /// Parameters and FLOPs of a plan (`all`, `none`, `0,2,5`), as JSON.
-    pub fn stats(&self, plan: &str, seq_len: usize) -> Result<JsValue, JsValue> {
-        let plan = FfnPlan::parse(plan, self.num_layers()).map_err(js_err)?;
-        serde_wasm_bindgen::to_value(&ModelStats::new(&self.checkpoint.config, &plan, seq_len)).map_err(js_err)
-    }
-
-    /// Encodes a sentence (or pair) with the model of `plan` and returns pooled output and latency.
-    pub async fn encode(&mut self, plan: String, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
-        let plan = FfnPlan::parse(&plan, self.num_layers()).map_err(js_err)?;
-        let text_b = text_b.filter(|t| !t.trim().is_empty());
-        let batch = self.checkpoint.tokenizer.encode(&TextInput::new(text, text_b)).map_err(js_err)?;
-        if !plan.is_full() && self.reduced.as_ref().is_none_or(|(p, _)| p != &plan) {
-            // The reduced model is built from the same weights: the full checkpoint minus the removed blocks.
-            let (model, _) = self.checkpoint.load_bert(Some(&plan), &self.device).map_err(js_err)?;
-            self.reduced = Some((plan.clone(), model));
+    for t in std::iter::once(&text).chain(text_b.as_ref()) {
+        let n = t.chars().count();
+        if n > MAX_CHARS {
+            return Err(JsValue::from_str(&format!(
+                "the text is {n} characters long; at most {MAX_CHARS} are accepted (the model reads only its first 512 tokens)"
+            )));
         }
-        let model = if plan.is_full() { &self.full } else { &self.reduced.as_ref().expect("built above").1 };
-        let start = Instant::now();
-        let out = model.forward(batch.to_input(&self.device), ForwardOptions::default());
-        let hidden = self.checkpoint.config.hidden_size;
-        let pooler_output = read_f32(out.pooler_output).await.map_err(js_err)?;
-        let last = read_f32(out.last_hidden_state).await.map_err(js_err)?;
-        let result = EncodeResult {
-            plan: plan.to_string(),
-            tokens: batch.seq_len,
-            ms: start.elapsed().as_secs_f64() * 1e3,
-            pooler_output,
-            cls: last[..hidden].to_vec(),
-        };
-        serde_wasm_bindgen::to_value(&result).map_err(js_err)
     }
+    Ok(TextInput::new(text, text_b))
+}
+
+/// Deletes every checkpoint file the page cached.
+#[wasm_bindgen]
+pub async fn clear_checkpoint_cache() -> Result<(), JsValue> {
+    fetch::clear_cache().await.map_err(js_err)
 }

@@ -1,8 +1,9 @@
 // End-to-end test of the served page in Debian's headless Chromium with WebGPU
 // (--enable-unsafe-webgpu; SwiftShader). Usage: node tests/e2e/page.js URL SCREENSHOT.png
-// Loads the default model, checks the adapter status and per-layer toggles, encodes a sentence
-// pair with the full and the reduced model, checks the result table, then an empty sentence must
-// show a specific error. Prints "N passed, M failed" and exits non-zero on failure.
+// Loads the default model, runs both models on a sentence pair, benchmarks them, heals the
+// reduced model and quick-fine-tunes both (loss curves drawn), then feeds the page bad input:
+// an empty sentence, a 10,000-character paste, a TSV with a bad row, rows from a (faked)
+// datasets-server, a wrong URL and a corrupt checkpoint. Prints "N passed, M failed".
 const { chromium } = require('playwright-core');
 const fs = require('fs'), os = require('os'), path = require('path');
 
@@ -11,6 +12,7 @@ let passed = 0, failed = 0;
 function check(name, ok, detail = '') {
   if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
 }
+const MIN = 60000;
 
 (async () => {
   const udd = fs.mkdtempSync(path.join(os.tmpdir(), 'undivided-chromium-'));
@@ -24,28 +26,89 @@ function check(name, ok, detail = '') {
   const page = ctx.pages()[0] || await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  const text = async (sel) => (await page.textContent(sel)).replace(/\s+/g, ' ');
+  const idle = () => page.waitForFunction(() => !document.getElementById('load').disabled, null, { timeout: 10 * MIN });
+  const errorShown = () => page.waitForFunction(() => document.getElementById('error').textContent, null, { timeout: 5 * MIN });
   try {
     await page.goto(url);
     await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent,
-      null, { timeout: 240000 });
-    const status = await page.textContent('#status');
-    check('model loads on WebGPU', /Loaded on .*Wgpu/.test(status), `status: ${status} error: ${await page.textContent('#error')}`);
+      null, { timeout: 4 * MIN });
+    const status = await text('#status');
+    check('model loads on WebGPU', /Loaded .* on .*Wgpu/.test(status), `status: ${status} error: ${await text('#error')}`);
+    check('the adapter is shown', /WebGPU adapter/.test(await text('#adapter')), await text('#adapter'));
     check('one toggle per layer', (await page.$$('#layers input')).length === 6);
-    check('parameter table', /22,713,216/.test(await page.textContent('#stats')));
+    check('parameter table', /22,713,216/.test(await text('#stats')));
 
     await page.click('#encode');
-    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent,
-      null, { timeout: 240000 });
-    const results = (await page.textContent('#results')).replace(/\s+/g, ' ');
-    check('both models encode', /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(results), results);
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    const results = await text('#results');
+    check('both models run', /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(results), results);
     const cos = parseFloat((results.match(/of \[CLS\]\s*([-\d.]+)/) || [])[1]);
     check('reduced differs from full but stays related', cos > 0.3 && cos < 0.9999, `cosine ${cos}`);
+    check('sentence similarity for a pair', /similarity of the two sentences\s*0\.\d+\s*0\.\d+/.test(results), results);
+
+    await page.fill('#bench-batch', '2'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '1');
+    await page.click('#bench');
+    await idle();
+    const bench = await text('#bench-results');
+    check('benchmark reports both models', /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(bench) && /start-up/.test(bench), bench + (await text('#error')));
+    check('benchmark chart drawn', !(await page.$eval('#bench-chart', (c) => c.hidden)));
+
+    // Heal the reduced model for 2 steps, then fine-tune both for 2 steps on the built-in sample.
+    await page.click('details summary');
+    await page.fill('#heal-steps', '2'); await page.fill('#train-steps', '2');
+    await page.fill('#train-batch', '4'); await page.fill('#train-len', '32');
+    await page.click('#heal');
+    await idle();
+    check('healing runs with a live curve', (await page.$eval('#heal-chart', (c) => c.dataset.points)) === '2', await text('#status') + (await text('#error')));
+    check('the healed model is offered for fine-tuning', await page.$eval('#use-healed', (c) => c.checked));
+    await page.click('#train');
+    await page.waitForFunction(() => document.title.includes('trained') || document.getElementById('error').textContent, null, { timeout: 10 * MIN });
+    await idle();
+    const trained = await text('#train-results');
+    check('quick fine-tuning: both loss curves on one chart', (await page.$eval('#loss-chart', (c) => c.dataset.points)) === '4', await text('#error'));
+    check('quick fine-tuning: dev accuracy and time per step', /dev accuracy \(59 examples\)\s*[\d.]+\s*[\d.]+/.test(trained) && /time per step/.test(trained), trained);
     await page.screenshot({ path: shot, fullPage: true });
 
+    // Rows from the datasets-server (faked here: the test machine is offline).
+    await page.route('https://datasets-server.huggingface.co/**', (route) => {
+      const u = new URL(route.request().url());
+      const offset = +u.searchParams.get('offset'), length = +u.searchParams.get('length');
+      const rows = Array.from({ length }, (_, i) => ({ row_idx: offset + i, row: { sentence: `row ${offset + i} was fine`, label: (offset + i) % 2, idx: offset + i } }));
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ rows }) });
+    });
+    const hub = await page.evaluate(async () => window.wasmBindings.WebData.from_hub('sst2', 8).then((d) => d.summary()));
+    check('SST-2 rows from the datasets-server API', hub.train === 8 && hub.dev === 2 && hub.task === 'sst2', JSON.stringify(hub));
+
+    // Bad input: each a visible, specific error; the page stays usable.
     await page.fill('#text-a', '   ');
     await page.click('#encode');
-    await page.waitForFunction(() => document.getElementById('error').textContent, null, { timeout: 60000 });
-    check('empty sentence is a visible, specific error', /empty/.test(await page.textContent('#error')), await page.textContent('#error'));
+    await errorShown();
+    check('empty sentence is a visible, specific error', /empty/.test(await text('#error')), await text('#error'));
+    await page.fill('#text-a', 'word '.repeat(2000));
+    await page.click('#encode');
+    await page.waitForFunction(() => /characters/.test(document.getElementById('error').textContent), null, { timeout: MIN }).catch(() => {});
+    check('a 10,000-character paste is refused', /10000 characters/.test(await text('#error')), await text('#error'));
+    await page.selectOption('#data-source', 'file');
+    await page.setInputFiles('#tsv-file', { name: 'bad.tsv', mimeType: 'text/tab-separated-values', buffer: Buffer.from('sentence\tlabel\nfine\t1\nno label here\n') });
+    await page.click('#train');
+    await page.waitForFunction(() => /bad\.tsv/.test(document.getElementById('error').textContent), null, { timeout: MIN }).catch(() => {});
+    check('a TSV with a bad row names file and line', /bad\.tsv:3/.test(await text('#error')), await text('#error'));
+
+    await page.route('**/corrupt/**', async (route) => {
+      const name = route.request().url().split('/').pop();
+      if (name === 'model.safetensors') return route.fulfill({ status: 200, body: Buffer.from('this is not a safetensors file at all') });
+      const real = await page.request.get(url.replace(/index\.html.*$/, `models/all-MiniLM-L6-v2/${name}`));
+      return route.fulfill({ status: real.status(), body: await real.body() });
+    });
+    await page.fill('#model-url', 'corrupt');
+    await page.click('#load');
+    await idle();
+    check('a corrupt checkpoint is a specific error', /model\.safetensors.*not a valid safetensors/.test(await text('#error')), await text('#error'));
+    await page.fill('#model-url', 'models/no-such-model');
+    await page.click('#load');
+    await idle();
+    check('a wrong URL names the missing file', /no-such-model\/config\.json: not found/.test(await text('#error')), await text('#error'));
     check('no uncaught page errors', errors.length === 0, errors.join('; '));
   } catch (e) {
     check('page test ran to the end', false, String(e));

@@ -1,0 +1,95 @@
+//! Labelled data for quick fine-tuning in the page: the built-in sample, a GLUE TSV the user
+//! drops (any layout the native reader supports), or SST-2 / RTE rows from the HuggingFace
+//! datasets-server API.
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use super::{fetch_bytes, js_err};
+use crate::data::{self, Dataset, Example, Label, Task};
+
+/// The datasets-server endpoint; rows come 100 at a time.
+pub const DATASETS_SERVER: &str = "https://datasets-server.huggingface.co";
+
+/// A training and a dev set the page fine-tunes on.
+#[wasm_bindgen]
+#[derive(Debug, Clone)]
+pub struct WebData {
+    pub(crate) train: Dataset,
+    pub(crate) dev: Dataset,
+    source: String,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    source: &'a str,
+    task: &'static str,
+    train: usize,
+    dev: usize,
+    labels: &'static [&'static str],
+}
+
+#[wasm_bindgen]
+impl WebData {
+    /// The built-in sentiment sample (236 train / 59 dev sentences, SST-2 layout).
+    pub fn sample() -> WebData {
+        WebData { train: data::sample("train"), dev: data::sample("dev"), source: "built-in sample".into() }
+    }
+
+    /// A GLUE TSV file's text; one row in five is held out as dev. Errors name the file and line.
+    pub fn from_tsv(task: &str, file_name: &str, text: &str) -> Result<WebData, JsValue> {
+        let task = Task::parse(task).map_err(js_err)?;
+        let (train, dev) = super::train::user_tsv(task, file_name, text).map_err(js_err)?;
+        Ok(WebData { train, dev, source: file_name.to_string() })
+    }
+
+    /// `rows` training rows and a quarter as many dev rows of SST-2 or RTE from the hub.
+    pub async fn from_hub(task: &str, rows: usize) -> Result<WebData, JsValue> {
+        let task = Task::parse(task).map_err(js_err)?;
+        let train = fetch_glue_rows(DATASETS_SERVER, task, "train", rows).await.map_err(js_err)?;
+        let dev = fetch_glue_rows(DATASETS_SERVER, task, "validation", rows.div_ceil(4)).await.map_err(js_err)?;
+        Ok(WebData { train, dev, source: format!("{} from the HuggingFace hub", task.dir_name()) })
+    }
+
+    /// `{source, task, train, dev, labels}`.
+    pub fn summary(&self) -> Result<JsValue, JsValue> {
+        let s = Summary {
+            source: &self.source,
+            task: self.train.task.name(),
+            train: self.train.examples.len(),
+            dev: self.dev.examples.len(),
+            labels: self.train.task.labels(),
+        };
+        serde_wasm_bindgen::to_value(&s).map_err(js_err)
+    }
+}
+
+/// Fetches `n` rows of a GLUE task's `split` from the datasets-server API at `server`.
+pub async fn fetch_glue_rows(server: &str, task: Task, split: &str, n: usize) -> Result<Dataset, String> {
+    let (text_a, text_b) = match task {
+        Task::Sst2 => ("sentence", None),
+        Task::Rte => ("sentence1", Some("sentence2")),
+        other => return Err(format!("{other}: rows from the hub are offered for SST-2 and RTE; drop a TSV file for other tasks")),
+    };
+    let mut examples = Vec::new();
+    while examples.len() < n {
+        let length = (n - examples.len()).min(100);
+        let url = format!("{server}/rows?dataset=nyu-mll%2Fglue&config={}&split={split}&offset={}&length={length}", task.name(), examples.len());
+        let bytes = fetch_bytes(&url).await?.ok_or_else(|| format!("{url}: not found"))?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not JSON ({e})"))?;
+        let rows = json["rows"].as_array().ok_or_else(|| format!("{url}: no `rows` in the answer"))?;
+        if rows.is_empty() {
+            break;
+        }
+        for (i, r) in rows.iter().enumerate() {
+            let row = &r["row"];
+            let field = |name: &str| row[name].as_str().map(str::to_string).ok_or_else(|| format!("{url}: row {i} has no text field `{name}`"));
+            let label = row["label"].as_u64().filter(|&l| (l as usize) < task.num_labels()).ok_or_else(|| format!("{url}: row {i} has no valid `label`"))?;
+            examples.push(Example { text_a: field(text_a)?, text_b: text_b.map(field).transpose()?, label: Label::Class(label as usize) });
+        }
+    }
+    if examples.is_empty() {
+        return Err(format!("{server}: no {split} rows of {task}"));
+    }
+    Ok(Dataset { task, examples, skipped: vec![] })
+}

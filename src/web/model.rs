@@ -1,0 +1,313 @@
+//! A checkpoint loaded in the page: the full model, the reduced one built from the same weights,
+//! side-by-side inference and the benchmark.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use web_time::Instant;
+
+use super::data::WebData;
+use super::train::{HealRun, QuickRun, QuickSettings, QuickTrainer, WebHealer};
+use super::{fetch_checkpoint, js_err, read_f32, resolve_source, text_input};
+use crate::checkpoint::Checkpoint;
+use crate::device::{Backend, init_device};
+use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
+
+#[derive(Serialize)]
+struct EncodeResult {
+    plan: String,
+    tokens: usize,
+    ms: f64,
+    pooler_output: Vec<f32>,
+    cls: Vec<f32>,
+}
+
+#[derive(Serialize)]
+struct Similarity {
+    plan: String,
+    /// Cosine similarity of the two inputs' mean-pooled embeddings (sentence-transformers style).
+    cosine: f32,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct Classification {
+    plan: String,
+    labels: Vec<String>,
+    probabilities: Vec<f32>,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct BenchResult {
+    plan: String,
+    batch_size: usize,
+    seq_len: usize,
+    /// The first batch: WGSL shader compilation and autotuning, reported apart.
+    first_ms: f64,
+    ms_per_batch: f64,
+    sentences_per_s: f64,
+    ms_per_sentence: f64,
+}
+
+/// A loaded checkpoint in the page: the full model, and a reduced one on demand.
+#[wasm_bindgen]
+pub struct WebModel {
+    device: Device,
+    checkpoint: Checkpoint,
+    full: BertModel,
+    reduced: Option<(FfnPlan, BertModel)>,
+    classifiers: Vec<(FfnPlan, BertForSequenceClassification)>,
+    healed: Option<(FfnPlan, Vec<u8>)>,
+    from_cache: bool,
+    load_ms: f64,
+}
+
+impl WebModel {
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    fn plan(&self, spec: &str) -> Result<FfnPlan, JsValue> {
+        FfnPlan::parse(spec, self.checkpoint.config.num_hidden_layers).map_err(js_err)
+    }
+
+    /// The encoder of `plan`, built from the same weights on first use.
+    fn encoder(&mut self, plan: &FfnPlan) -> Result<&BertModel, JsValue> {
+        if plan == &self.checkpoint.plan() {
+            return Ok(&self.full);
+        }
+        if self.reduced.as_ref().is_none_or(|(p, _)| p != plan) {
+            let (model, _) = self.checkpoint.load_bert(Some(plan), &self.device).map_err(js_err)?;
+            self.reduced = Some((plan.clone(), model));
+        }
+        Ok(&self.reduced.as_ref().expect("built above").1)
+    }
+
+    /// Wraps a checkpoint already in memory (tests, and `load`).
+    pub async fn from_checkpoint(checkpoint: Checkpoint, cpu: bool) -> Result<WebModel, String> {
+        let device = init_device(if cpu { Backend::Flex } else { Backend::Wgpu }).await.map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let (full, _) = checkpoint.load_bert(None, &device).map_err(|e| e.to_string())?;
+        Ok(WebModel {
+            device,
+            checkpoint,
+            full,
+            reduced: None,
+            classifiers: Vec::new(),
+            healed: None,
+            from_cache: false,
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl WebModel {
+    /// Loads the checkpoint at `source` (a folder URL, or `hf:org/name` for the HuggingFace hub)
+    /// on WebGPU, or on burn's CPU backend when `cpu` is true. `progress(file, bytes, total)`
+    /// follows the downloads; files come from the Cache API when downloaded before.
+    pub async fn load(source: String, cpu: bool, progress: Option<js_sys::Function>) -> Result<WebModel, JsValue> {
+        console_error_panic_hook::set_once();
+        let started = Instant::now();
+        let url = resolve_source(&source);
+        if url.is_empty() {
+            return Err(js_err("the model address is empty: give a folder URL or hf:org/name"));
+        }
+        let report = |file: &str, done: f64, total: f64| {
+            if let Some(f) = &progress {
+                let _ = f.call3(&JsValue::NULL, &file.into(), &done.into(), &total.into());
+            }
+        };
+        let (checkpoint, from_cache) = fetch_checkpoint(&url, &report).await.map_err(js_err)?;
+        let mut model = WebModel::from_checkpoint(checkpoint, cpu).await.map_err(js_err)?;
+        model.from_cache = from_cache;
+        model.load_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(model)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn num_layers(&self) -> usize {
+        self.checkpoint.config.num_hidden_layers
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn device_name(&self) -> String {
+        format!("{:?}", self.device)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.checkpoint.name()
+    }
+
+    /// The checkpoint's own plan (`all` for a pre-trained model).
+    #[wasm_bindgen(getter)]
+    pub fn own_plan(&self) -> String {
+        self.checkpoint.plan().to_string()
+    }
+
+    /// True for a fine-tuned classifier (its config names labels).
+    #[wasm_bindgen(getter)]
+    pub fn is_classifier(&self) -> bool {
+        self.checkpoint.config.id2label.is_some()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Milliseconds from the start of `load` to a model on the device.
+    #[wasm_bindgen(getter)]
+    pub fn load_ms(&self) -> f64 {
+        self.load_ms
+    }
+
+    /// The plan healed in this page, if any.
+    #[wasm_bindgen(getter)]
+    pub fn healed_plan(&self) -> Option<String> {
+        self.healed.as_ref().map(|(p, _)| p.to_string())
+    }
+
+    /// Parameters and FLOPs of a plan (`all`, `none`, `0,2,5`), as JSON.
+    pub fn stats(&self, plan: &str, seq_len: usize) -> Result<JsValue, JsValue> {
+        let plan = self.plan(plan)?;
+        serde_wasm_bindgen::to_value(&ModelStats::new(&self.checkpoint.config, &plan, seq_len)).map_err(js_err)
+    }
+
+    /// Encodes a sentence (or pair) with the model of `plan`: pooled output, [CLS] and latency.
+    pub async fn encode(&mut self, plan: String, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
+        let plan = self.plan(&plan)?;
+        let input = text_input(text, text_b)?;
+        let batch = self.checkpoint.tokenizer.encode(&input).map_err(js_err)?;
+        let hidden = self.checkpoint.config.hidden_size;
+        let device = self.device.clone();
+        let model = self.encoder(&plan)?;
+        let start = Instant::now();
+        let out = model.forward(batch.to_input(&device), ForwardOptions::default());
+        let pooler_output = read_f32(out.pooler_output).await.map_err(js_err)?;
+        let last = read_f32(out.last_hidden_state).await.map_err(js_err)?;
+        let result = EncodeResult { plan: plan.to_string(), tokens: batch.seq_len, ms: start.elapsed().as_secs_f64() * 1e3, pooler_output, cls: last[..hidden].to_vec() };
+        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+    }
+
+    /// For a base model: cosine similarity of two sentences' mean-pooled embeddings.
+    pub async fn similarity(&mut self, plan: String, text: String, text_b: String) -> Result<JsValue, JsValue> {
+        let plan = self.plan(&plan)?;
+        let (a, b) = (text_input(text, None)?, text_input(text_b, None)?);
+        let batch = self.checkpoint.tokenizer.encode_batch(&[a, b]).map_err(js_err)?;
+        let device = self.device.clone();
+        let model = self.encoder(&plan)?;
+        let start = Instant::now();
+        let input = batch.to_input(&device);
+        let mask = input.attention_mask.clone().float().unsqueeze_dim::<3>(2); // [2, s, 1]
+        let out = model.forward(input, ForwardOptions::default());
+        let pooled = (out.last_hidden_state * mask.clone()).sum_dim(1) / mask.sum_dim(1); // [2, 1, h]
+        let v = read_f32(pooled).await.map_err(js_err)?;
+        let h = v.len() / 2;
+        let (x, y) = (&v[..h], &v[h..]);
+        let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+        let norm = |z: &[f32]| z.iter().map(|a| a * a).sum::<f32>().sqrt();
+        let result = Similarity { plan: plan.to_string(), cosine: dot / (norm(x) * norm(y)).max(1e-12), ms: start.elapsed().as_secs_f64() * 1e3 };
+        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+    }
+
+    /// For a fine-tuned classifier: label probabilities of the model of `plan` (the reduced one
+    /// is the same fine-tuned checkpoint minus the switched-off blocks).
+    pub async fn classify(&mut self, plan: String, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
+        if !self.is_classifier() {
+            return Err(js_err(format!("{} is not a fine-tuned classifier (its config.json has no id2label); fine-tune it first", self.checkpoint.name())));
+        }
+        let plan = self.plan(&plan)?;
+        let input = text_input(text, text_b)?;
+        let batch = self.checkpoint.tokenizer.encode(&input).map_err(js_err)?;
+        if !self.classifiers.iter().any(|(p, _)| p == &plan) {
+            let (model, _) = self.checkpoint.load_classifier(Some(&plan), &self.device).map_err(js_err)?;
+            self.classifiers.retain(|(p, _)| p == &self.checkpoint.plan());
+            self.classifiers.push((plan.clone(), model));
+        }
+        let model = &self.classifiers.iter().find(|(p, _)| p == &plan).expect("loaded above").1;
+        let start = Instant::now();
+        let logits = read_f32(model.forward(batch.to_input(&self.device))).await.map_err(js_err)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let probabilities = if logits.len() == 1 {
+            logits
+        } else {
+            let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+            let sum: f32 = exp.iter().sum();
+            exp.iter().map(|e| e / sum).collect()
+        };
+        let result = Classification { plan: plan.to_string(), labels: self.checkpoint.config.label_names(), probabilities, ms };
+        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+    }
+
+    /// Runs one warm-up batch (reported as `first_ms`) and `iters` timed batches of
+    /// `batch_size` × `seq_len` tokens through the model of `plan`.
+    pub async fn bench(&mut self, plan: String, batch_size: usize, seq_len: usize, iters: usize) -> Result<JsValue, JsValue> {
+        let plan = self.plan(&plan)?;
+        let max = self.checkpoint.config.max_position_embeddings;
+        if batch_size == 0 || iters == 0 || !(2..=max).contains(&seq_len) {
+            return Err(js_err(format!("benchmark: expected batch ≥ 1, iterations ≥ 1 and 2 ≤ length ≤ {max}")));
+        }
+        let device = self.device.clone();
+        let vocab = self.checkpoint.config.vocab_size as i64;
+        let ids: Vec<i64> = (0..batch_size * seq_len).map(|i| 1000 + (i as i64 * 7919) % (vocab - 1000).max(1)).collect();
+        let input = || BertInput {
+            input_ids: Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch_size, seq_len]), &device),
+            token_type_ids: Tensor::<2, Int>::zeros([batch_size, seq_len], &device),
+            attention_mask: Tensor::<2, Int>::ones([batch_size, seq_len], &device),
+        };
+        let model = self.encoder(&plan)?.clone();
+        let start = Instant::now();
+        read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
+        let first_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        for _ in 0..iters {
+            read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
+        }
+        let ms_per_batch = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
+        let result = BenchResult {
+            plan: plan.to_string(),
+            batch_size,
+            seq_len,
+            first_ms,
+            ms_per_batch,
+            sentences_per_s: batch_size as f64 * 1e3 / ms_per_batch,
+            ms_per_sentence: ms_per_batch / batch_size as f64,
+        };
+        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+    }
+
+    /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels
+    /// ignored). `settings`: `{steps, batch_size, max_len, lr, seed}`.
+    pub fn heal(&self, plan: String, data: &WebData, settings: JsValue) -> Result<WebHealer, JsValue> {
+        let plan = self.plan(&plan)?;
+        let settings: QuickSettings = serde_wasm_bindgen::from_value(settings).map_err(js_err)?;
+        let run = HealRun::new(&self.checkpoint, &plan, &data.train, &settings, &self.device).map_err(js_err)?;
+        Ok(WebHealer { run })
+    }
+
+    /// Keeps the healer's student as this page's healed model of its plan.
+    pub async fn adopt_healed(&mut self, healer: &WebHealer) -> Result<(), JsValue> {
+        let weights = healer.run.weights().await.map_err(js_err)?;
+        self.healed = Some((healer.run.plan.clone(), weights));
+        Ok(())
+    }
+
+    /// Starts a quick fine-tune of the model of `plan` on `data`; with `use_healed`, from the
+    /// model healed in this page (which must have the same plan).
+    pub fn quick_trainer(&self, plan: String, data: &WebData, settings: JsValue, use_healed: bool) -> Result<QuickTrainer, JsValue> {
+        let plan = self.plan(&plan)?;
+        let settings: QuickSettings = serde_wasm_bindgen::from_value(settings).map_err(js_err)?;
+        let weights = match (&self.healed, use_healed) {
+            (Some((p, w)), true) if p == &plan => Some(w.as_slice()),
+            (Some((p, _)), true) => return Err(js_err(format!("the healed model has plan `{p}`, not `{plan}`: heal this plan first"))),
+            (None, true) => return Err(js_err("no model has been healed yet")),
+            _ => None,
+        };
+        let run = QuickRun::new(&self.checkpoint, weights, &plan, &data.train, &data.dev, &settings, &self.device).map_err(js_err)?;
+        Ok(QuickTrainer { run })
+    }
+}
