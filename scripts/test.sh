@@ -36,6 +36,11 @@ if ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log" || grep -q 'skipping
 fi
 echo "== the page end to end (trunk build, headless Chromium on WebGPU)"
 trunk build --offline
+# A tiny random BERT beside the page: the test trains it in the browser (SwiftShader runs WebGPU
+# on the CPU, where MiniLM takes about a minute per step).
+mkdir -p dist/test-models/tiny
+cp tests/fixtures/tiny/config.json tests/fixtures/tiny/model.safetensors dist/test-models/tiny/
+python3 -c 'w=["[PAD]","[UNK]","[CLS]","[SEP]","[MASK]","the","a","movie","good","bad","is","was","not","very","film"]; print("\n".join(w+[f"tok{i}" for i in range(1000-len(w))]))' > dist/test-models/tiny/vocab.txt
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
 server=$!

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{fetch_bytes, js_err};
+use super::{fetch_bytes, js_err, to_js};
 use crate::data::{self, Dataset, Example, Label, Task};
 
 /// The datasets-server endpoint; rows come 100 at a time.
@@ -60,7 +60,7 @@ impl WebData {
             dev: self.dev.examples.len(),
             labels: self.train.task.labels(),
         };
-        serde_wasm_bindgen::to_value(&s).map_err(js_err)
+        to_js(&s)
     }
 }
 

@@ -28,6 +28,11 @@ pub(crate) fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
+/// A Rust value as a plain JS object (maps become objects, not `Map`s, so the page can index them).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_err)
+}
+
 /// Reads a float tensor back from the device without blocking the browser's thread.
 pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
     let data = t.into_data_async().await.map_err(|e| format!("reading a tensor from the GPU failed: {e:?}"))?;

@@ -8,7 +8,7 @@ use web_time::Instant;
 
 use super::data::WebData;
 use super::train::{HealRun, QuickRun, QuickSettings, QuickTrainer, WebHealer};
-use super::{fetch_checkpoint, js_err, read_f32, resolve_source, text_input};
+use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
 use crate::checkpoint::Checkpoint;
 use crate::device::{Backend, init_device};
 use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
@@ -173,7 +173,7 @@ impl WebModel {
     /// Parameters and FLOPs of a plan (`all`, `none`, `0,2,5`), as JSON.
     pub fn stats(&self, plan: &str, seq_len: usize) -> Result<JsValue, JsValue> {
         let plan = self.plan(plan)?;
-        serde_wasm_bindgen::to_value(&ModelStats::new(&self.checkpoint.config, &plan, seq_len)).map_err(js_err)
+        to_js(&ModelStats::new(&self.checkpoint.config, &plan, seq_len))
     }
 
     /// Encodes a sentence (or pair) with the model of `plan`: pooled output, [CLS] and latency.
@@ -189,7 +189,7 @@ impl WebModel {
         let pooler_output = read_f32(out.pooler_output).await.map_err(js_err)?;
         let last = read_f32(out.last_hidden_state).await.map_err(js_err)?;
         let result = EncodeResult { plan: plan.to_string(), tokens: batch.seq_len, ms: start.elapsed().as_secs_f64() * 1e3, pooler_output, cls: last[..hidden].to_vec() };
-        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+        to_js(&result)
     }
 
     /// For a base model: cosine similarity of two sentences' mean-pooled embeddings.
@@ -210,7 +210,7 @@ impl WebModel {
         let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
         let norm = |z: &[f32]| z.iter().map(|a| a * a).sum::<f32>().sqrt();
         let result = Similarity { plan: plan.to_string(), cosine: dot / (norm(x) * norm(y)).max(1e-12), ms: start.elapsed().as_secs_f64() * 1e3 };
-        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+        to_js(&result)
     }
 
     /// For a fine-tuned classifier: label probabilities of the model of `plan` (the reduced one
@@ -240,7 +240,7 @@ impl WebModel {
             exp.iter().map(|e| e / sum).collect()
         };
         let result = Classification { plan: plan.to_string(), labels: self.checkpoint.config.label_names(), probabilities, ms };
-        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+        to_js(&result)
     }
 
     /// Runs one warm-up batch (reported as `first_ms`) and `iters` timed batches of
@@ -277,7 +277,7 @@ impl WebModel {
             sentences_per_s: batch_size as f64 * 1e3 / ms_per_batch,
             ms_per_sentence: ms_per_batch / batch_size as f64,
         };
-        serde_wasm_bindgen::to_value(&result).map_err(js_err)
+        to_js(&result)
     }
 
     /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels

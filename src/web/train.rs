@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_time::Instant;
 
-use super::js_err;
+use super::{js_err, to_js};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_classifier};
 use crate::data::{Dataset, Task, parse_tsv};
 use crate::model::FfnPlan;
@@ -342,14 +342,14 @@ impl QuickTrainer {
     /// Dev metrics `{accuracy: ..., ...}` and the number of dev examples.
     pub async fn evaluate(&self) -> Result<JsValue, JsValue> {
         let r = self.run.evaluate().await.map_err(js_err)?;
-        serde_wasm_bindgen::to_value(&r).map_err(js_err)
+        to_js(&r)
     }
 
     /// `{labels: [...], probabilities: [...]}` for one sentence or pair.
     pub async fn classify(&self, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
         let input = super::text_input(text, text_b)?;
         let probabilities = self.run.classify(&input).await.map_err(js_err)?;
-        serde_wasm_bindgen::to_value(&serde_json::json!({"labels": self.run.label_names, "probabilities": probabilities})).map_err(js_err)
+        to_js(&serde_json::json!({"labels": self.run.label_names, "probabilities": probabilities}))
     }
 }
 
@@ -364,7 +364,7 @@ impl WebHealer {
     /// One step; resolves to `{step, loss, hidden_mse, attention_kl, ms}`.
     pub async fn step(&mut self) -> Result<JsValue, JsValue> {
         let p = self.run.step().await.map_err(js_err)?;
-        serde_wasm_bindgen::to_value(&p).map_err(js_err)
+        to_js(&p)
     }
 
     #[wasm_bindgen(getter)]

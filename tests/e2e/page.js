@@ -1,7 +1,7 @@
 // End-to-end test of the served page in Debian's headless Chromium with WebGPU
 // (--enable-unsafe-webgpu; SwiftShader). Usage: node tests/e2e/page.js URL SCREENSHOT.png
-// Loads the default model, runs both models on a sentence pair, benchmarks them, heals the
-// reduced model and quick-fine-tunes both (loss curves drawn), then feeds the page bad input:
+// Loads the default model, runs both models on a sentence pair, benchmarks them; loads a tiny
+// model, heals its reduced version and quick-fine-tunes both (loss curves drawn), then feeds the page bad input:
 // an empty sentence, a 10,000-character paste, a TSV with a bad row, rows from a (faked)
 // datasets-server, a wrong URL and a corrupt checkpoint. Prints "N passed, M failed".
 const { chromium } = require('playwright-core');
@@ -54,6 +54,12 @@ const MIN = 60000;
     check('benchmark reports both models', /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(bench) && /start-up/.test(bench), bench + (await text('#error')));
     check('benchmark chart drawn', !(await page.$eval('#bench-chart', (c) => c.hidden)));
 
+    // Training in the page: on SwiftShader a MiniLM step takes about a minute, so a tiny random
+    // BERT served beside the page (by the test script) is healed and fine-tuned instead.
+    await page.fill('#model-url', 'test-models/tiny');
+    await page.click('#load');
+    await idle();
+    check('a second model loads', /Loaded tiny/.test(await text('#status')) && (await page.$$('#layers input')).length === 3, await text('#status') + (await text('#error')));
     // Heal the reduced model for 2 steps, then fine-tune both for 2 steps on the built-in sample.
     await page.click('details summary');
     await page.fill('#heal-steps', '2'); await page.fill('#train-steps', '2');
