@@ -132,6 +132,12 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let distilled: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-healed-distill/seed-42/results.json")).unwrap()).unwrap();
     assert!(distilled["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
 
+    // The page reads this file back (same parser as in the browser).
+    let shown = undivided::train::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
+    assert_eq!(shown.rows.len(), 4);
+    assert_eq!(shown.rows[3].variant, "healed-distill");
+    assert!(shown.rows[2].heal_seconds.is_some());
+
     // Run again: every finished run and the healing are reused, not redone.
     let again = undivided(&args);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));

@@ -172,3 +172,22 @@ fn page_input_errors_are_specific() {
     assert!(undivided::web::text_input("word ".repeat(2_000), None).is_err(), "a 10,000-character paste is refused");
     assert!(undivided::web::text_input("fine".into(), Some(" ".into())).is_ok(), "a blank second sentence is no pair");
 }
+
+#[wasm_bindgen_test]
+fn native_results_files_are_read_or_refused_clearly() {
+    use undivided::web::results::parse_results;
+    let compare = r#"{"title": "t", "rows": [
+        {"plan": "all", "variant": "deleted", "metric": "accuracy", "values": [0.9, 0.8], "mean": 0.85, "std": 0.07,
+         "params": 100, "train_seconds": 10.0, "examples_per_second": 3.0, "heal_seconds": null},
+        {"plan": "0,5", "variant": "healed", "metric": "accuracy", "values": [0.8], "mean": 0.8, "std": 0.0,
+         "params": 80, "train_seconds": 8.0, "examples_per_second": 4.0, "heal_seconds": 5.0}]}"#;
+    let r = parse_results("compare.json", compare).unwrap();
+    assert_eq!(r.rows.len(), 2);
+    assert_eq!((r.rows[0].seeds, r.rows[1].heal_seconds), (2, Some(5.0)));
+    let run = r#"{"task": "sst2", "plan": "0,5", "main_metric": "accuracy", "best_value": 0.81, "params": 80,
+        "train_seconds": 9.0, "examples_per_second": 2.0, "steps": 600, "seed": 42, "options": {"teacher": null}}"#;
+    assert_eq!(parse_results("results.json", run).unwrap().rows[0].value, 0.81);
+    let err = parse_results("other.json", r#"{"hello": 1}"#).unwrap_err();
+    assert!(err.contains("other.json") && err.contains("compare.json"), "{err}");
+    assert!(parse_results("broken.json", "{").unwrap_err().contains("not JSON"));
+}

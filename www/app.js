@@ -2,6 +2,8 @@
 // Loading, tokenizing, both models' forward passes, training, healing and the charts run in Rust.
 const $ = (id) => document.getElementById(id);
 let wasm = null, model = null, stopRequested = false, busy = false;
+// The last quick fine-tune in this page, shown beside the native results.
+let browserRows = [];
 
 const setStatus = (text) => { $("status").textContent = text; };
 const showError = (e) => { $("error").textContent = String(e && e.message ? e.message : e); };
@@ -223,6 +225,8 @@ async function train() {
       Object.keys(evals[0].metrics).map((k) => row(`dev ${k} (${evals[0].examples} examples)`, evals[0].metrics[k].toFixed(4), evals[1].metrics[k].toFixed(4))).join("") +
       row("steps", trainers[0].steps_done, trainers[1].steps_done) +
       row("time per step (after the first)", ms(trainers[0].ms_per_step), ms(trainers[1].ms_per_step));
+    browserRows = trainers.map((t, i) => ({ source: "this page", plan: i ? t.plan : "all", variant: names[i], metric,
+      value: evals[i].metrics[metric], steps: t.steps_done, ms_per_step: t.ms_per_step }));
     setStatus(`${stopRequested ? "Stopped" : "Fine-tuned"}: dev ${metric} ${evals[0].metrics[metric].toFixed(3)} (full) vs ${evals[1].metrics[metric].toFixed(3)} (reduced).`);
     document.title = "Undivided — trained";
   } catch (e) {
@@ -231,6 +235,31 @@ async function train() {
     trainers.forEach((t) => t.free());
     $("train-progress").hidden = true;
     setBusy(false);
+  }
+}
+
+async function showNativeResults() {
+  clearError();
+  try {
+    const file = $("results-file").files[0], url = $("results-url").value.trim();
+    let name, body;
+    if (file) { name = file.name; body = await file.text(); }
+    else if (url) {
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status} ${r.statusText}`);
+      name = url; body = await r.text();
+    } else throw new Error("choose a compare.json / results.json file or give its URL");
+    const res = wasm.native_results(name, body);
+    const label = (r) => r.plan === "all" ? "full" : `${r.plan} ${r.variant}`;
+    const rows = res.rows.map((r) => `<tr><td>native</td><td>${esc(label(r))}</td><td>${pct(r.value)}${r.seeds > 1 ? ` ± ${pct(r.std)} (${r.seeds} seeds)` : ""}</td>` +
+      `<td>${fmt(r.params)}</td><td>${(r.train_seconds / 60).toFixed(1)} min${r.heal_seconds != null ? ` + ${(r.heal_seconds / 60).toFixed(1)} min healing` : ""}</td><td>${r.examples_per_second.toFixed(1)} ex/s</td></tr>`).join("") +
+      browserRows.map((r) => `<tr><td>this page</td><td>${esc(r.variant)}</td><td>${pct(r.value)}</td><td></td><td>${r.steps} steps</td><td>${ms(r.ms_per_step)} / step</td></tr>`).join("");
+    $("native-results").innerHTML = `<caption>${esc(res.title)}</caption><tr><th>where</th><th>model</th><th>dev ${esc(res.rows[0].metric)}</th><th>parameters</th><th>training</th><th>throughput</th></tr>${rows}`;
+    $("native-chart").hidden = false;
+    wasm.draw_bars("native-chart", `Dev ${res.rows[0].metric} (%), native runs`, "%", res.rows.map(label), res.rows.map((r) => 100 * r.value));
+    setStatus(`Showing ${res.rows.length} native result row(s) from ${name}.`);
+  } catch (e) {
+    showError(e);
   }
 }
 
@@ -268,6 +297,7 @@ async function start() {
   $("heal").addEventListener("click", heal);
   $("train").addEventListener("click", train);
   $("stop").addEventListener("click", () => { stopRequested = true; setStatus("Stopping after the current step…"); });
+  $("results-load").addEventListener("click", showNativeResults);
   $("clear-cache").addEventListener("click", async () => { await wasm.clear_checkpoint_cache(); setStatus("Cleared the checkpoint cache."); });
   $("data-source").addEventListener("change", () => {
     $("file-row").hidden = $("data-source").value !== "file";

@@ -36,7 +36,7 @@ pub fn read_texts(path: &Path, task: Option<Task>, skip_bad: bool) -> Result<Dat
         return Ok(set);
     }
     let text = std::fs::read_to_string(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    Ok(lines_to_dataset(&text, path)?)
+    lines_to_dataset(&text, path)
 }
 
 /// One example per non-empty line of `text` (`path` only names it in errors).

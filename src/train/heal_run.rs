@@ -95,7 +95,7 @@ pub struct HealResults {
 pub fn split_held_out(texts: &Prepared, max_held_out: usize) -> (Prepared, Prepared) {
     let n = texts.len();
     let held = (n / 50).clamp(usize::from(n >= 2), max_held_out);
-    let every = if held == 0 { usize::MAX } else { n / held };
+    let every = n.checked_div(held).unwrap_or(usize::MAX);
     let (mut train, mut dev) = (texts.clone(), texts.clone());
     train.rows.clear();
     train.labels.clear();

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod heal;
 pub mod observer;
 pub mod optim;
+pub mod results;
 pub mod rng;
 pub mod schedule;
 pub mod trainer;

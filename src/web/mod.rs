@@ -4,6 +4,7 @@
 //! - [`model`]: loading a checkpoint (cached, with progress), stats, inference and the benchmark;
 //! - [`train`]: quick fine-tuning and healing, one awaited step at a time;
 //! - [`data`]: the page's labelled data (built-in sample, a dropped TSV, rows from the hub);
+//! - [`results`]: the native runs' `compare.json` / `results.json`, shown beside the page's own;
 //! - [`chart`]: loss curves and bars on a canvas (plotters);
 //! - [`fetch`]: streamed, cached downloads.
 //!
@@ -13,6 +14,7 @@ pub mod chart;
 pub mod data;
 mod fetch;
 pub mod model;
+pub mod results;
 pub mod train;
 
 use burn::tensor::Tensor;

@@ -47,6 +47,17 @@ const MIN = 60000;
     check('reduced differs from full but stays related', cos > 0.3 && cos < 0.9999, `cosine ${cos}`);
     check('sentence similarity for a pair', /similarity of the two sentences\s*0\.\d+\s*0\.\d+/.test(results), results);
 
+    // A reload takes the checkpoint from the Cache API instead of downloading it again.
+    const firstLoad = await text('#load-detail');
+    await page.reload();
+    await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    const cached = await text('#load-detail');
+    check('a reload loads the checkpoint from the browser cache', /from the browser cache/.test(cached), `${firstLoad} / ${cached}`);
+    const t0 = Date.now();
+    await page.click('#encode');
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    console.log(`timing: first load "${firstLoad}"; after reload "${cached}"; first prediction of both models after the reload ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
     await page.fill('#bench-batch', '2'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '1');
     await page.click('#bench');
     await idle();
@@ -75,6 +86,20 @@ const MIN = 60000;
     check('quick fine-tuning: both loss curves on one chart', (await page.$eval('#loss-chart', (c) => c.dataset.points)) === '4', await text('#error'));
     check('quick fine-tuning: dev accuracy and time per step', /dev accuracy \(59 examples\)\s*[\d.]+\s*[\d.]+/.test(trained) && /time per step/.test(trained), trained);
     await page.screenshot({ path: shot, fullPage: true });
+
+    // Native results beside the page's own: a compare.json as `undivided compare` writes it.
+    const compare = { title: 'all-MiniLM-L6-v2 on sst2', rows: [
+      { plan: 'all', variant: 'deleted', metric: 'accuracy', values: [0.8956], mean: 0.8956, std: 0, params: 22713986, params_ratio: 1, flops_ratio: 1, train_seconds: 3114, examples_per_second: 21.6, speedup: 1, delta_vs_full: 0, heal_seconds: null, heal_examples: null },
+      { plan: '0,5', variant: 'healed', metric: 'accuracy', values: [0.85], mean: 0.85, std: 0, params: 17984642, params_ratio: 0.79, flops_ratio: 0.57, train_seconds: 2000, examples_per_second: 33.6, speedup: 1.5, delta_vs_full: -0.04, heal_seconds: 900, heal_examples: 12800 }] };
+    await page.setInputFiles('#results-file', { name: 'compare.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(compare)) });
+    await page.click('#results-load');
+    await page.waitForFunction(() => document.getElementById('native-results').textContent || document.getElementById('error').textContent, null, { timeout: MIN });
+    const native = await text('#native-results');
+    check('native results shown beside the page\'s own', /native\s*full\s*89\.6%/.test(native) && /native\s*0,5 healed\s*85\.0%/.test(native) && /healing/.test(native) && /this page/.test(native), native + (await text('#error')));
+    await page.setInputFiles('#results-file', { name: 'other.json', mimeType: 'application/json', buffer: Buffer.from('{"hello": 1}') });
+    await page.click('#results-load');
+    await errorShown();
+    check('a file that is not a results file is refused by name', /other\.json.*compare\.json/.test(await text('#error')), await text('#error'));
 
     // Rows from the datasets-server (faked here: the test machine is offline).
     await page.route('https://datasets-server.huggingface.co/**', (route) => {

@@ -1,0 +1,12 @@
+//! Native results in the page: the `compare.json` / `results.json` the native runs wrote.
+
+use wasm_bindgen::prelude::*;
+
+use super::{js_err, to_js};
+pub use crate::train::results::{NativeResults, ResultRow, parse_results};
+
+/// The page's entry point: `{title, rows: [{plan, variant, metric, value, ...}]}`.
+#[wasm_bindgen]
+pub fn native_results(name: &str, text: &str) -> Result<JsValue, JsValue> {
+    to_js(&parse_results(name, text).map_err(js_err)?)
+}
