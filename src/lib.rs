@@ -10,6 +10,7 @@
 //! - [`device`]: backend choice (Flex CPU, wgpu).
 //! - `cli` (native) and `web` (wasm32): the two front ends.
 
+pub mod analysis;
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -144,3 +144,22 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(stdout.matches("reusing the finished").count(), 5, "{stdout}");
 }
+
+#[test]
+fn analyze_cka_between_full_and_reduced() {
+    let out = common::tempdir();
+    let json_path = out.path().join("cka.json");
+    let r = undivided(&["analyze", "cka", "default", "default", "--keep-ffn-b", "0,5", "--max-sentences", "40", "--out", json_path.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let diag: Vec<f64> = v["diagonal"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(diag.len(), 7, "embeddings + 6 layers");
+    // Layer 0 keeps its block in plan 0,5: identical up to there; layer 1 lost its block.
+    assert!((diag[0] - 1.0).abs() < 1e-4 && (diag[1] - 1.0).abs() < 1e-4, "{diag:?}");
+    assert!(diag[2] < 0.999, "{diag:?}");
+    assert_eq!(v["sentences"], 40);
+    // Different vocabularies cannot be compared: refused with both names.
+    let tiny = common::tiny_checkpoint_dir();
+    let r = undivided(&["analyze", "cka", "default", tiny.path().to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("different vocabularies"), "{}", String::from_utf8_lossy(&r.stderr));
+}

@@ -67,7 +67,7 @@ pub fn resolve_model(model: &str) -> Result<PathBuf, CheckpointError> {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename,
 /// so an interrupted write never leaves a half-written file under the real name.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = path.with_extension(format!(
         "{}.tmp{}",
         path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default(),

@@ -19,7 +19,7 @@ pub use names::{bert_param_ids, classifier_param_ids};
 pub use save::{bert_to_safetensors, classifier_to_safetensors};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use folder::{DEFAULT_MODEL_DIR, resolve_model, write_checkpoint};
+pub use folder::{DEFAULT_MODEL_DIR, resolve_model, write_atomic, write_checkpoint};
 
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan};

@@ -1,5 +1,6 @@
 //! The `undivided` command line: one file per subcommand.
 
+mod analyze;
 mod bench;
 mod compare;
 mod encode;
@@ -39,6 +40,8 @@ pub enum Command {
     Predict(finetune::PredictArgs),
     /// Heal a reduced model: distil the full model into it on unlabelled text (hidden states and attention).
     Heal(heal::HealArgs),
+    /// Why removal works: layer-by-layer CKA between two models.
+    Analyze(analyze::AnalyzeArgs),
     /// Fine-tune several plans with the same settings and seeds; write a Markdown + JSON table.
     Compare(compare::CompareArgs),
 }
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => finetune::run_predict(args),
         Command::Heal(args) => heal::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Analyze(args) => analyze::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
