@@ -163,3 +163,22 @@ fn analyze_cka_between_full_and_reduced() {
     let r = undivided(&["analyze", "cka", "default", tiny.path().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("different vocabularies"), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+#[test]
+fn analyze_probe_per_layer_and_plan() {
+    let out = common::tempdir();
+    let json_path = out.path().join("probe.json");
+    let r = undivided(&["analyze", "probe", "default", "--plans", "all;none", "--steps", "30", "--max-train", "120", "--out", json_path.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let plans = v["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 2);
+    for p in plans {
+        let acc = p["accuracy"].as_array().unwrap();
+        assert_eq!(acc.len(), 7);
+        assert!(acc.iter().all(|a| (0.0..=1.0).contains(&a.as_f64().unwrap())));
+    }
+    // The embeddings are the same in every plan: their probe is too.
+    assert_eq!(plans[0]["accuracy"][0], plans[1]["accuracy"][0]);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("| embeddings |"));
+}

@@ -1,8 +1,11 @@
-//! Why removal works: representation similarity between models ([`cka`]) over per-layer
-//! sentence representations ([`representations`]).
+//! Why removal works: representation similarity between models ([`cka`]) and what each layer
+//! makes linearly readable ([`probe`]), over per-layer sentence representations
+//! ([`representations`]).
 
 pub mod cka;
+pub mod probe;
 pub mod representations;
 
 pub use cka::{CkaKind, Representation, cka, cka_matrix};
+pub use probe::{ProbeConfig, probe_accuracy};
 pub use representations::{Pooling, layer_representations};

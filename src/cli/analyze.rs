@@ -23,6 +23,34 @@ pub struct AnalyzeArgs {
 pub enum AnalyzeCommand {
     /// Layer-by-layer CKA between two models (or two plans of one) on the same sentences.
     Cka(CkaArgs),
+    /// Linear probes: dev accuracy of a linear classifier on each layer's frozen features, per plan.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// Checkpoint folder, `default` or a HuggingFace repo id.
+    pub model: String,
+    /// Plans to probe, `;` between plans.
+    #[arg(long, default_value = "all;0,5")]
+    pub plans: String,
+    #[command(flatten)]
+    pub data: super::finetune::DataArgs,
+    /// Train each probe on at most this many training examples (the first ones).
+    #[arg(long, default_value_t = 2000)]
+    pub max_train: usize,
+    #[arg(long, default_value_t = 64)]
+    pub max_len: usize,
+    #[arg(long, value_enum, default_value_t = Pooling::Mean)]
+    pub pooling: Pooling,
+    /// Full-batch optimisation steps per probe.
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Write the accuracies as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +94,7 @@ pub struct CkaArgs {
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     match args.command {
         AnalyzeCommand::Cka(a) => run_cka(a),
+        AnalyzeCommand::Probe(a) => run_probe(a),
     }
 }
 
@@ -138,6 +167,72 @@ fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
         let json = serde_json::json!({
             "a": label(&a, &plan_a), "b": label(&b, &plan_b), "kind": kind, "pooling": args.pooling,
             "sentences": rows.len(), "matrix": matrix, "diagonal": diagonal, "cka_seconds": cka_seconds,
+        });
+        crate::checkpoint::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        println!("written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn class_labels(set: &Prepared) -> anyhow::Result<Vec<usize>> {
+    set.labels
+        .iter()
+        .map(|l| match l {
+            crate::data::Label::Class(c) => Ok(*c),
+            crate::data::Label::Score(_) => anyhow::bail!("linear probes are for classification tasks; {} is a regression task", set.task),
+        })
+        .collect()
+}
+
+fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
+    let plans = super::compare::parse_plans(&args.plans, checkpoint.config.num_hidden_layers)?;
+    let (mut train, dev_sets) = args.data.load()?;
+    train.examples.truncate(args.max_train.max(1));
+    let (dev_name, dev) = dev_sets.into_iter().next().context("no dev set")?;
+    let mut tokenizer = checkpoint.tokenizer.clone();
+    tokenizer.set_max_len(args.max_len, checkpoint.config.max_position_embeddings)?;
+    let (train, dev) = (Prepared::new(&tokenizer, &train)?, Prepared::new(&tokenizer, &dev)?);
+    let (train_y, dev_y) = (class_labels(&train)?, class_labels(&dev)?);
+    // Representations come out in length-sorted batch order: labels must follow the same order.
+    let order = |p: &Prepared| crate::train::batches::eval_batches(&p.lengths(), 64).concat();
+    let train_y: Vec<usize> = order(&train).into_iter().map(|i| train_y[i]).collect();
+    let dev_y: Vec<usize> = order(&dev).into_iter().map(|i| dev_y[i]).collect();
+    let device = args.device.init()?;
+    let config = crate::analysis::ProbeConfig { steps: args.steps, ..Default::default() };
+    let mut table: Vec<(String, Vec<f64>)> = Vec::new();
+    for plan in &plans {
+        let started = Instant::now();
+        let (model, _) = checkpoint.load_bert(Some(plan), &device)?;
+        let reps_train = layer_representations(&model, &train, tokenizer.pad_id(), 64, args.pooling, &device);
+        let reps_dev = layer_representations(&model, &dev, tokenizer.pad_id(), 64, args.pooling, &device);
+        let mut accuracies = Vec::new();
+        for (x, x_dev) in reps_train.into_iter().zip(reps_dev) {
+            let acc = pollster::block_on(crate::analysis::probe_accuracy(x, &train_y, x_dev, &dev_y, args.data.task.num_labels(), &config, &device))
+                .map_err(anyhow::Error::msg)?;
+            accuracies.push(acc);
+        }
+        eprintln!("plan `{plan}`: {} probes in {:.1} s", accuracies.len(), started.elapsed().as_secs_f64());
+        table.push((plan.to_string(), accuracies));
+    }
+    println!(
+        "Linear probes on {} ({} training / {} {dev_name} examples, {:?} pooling): dev accuracy per layer",
+        args.data.task,
+        train.len(),
+        dev.len(),
+        args.pooling
+    );
+    println!("| layer | {} |", table.iter().map(|(p, _)| format!("`{p}`")).collect::<Vec<_>>().join(" | "));
+    println!("|---|{}", "---|".repeat(table.len()));
+    for layer in 0..table.first().map_or(0, |(_, a)| a.len()) {
+        let name = if layer == 0 { "embeddings".to_string() } else { format!("{layer}") };
+        println!("| {name} | {} |", table.iter().map(|(_, a)| format!("{:.2}%", 100.0 * a[layer])).collect::<Vec<_>>().join(" | "));
+    }
+    if let Some(out) = &args.out {
+        let json = serde_json::json!({
+            "model": checkpoint.name(), "task": args.data.task, "pooling": args.pooling, "train_examples": train.len(),
+            "dev_examples": dev.len(), "probe": config,
+            "plans": table.iter().map(|(p, a)| serde_json::json!({"plan": p, "accuracy": a})).collect::<Vec<_>>(),
         });
         crate::checkpoint::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
         println!("written to {}", out.display());

@@ -40,7 +40,7 @@ pub enum Command {
     Predict(finetune::PredictArgs),
     /// Heal a reduced model: distil the full model into it on unlabelled text (hidden states and attention).
     Heal(heal::HealArgs),
-    /// Why removal works: layer-by-layer CKA between two models.
+    /// Why removal works: layer-by-layer CKA between two models, and linear probes per layer.
     Analyze(analyze::AnalyzeArgs),
     /// Fine-tune several plans with the same settings and seeds; write a Markdown + JSON table.
     Compare(compare::CompareArgs),

@@ -1,6 +1,6 @@
-//! CKA against the published oracle case (fixture written by scripts/make_cka_fixture.py with
+//! Analysis: CKA against the published oracle case (fixture written by scripts/make_cka_fixture.py with
 //! numpy: X = randn(100, 10), Y = X + randn(100, 10) under np.random.seed(1337)), and its
-//! invariances.
+//! invariances; linear probes read a linear signal and not noise.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -69,4 +69,27 @@ fn the_matrix_has_ones_on_the_diagonal_for_identical_models() {
     // Too few examples for the debiased estimator is an error, not a NaN.
     let tiny = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]), &Device::flex());
     assert!(pollster::block_on(cka(tiny.clone(), tiny, CkaKind::Debiased)).is_err());
+}
+
+#[test]
+fn a_probe_reads_a_linear_signal_and_not_noise() {
+    use undivided::analysis::{ProbeConfig, probe_accuracy};
+    // 500 points in 8 dimensions from a fixed pseudo-random sequence; the label is linear in them.
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    };
+    let (n, d) = (500, 8);
+    let values: Vec<f32> = (0..n * d).map(|_| next()).collect();
+    let signal: Vec<usize> = (0..n).map(|i| usize::from(values[i * d] + 0.5 * values[i * d + 1] > 0.0)).collect();
+    let noise: Vec<usize> = (0..n).map(|_| usize::from(next() > 0.0)).collect();
+    let device = Device::flex();
+    let x = Tensor::<2>::from_data(TensorData::new(values, [n, d]), &device);
+    let (train, dev) = (x.clone().narrow(0, 0, 400), x.narrow(0, 400, 100));
+    let config = ProbeConfig { steps: 300, lr: 5e-2, ..Default::default() };
+    let acc = pollster::block_on(probe_accuracy(train.clone(), &signal[..400], dev.clone(), &signal[400..], 2, &config, &device)).unwrap();
+    assert!(acc >= 0.95, "linearly separable labels: {acc}");
+    let acc = pollster::block_on(probe_accuracy(train, &noise[..400], dev, &noise[400..], 2, &config, &device)).unwrap();
+    assert!(acc < 0.7, "labels unrelated to the features: {acc}");
 }
