@@ -23,7 +23,7 @@ function plan() {
 
 function setBusy(on) {
   busy = on;
-  for (const id of ["encode", "bench", "train", "heal", "load"]) $(id).disabled = on || (id !== "load" && !model);
+  for (const id of ["encode", "bench", "train", "heal", "cka", "load"]) $(id).disabled = on || (id !== "load" && !model);
   $("stop").disabled = !on;
 }
 
@@ -238,6 +238,28 @@ async function train() {
   }
 }
 
+async function cka() {
+  clearError();
+  setBusy(true);
+  await nextFrame();
+  try {
+    const data = await trainingData(), p = plan(), n = +$("cka-n").value;
+    setStatus(`Computing CKA between the full and the reduced (${p}) model on ${n} sentences…`);
+    await nextFrame();
+    const r = await model.cka(p, data, n, $("cka-debiased").checked);
+    const names = r.diagonal.map((_, i) => (i === 0 ? "embeddings" : `layer ${i}`));
+    $("cka-results").innerHTML = `<tr><th>full vs reduced (${p}), same layer</th>${names.map((n) => `<th>${n}</th>`).join("")}</tr>` +
+      `<tr><td>${r.kind} CKA, ${r.sentences} sentences</td>${r.diagonal.map((v) => `<td>${v.toFixed(3)}</td>`).join("")}</tr>`;
+    $("cka-chart").hidden = false;
+    wasm.draw_heatmap("cka-chart", `${r.kind} CKA: full (rows) vs reduced ${p} (columns)`, "full model layer", `reduced model layer (${p})`, r.matrix);
+    setStatus(`CKA computed in ${(r.ms / 1000).toFixed(1)} s.`);
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy(false);
+  }
+}
+
 async function showNativeResults() {
   clearError();
   try {
@@ -298,6 +320,7 @@ async function start() {
   $("train").addEventListener("click", train);
   $("stop").addEventListener("click", () => { stopRequested = true; setStatus("Stopping after the current step…"); });
   $("results-load").addEventListener("click", showNativeResults);
+  $("cka").addEventListener("click", cka);
   $("clear-cache").addEventListener("click", async () => { await wasm.clear_checkpoint_cache(); setStatus("Cleared the checkpoint cache."); });
   $("data-source").addEventListener("change", () => {
     $("file-row").hidden = $("data-source").value !== "file";

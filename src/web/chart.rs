@@ -99,3 +99,48 @@ pub fn draw_bars(canvas_id: &str, title: &str, unit: &str, labels: Vec<String>, 
     }
     root.present().map_err(js_err)
 }
+
+/// Draws a matrix (a JS array of rows) as a heat map on `[0, 1]`, white to blue, each cell
+/// labelled with its value: rows and columns are the two models' layers (`emb`, `L1`, ...).
+#[wasm_bindgen]
+pub fn draw_heatmap(canvas_id: &str, title: &str, row_label: &str, column_label: &str, matrix: JsValue) -> Result<(), JsValue> {
+    let matrix: Vec<Vec<f64>> = serde_wasm_bindgen::from_value(matrix).map_err(js_err)?;
+    let (rows, cols) = (matrix.len(), matrix.first().map_or(0, Vec::len));
+    if rows == 0 || cols == 0 || matrix.iter().any(|r| r.len() != cols) {
+        return Err(JsValue::from_str("draw_heatmap: expected a non-empty rectangular matrix"));
+    }
+    let root = backend(canvas_id)?.into_drawing_area();
+    root.fill(&WHITE).map_err(js_err)?;
+    let name = |i: usize| if i == 0 { "emb".to_string() } else { format!("L{i}") };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..cols as f64, 0f64..rows as f64)
+        .map_err(js_err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(cols * 2 + 1)
+        .y_labels(rows * 2 + 1)
+        .x_label_formatter(&|x| if (x.fract() - 0.5).abs() < 0.01 { name(x.floor() as usize) } else { String::new() })
+        .y_label_formatter(&|y| if (y.fract() - 0.5).abs() < 0.01 { name(y.floor() as usize) } else { String::new() })
+        .x_desc(column_label)
+        .y_desc(row_label)
+        .draw()
+        .map_err(js_err)?;
+    for (i, row) in matrix.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let t = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+            let shade = |c: u8| (255.0 - t * (255.0 - c as f64)) as u8;
+            let colour = RGBColor(shade(31), shade(119), shade(180));
+            chart.draw_series(std::iter::once(Rectangle::new([(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)], colour.filled()))).map_err(js_err)?;
+            let ink = if t > 0.6 { WHITE } else { BLACK };
+            chart
+                .draw_series(std::iter::once(Text::new(format!("{v:.2}"), (j as f64 + 0.25, i as f64 + 0.65), ("sans-serif", 12).into_font().color(&ink))))
+                .map_err(js_err)?;
+        }
+    }
+    root.present().map_err(js_err)
+}

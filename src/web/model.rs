@@ -9,6 +9,7 @@ use web_time::Instant;
 use super::data::WebData;
 use super::train::{HealRun, QuickRun, QuickSettings, QuickTrainer, WebHealer};
 use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
+use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations};
 use crate::checkpoint::Checkpoint;
 use crate::device::{Backend, init_device};
 use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
@@ -35,6 +36,17 @@ struct Classification {
     plan: String,
     labels: Vec<String>,
     probabilities: Vec<f32>,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct CkaResult {
+    plan: String,
+    kind: CkaKind,
+    sentences: usize,
+    /// `[full layer][reduced layer]`, embeddings output first.
+    matrix: Vec<Vec<f64>>,
+    diagonal: Vec<f64>,
     ms: f64,
 }
 
@@ -278,6 +290,25 @@ impl WebModel {
             ms_per_sentence: ms_per_batch / batch_size as f64,
         };
         to_js(&result)
+    }
+
+    /// Layer-by-layer CKA between the full model and the model of `plan` on the first
+    /// `max_sentences` of `data` (mean-pooled states; hidden states read back asynchronously).
+    pub async fn cka(&mut self, plan: String, data: &WebData, max_sentences: usize, debiased: bool) -> Result<JsValue, JsValue> {
+        let plan = self.plan(&plan)?;
+        let mut set = data.train.clone();
+        set.examples.truncate(max_sentences.max(4));
+        let mut tokenizer = self.checkpoint.tokenizer.clone();
+        tokenizer.set_max_len(64, self.checkpoint.config.max_position_embeddings).map_err(js_err)?;
+        let rows = crate::train::Prepared::new(&tokenizer, &set).map_err(js_err)?;
+        let start = Instant::now();
+        let device = self.device.clone();
+        let full = layer_representations(&self.full, &rows, tokenizer.pad_id(), 32, Pooling::Mean, &device);
+        let reduced = layer_representations(self.encoder(&plan)?, &rows, tokenizer.pad_id(), 32, Pooling::Mean, &device);
+        let kind = if debiased { CkaKind::Debiased } else { CkaKind::Linear };
+        let matrix = cka_matrix(full, reduced, kind).await.map_err(js_err)?;
+        let diagonal = (0..matrix.len()).map(|i| matrix[i][i]).collect();
+        to_js(&CkaResult { plan: plan.to_string(), kind, sentences: rows.len(), matrix, diagonal, ms: start.elapsed().as_secs_f64() * 1e3 })
     }
 
     /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels

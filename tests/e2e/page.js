@@ -87,6 +87,13 @@ const MIN = 60000;
     check('quick fine-tuning: dev accuracy and time per step', /dev accuracy \(59 examples\)\s*[\d.]+\s*[\d.]+/.test(trained) && /time per step/.test(trained), trained);
     await page.screenshot({ path: shot, fullPage: true });
 
+    // CKA between the tiny model and its reduced version, as a heat map.
+    await page.fill('#cka-n', '24');
+    await page.click('#cka');
+    await idle();
+    const ckaText = await text('#cka-results');
+    check('CKA heat map of full vs reduced', /embeddings.*layer 3/.test(ckaText) && /1\.000/.test(ckaText) && !(await page.$eval('#cka-chart', (c) => c.hidden)), ckaText + (await text('#error')));
+
     // Native results beside the page's own: a compare.json as `undivided compare` writes it.
     const compare = { title: 'all-MiniLM-L6-v2 on sst2', rows: [
       { plan: 'all', variant: 'deleted', metric: 'accuracy', values: [0.8956], mean: 0.8956, std: 0, params: 22713986, params_ratio: 1, flops_ratio: 1, train_seconds: 3114, examples_per_second: 21.6, speedup: 1, delta_vs_full: 0, heal_seconds: null, heal_examples: null },
