@@ -181,4 +181,10 @@ fn analyze_probe_per_layer_and_plan() {
     // The embeddings are the same in every plan: their probe is too.
     assert_eq!(plans[0]["accuracy"][0], plans[1]["accuracy"][0]);
     assert!(String::from_utf8_lossy(&r.stdout).contains("| embeddings |"));
+    // Without --plans, the checkpoint's own plan (here the full model) is probed.
+    let r = undivided(&["analyze", "probe", "default", "--steps", "5", "--max-train", "40", "--out", json_path.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(v["plans"].as_array().unwrap().len(), 1);
+    assert_eq!(v["plans"][0]["plan"], "all");
 }

@@ -31,9 +31,9 @@ pub enum AnalyzeCommand {
 pub struct ProbeArgs {
     /// Checkpoint folder, `default` or a HuggingFace repo id.
     pub model: String,
-    /// Plans to probe, `;` between plans.
-    #[arg(long, default_value = "all;0,5")]
-    pub plans: String,
+    /// Plans to probe, `;` between plans (`all;0,5`); default: the checkpoint's own plan.
+    #[arg(long)]
+    pub plans: Option<String>,
     #[command(flatten)]
     pub data: super::finetune::DataArgs,
     /// Train each probe on at most this many training examples (the first ones).
@@ -186,7 +186,10 @@ fn class_labels(set: &Prepared) -> anyhow::Result<Vec<usize>> {
 
 fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
-    let plans = super::compare::parse_plans(&args.plans, checkpoint.config.num_hidden_layers)?;
+    let plans = match &args.plans {
+        Some(spec) => super::compare::parse_plans(spec, checkpoint.config.num_hidden_layers)?,
+        None => vec![checkpoint.plan()],
+    };
     let (mut train, dev_sets) = args.data.load()?;
     train.examples.truncate(args.max_train.max(1));
     let (dev_name, dev) = dev_sets.into_iter().next().context("no dev set")?;
