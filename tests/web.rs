@@ -120,7 +120,7 @@ async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
     let checkpoint = tiny_checkpoint();
     let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
     // SwiftShader runs WebGPU on the CPU: a handful of steps of the whole batch.
-    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3 };
+    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3, max_grad_norm: 1.0 };
     let plan = FfnPlan::parse("1", 3).unwrap();
     let mut run = QuickRun::new(&checkpoint, None, &plan, &train, &dev, &settings, &device).unwrap();
     let before = run.train_loss().await.unwrap();
@@ -143,7 +143,7 @@ async fn healing_on_webgpu_lowers_the_hidden_loss_then_fine_tunes() {
     let device = init_device(Backend::Wgpu).await.unwrap();
     let checkpoint = tiny_checkpoint();
     let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
-    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3 };
+    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3, max_grad_norm: 1.0 };
     let plan = FfnPlan::parse("1", 3).unwrap();
     let mut heal = HealRun::new(&checkpoint, &plan, &train, &settings, &device).unwrap();
     while !heal.done() {

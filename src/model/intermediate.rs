@@ -37,6 +37,14 @@ impl BertIntermediate {
     pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
         let x = self.intermediate_dense.forward(h.clone());
         let x = match self.act {
+            // burn's GELU backward differentiates the tanh approximation, and WGSL `tanh`
+            // overflows to NaN for large inputs on some WebGPU implementations (SwiftShader):
+            // MiniLM's pre-activations reach that range, and the first training step's
+            // gradients became NaN in the browser. When gradients are tracked, the exact
+            // GELU is written out, so its backward goes through `erf` (exact, and NaN-free).
+            HiddenAct::Gelu if x.device().is_autodiff() => {
+                x.clone() * (x.div_scalar(std::f64::consts::SQRT_2).erf() + 1.0).mul_scalar(0.5)
+            }
             HiddenAct::Gelu => gelu(x),
             HiddenAct::GeluNew => gelu_approximate(x),
             HiddenAct::Relu => relu(x),

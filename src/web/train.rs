@@ -25,11 +25,13 @@ pub struct QuickSettings {
     pub max_len: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Global gradient-norm clipping (0: none).
+    pub max_grad_norm: f64,
 }
 
 impl Default for QuickSettings {
     fn default() -> Self {
-        Self { steps: 30, batch_size: 16, max_len: 64, lr: 5e-5, seed: 42 }
+        Self { steps: 30, batch_size: 16, max_len: 64, lr: 5e-5, seed: 42, max_grad_norm: 1.0 }
     }
 }
 
@@ -144,7 +146,14 @@ impl QuickRun {
             None => (checkpoint.weights.as_slice(), classifier_config(&checkpoint.config, plan, task)),
         };
         let (model, _) = load_classifier(weights, &checkpoint.source.join("model.safetensors"), &config, plan, &ad).map_err(|e| e.to_string())?;
-        let config = TrainConfig { batch_size: settings.batch_size, max_len: settings.max_len, lr: settings.lr, seed: settings.seed, ..TrainConfig::default() };
+        let config = TrainConfig {
+            batch_size: settings.batch_size,
+            max_len: settings.max_len,
+            lr: settings.lr,
+            seed: settings.seed,
+            max_grad_norm: settings.max_grad_norm,
+            ..TrainConfig::default()
+        };
         Ok(Self {
             trainer: Trainer::new(model, task, config, settings.steps, &ad),
             plan: plan.clone(),
@@ -257,7 +266,7 @@ impl HealRun {
         let inner = device.clone().without_autodiff();
         let (teacher, _) = checkpoint.load_bert(None, &inner).map_err(|e| e.to_string())?;
         let (student, _) = checkpoint.load_bert(Some(plan), &ad).map_err(|e| e.to_string())?;
-        let config = HealConfig { lr: settings.lr, seed: settings.seed, ..HealConfig::default() };
+        let config = HealConfig { lr: settings.lr, seed: settings.seed, max_grad_norm: settings.max_grad_norm, ..HealConfig::default() };
         Ok(Self {
             healer: Healer::new(student, teacher, config, settings.steps, &ad),
             plan: plan.clone(),
