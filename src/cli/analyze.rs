@@ -106,12 +106,8 @@ fn sentences(args: &CkaArgs) -> anyhow::Result<crate::data::Dataset> {
     };
     let dev = path.join("dev.tsv");
     let path = if path.is_dir() && dev.is_file() { dev } else { path.clone() };
-    Ok(read_texts(&path, args.task.or_else(|| args.data.as_ref().and_then(|d| task_from_dir(d))), false)?)
-}
-
-fn task_from_dir(dir: &std::path::Path) -> Option<Task> {
-    let name = dir.canonicalize().ok()?.file_name()?.to_string_lossy().into_owned();
-    Task::ALL.into_iter().find(|t| t.dir_name().eq_ignore_ascii_case(&name))
+    // `read_texts` takes the GLUE layout from the folder name when --task does not give it.
+    Ok(read_texts(&path, args.task, false)?)
 }
 
 fn run_cka(args: CkaArgs) -> anyhow::Result<()> {

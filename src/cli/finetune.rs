@@ -363,10 +363,7 @@ pub fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-    let sum: f32 = exp.iter().sum();
-    let probs: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+    let probs = crate::train::eval::probabilities(&logits);
     let best = argmax(&probs);
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = names.iter().zip(&probs).map(|(n, p)| (n.clone(), serde_json::json!(p))).collect();

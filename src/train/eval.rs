@@ -120,6 +120,17 @@ pub fn score(task: Task, logits: &[Vec<f32>], labels: &[Label]) -> EvalResult {
     EvalResult { metrics, examples: labels.len() }
 }
 
+/// Softmax of one row of logits (a single score, for regression, is returned as is).
+pub fn probabilities(logits: &[f32]) -> Vec<f32> {
+    if logits.len() == 1 {
+        return logits.to_vec();
+    }
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
 pub fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) }).0
 }

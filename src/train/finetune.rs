@@ -125,6 +125,21 @@ pub(crate) fn save_dir(dir: &Path, config: &BertConfig, weights: &[u8], tokenize
     Ok(())
 }
 
+/// Writes a checkpoint at the top level of `out` (beside `last/`, logs and results): staged in a
+/// sub-folder, then its files moved up, config.json last — a folder whose config.json is present
+/// has all its other files.
+pub(crate) fn save_top_level(out: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)]) -> Result<(), TrainError> {
+    let staging = out.join("checkpoint.staging");
+    save_dir(&staging, config, weights, tokenizer_files, &[])?;
+    let names = ["model.safetensors"].into_iter().chain(tokenizer_files.iter().map(|(n, _)| n.as_str())).chain(["config.json"]);
+    for name in names {
+        let from = staging.join(name);
+        fs::rename(&from, out.join(name)).map_err(io(&from))?;
+    }
+    let _ = fs::remove_dir_all(&staging);
+    Ok(())
+}
+
 pub(crate) fn versions() -> Value {
     json!({"undivided": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"})
 }
@@ -173,17 +188,8 @@ impl Run<'_> {
         if state.best.is_none_or(|(b, _)| value > b) {
             state.best = Some((value, state.step));
             self.best_dev = results;
-            let staging = self.out.join("best.staging");
             let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
-            save_dir(&staging, &self.config, &weights, self.tokenizer_files, &[])?;
-            // Move the best model's files to the top level of `out`, config.json last: a folder
-            // whose config.json is present has all its other files.
-            let names = ["model.safetensors"].into_iter().chain(self.tokenizer_files.iter().map(|(n, _)| n.as_str())).chain(["config.json"]);
-            for name in names {
-                let from = staging.join(name);
-                fs::rename(&from, self.out.join(name)).map_err(io(&from))?;
-            }
-            let _ = fs::remove_dir_all(&staging);
+            save_top_level(self.out, &self.config, &weights, self.tokenizer_files)?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use web_time::Instant;
 
 use super::batches::{epoch_batches, eval_batches};
 use super::eval::{EvalResult, Prepared};
-use super::finetune::{TrainError, io, save_dir, versions};
+use super::finetune::{TrainError, io, save_dir, save_top_level, versions};
 use super::heal::{HealConfig, Healer};
 use super::observer::{Observer, Progress};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};
@@ -269,16 +269,8 @@ pub fn heal(
         write_log(json!({"step": state.step, "held_out": after}))?;
         observer.on_eval(state.progress(), &[("held-out".into(), after.as_eval(held_out.len()))]);
         save_last(&healer, &state)?;
-        // The healed model at the top level of `out`, config.json last.
         let weights = pollster::block_on(bert_to_safetensors(&healer.student))?;
-        let staging = out.join("healed.staging");
-        save_dir(&staging, &config, &weights, &teacher.tokenizer_files, &[])?;
-        let names = ["model.safetensors"].into_iter().chain(teacher.tokenizer_files.iter().map(|(n, _)| n.as_str())).chain(["config.json"]);
-        for name in names {
-            let from = staging.join(name);
-            fs::rename(&from, out.join(name)).map_err(io(&from))?;
-        }
-        let _ = fs::remove_dir_all(&staging);
+        save_top_level(out, &config, &weights, &teacher.tokenizer_files)?;
     }
     let results = HealResults {
         teacher: teacher.source.display().to_string(),

@@ -243,14 +243,7 @@ impl WebModel {
         let start = Instant::now();
         let logits = read_f32(model.forward(batch.to_input(&self.device))).await.map_err(js_err)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let probabilities = if logits.len() == 1 {
-            logits
-        } else {
-            let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-            let sum: f32 = exp.iter().sum();
-            exp.iter().map(|e| e / sum).collect()
-        };
+        let probabilities = crate::train::eval::probabilities(&logits);
         let result = Classification { plan: plan.to_string(), labels: self.checkpoint.config.label_names(), probabilities, ms };
         to_js(&result)
     }

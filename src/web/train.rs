@@ -222,13 +222,7 @@ impl QuickRun {
         };
         let rows = Prepared::new(&self.tokenizer, &set).map_err(|e| e.to_string())?;
         let logits = predict_logits_async(&self.trainer.model, &rows, self.tokenizer.pad_id(), 1, &self.trainer.device).await?.remove(0);
-        if logits.len() == 1 {
-            return Ok(logits);
-        }
-        let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-        let sum: f32 = exp.iter().sum();
-        Ok(exp.iter().map(|e| e / sum).collect())
+        Ok(crate::train::eval::probabilities(&logits))
     }
 }
 
