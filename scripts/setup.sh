@@ -34,6 +34,8 @@ setup_system() {
   [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 \
     || missing+=(mesa-vulkan-drivers libvulkan1)
   command -v unzip >/dev/null || missing+=(unzip)
+  # A TrueType font for the text of the PNG charts (`analyze`, `sweep`).
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${UNDIVIDED_FONT:-}" ] || missing+=(fonts-dejavu-core)
   command -v python3 >/dev/null || missing+=(python3 python3-pip)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"

@@ -11,6 +11,7 @@
 //! - `cli` (native) and `web` (wasm32): the two front ends.
 
 pub mod analysis;
+pub mod chart;
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -158,6 +158,17 @@ fn analyze_cka_between_full_and_reduced() {
     assert!((diag[0] - 1.0).abs() < 1e-4 && (diag[1] - 1.0).abs() < 1e-4, "{diag:?}");
     assert!(diag[2] < 0.999, "{diag:?}");
     assert_eq!(v["sentences"], 40);
+    common::assert_png_chart(&out.path().join("cka.png"));
+    // Without a usable font the chart fails by name, after the JSON is written.
+    let r = Command::new(env!("CARGO_BIN_EXE_undivided"))
+        .args(["analyze", "cka", "default", "default", "--max-sentences", "8", "--out", out.path().join("nofont.json").to_str().unwrap()])
+        .env("UNDIVIDED_FONT", "/nonexistent/font.ttf")
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("UNDIVIDED_FONT=/nonexistent/font.ttf is not a file"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out.path().join("nofont.json").is_file());
     // Different vocabularies cannot be compared: refused with both names.
     let tiny = common::tiny_checkpoint_dir();
     let r = undivided(&["analyze", "cka", "default", tiny.path().to_str().unwrap()]);
@@ -181,10 +192,54 @@ fn analyze_probe_per_layer_and_plan() {
     // The embeddings are the same in every plan: their probe is too.
     assert_eq!(plans[0]["accuracy"][0], plans[1]["accuracy"][0]);
     assert!(String::from_utf8_lossy(&r.stdout).contains("| embeddings |"));
+    common::assert_png_chart(&out.path().join("probe.png"));
     // Without --plans, the checkpoint's own plan (here the full model) is probed.
     let r = undivided(&["analyze", "probe", "default", "--steps", "5", "--max-train", "40", "--out", json_path.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     assert_eq!(v["plans"].as_array().unwrap().len(), 1);
     assert_eq!(v["plans"][0]["plan"], "all");
+}
+
+#[test]
+fn sweep_removes_blocks_one_at_a_time_then_best_first() {
+    let tiny = common::tiny_checkpoint_dir();
+    let out = common::tempdir();
+    let args = ["sweep", tiny.path().to_str().unwrap(), "--steps", "2", "--batch-size", "8", "--max-len", "32", "--cka-sentences", "30", "--out", out.path().to_str().unwrap()];
+    let r = undivided(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("sweep.json")).unwrap()).unwrap();
+    let value = |s: &serde_json::Value| s["value"].as_f64().unwrap();
+    let layers = |s: &serde_json::Value| s["removed"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    let single = v["single"].as_array().unwrap();
+    assert_eq!(single.iter().map(layers).collect::<Vec<_>>(), vec![vec![0], vec![1], vec![2]]);
+    assert_eq!(single.iter().map(|s| s["plan"].as_str().unwrap()).collect::<Vec<_>>(), ["1,2", "0,2", "0,1"]);
+    // Best-first: the single removals sorted by their metric, highest first.
+    let order: Vec<usize> = v["order"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect();
+    for w in order.windows(2) {
+        assert!(value(&single[w[0]]) >= value(&single[w[1]]), "{order:?}");
+    }
+    let cumulative = v["cumulative"].as_array().unwrap();
+    assert_eq!(cumulative.len(), 3);
+    for (k, s) in cumulative.iter().enumerate() {
+        assert_eq!(layers(s), order[..=k].to_vec());
+        let cka = s["cka_to_full"].as_array().unwrap();
+        assert_eq!(cka.len(), 4, "embeddings + 3 layers");
+        assert!(cka.iter().all(|c| (-1e-6..=1.0 + 1e-6).contains(&c.as_f64().unwrap())), "{cka:?}");
+    }
+    assert_eq!(cumulative[2]["plan"], "none");
+    // The first cumulative step is the best single removal: the same run, reused.
+    assert_eq!(value(&cumulative[0]), value(&single[order[0]]));
+    let full = value(&v["full"]);
+    let expected = cumulative.iter().take_while(|s| value(s) >= full - 0.01 - 1e-12).count();
+    assert_eq!(v["removable"].as_u64().unwrap() as usize, expected);
+    let md = std::fs::read_to_string(out.path().join("sweep.md")).unwrap();
+    assert!(md.contains("| layer 0 | `1,2` |") && md.contains("intermediate blocks can be removed"), "{md}");
+    for chart in ["sweep-single.png", "sweep-cumulative.png", "sweep-cka.png"] {
+        common::assert_png_chart(&out.path().join(chart));
+    }
+    // Run again: every fine-tuning run is reused (full, three single, three cumulative).
+    let again = undivided(&args);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(String::from_utf8_lossy(&again.stdout).matches("reusing the finished run").count(), 7);
 }

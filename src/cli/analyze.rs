@@ -8,6 +8,7 @@ use web_time::Instant;
 
 use super::DeviceArgs;
 use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations};
+use crate::chart::{Series, png};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Task;
 use crate::data::text::read_texts;
@@ -48,7 +49,7 @@ pub struct ProbeArgs {
     pub steps: usize,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Write the accuracies as JSON here.
+    /// Write the accuracies as JSON here, and their line chart beside it (same name, `.png`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -86,7 +87,7 @@ pub struct CkaArgs {
     pub debiased: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Write the matrix and its settings as JSON here.
+    /// Write the matrix and its settings as JSON here, and the heat map beside it (same name, `.png`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -165,7 +166,10 @@ fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
             "sentences": rows.len(), "matrix": matrix, "diagonal": diagonal, "cka_seconds": cka_seconds,
         });
         crate::checkpoint::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        println!("written to {}", out.display());
+        let chart = out.with_extension("png");
+        let title = format!("{kind:?} CKA, {} sentences", rows.len());
+        png::heatmap(&chart, &title, &label(&a, &plan_a), &label(&b, &plan_b), &matrix)?;
+        println!("written to {} and {}", out.display(), chart.display());
     }
     Ok(())
 }
@@ -234,7 +238,14 @@ fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
             "plans": table.iter().map(|(p, a)| serde_json::json!({"plan": p, "accuracy": a})).collect::<Vec<_>>(),
         });
         crate::checkpoint::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        println!("written to {}", out.display());
+        let chart = out.with_extension("png");
+        let series: Vec<Series> = table
+            .iter()
+            .map(|(p, a)| Series { name: format!("`{p}`"), points: a.iter().enumerate().map(|(i, &v)| (i as f64, 100.0 * v)).collect() })
+            .collect();
+        let title = format!("Linear probes of {} on {} (dev)", checkpoint.name(), args.data.task);
+        png::lines(&chart, &title, "hidden state (0 = embeddings)", "probe accuracy (%)", &series)?;
+        println!("written to {} and {}", out.display(), chart.display());
     }
     Ok(())
 }

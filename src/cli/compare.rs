@@ -188,7 +188,7 @@ pub fn markdown(rows: &[PlanSummary], title: &str) -> String {
 }
 
 /// A finished run in `dir` with the same options is reused; an interrupted one is resumed.
-fn run_or_reuse(checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataArgs, train: &TrainArgs, device: &burn::tensor::Device, dir: &Path, label: &str) -> anyhow::Result<RunResults> {
+pub(super) fn run_or_reuse(checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataArgs, train: &TrainArgs, device: &burn::tensor::Device, dir: &Path, label: &str) -> anyhow::Result<RunResults> {
     if let Ok(bytes) = std::fs::read(dir.join("results.json"))
         && let Ok(previous) = serde_json::from_slice::<RunResults>(&bytes)
         && previous.completed

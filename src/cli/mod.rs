@@ -8,6 +8,7 @@ mod finetune;
 mod heal;
 mod info;
 mod reduce;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,9 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Fine-tune several plans with the same settings and seeds; write a Markdown + JSON table.
     Compare(compare::CompareArgs),
+    /// Which intermediate blocks matter: remove one at a time, then cumulatively best-first,
+    /// fine-tuning briefly each time; metric and CKA to the full model per removal.
+    Sweep(sweep::SweepArgs),
 }
 
 /// The model argument shared by most subcommands.
@@ -90,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => finetune::run_predict(args),
         Command::Heal(args) => heal::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Analyze(args) => analyze::run(args),
     };
     match result {

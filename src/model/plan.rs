@@ -84,6 +84,17 @@ impl FfnPlan {
         self.keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i)
     }
 
+    /// This plan with the blocks of `layers` removed as well (the steps of an importance sweep).
+    pub fn without(&self, layers: &[usize]) -> Self {
+        let mut keep = self.keep.clone();
+        for &l in layers {
+            if let Some(k) = keep.get_mut(l) {
+                *k = false;
+            }
+        }
+        Self { keep }
+    }
+
     pub fn num_kept(&self) -> usize {
         self.keep.iter().filter(|k| **k).count()
     }

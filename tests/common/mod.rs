@@ -99,3 +99,20 @@ pub fn tiny_checkpoint_dir() -> TempDir {
     std::fs::write(dir.path().join("vocab.txt"), tiny_vocab(1000)).unwrap();
     dir
 }
+
+/// Asserts that `path` is one of our PNG charts (900 × 560) with something drawn on it: bars,
+/// lines or cells in colour and dark text, not a blank or single-colour image.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn assert_png_chart(path: &Path) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (900, 560), "{}", path.display());
+    let channels = info.line_size / info.width as usize;
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    let dark = pixels.iter().filter(|p| p[..3].iter().all(|&c| c < 80)).count();
+    let coloured = pixels.iter().filter(|p| p[..3].iter().max().unwrap() - p[..3].iter().min().unwrap() > 60).count();
+    assert!(dark > 500, "{}: no text or axes drawn ({dark} dark pixels)", path.display());
+    assert!(coloured > 500, "{}: no coloured data drawn ({coloured} pixels)", path.display());
+}

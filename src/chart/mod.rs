@@ -1,0 +1,193 @@
+//! Charts with plotters, drawn on any plotters backend: a `<canvas>` in the page
+//! (`web::chart`), PNG files natively ([`png`]). One drawing function per kind of chart, so the
+//! page and the command line show the same pictures.
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod png;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde::Deserialize;
+
+/// A chart could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("chart: {0}")]
+    Draw(String),
+    #[error("chart: {0}")]
+    Input(&'static str),
+    /// Native PNG charts render their text with a TrueType font read from the system.
+    #[error(
+        "chart: no usable font for the chart's text ({0}); install one (Debian: `apt install fonts-dejavu-core`) or point UNDIVIDED_FONT at a .ttf file"
+    )]
+    NoFont(String),
+    #[error("chart: writing {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> ChartError {
+    ChartError::Draw(e.to_string())
+}
+
+/// One line of a chart: `points` are `[x, y]` pairs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Full model blue, reduced orange, further lines green, purple, red and brown.
+pub const COLOURS: [RGBColor; 6] =
+    [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(214, 39, 40), RGBColor(140, 86, 75)];
+
+/// Layer names of hidden-state matrices: `emb` for the embeddings output, then `L1`, `L2`, ...
+pub fn layer_name(i: usize) -> String {
+    if i == 0 { "emb".to_string() } else { format!("L{i}") }
+}
+
+/// Draws `series` as lines, with a legend. Non-finite points are left out (a NaN loss breaks the
+/// line instead of the chart).
+pub fn lines<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(draw_err)?;
+    let points = series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (0.0f64, 1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points {
+        x_min = x_min.min(x);
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-3);
+    let y_low = if y_min >= 0.0 { (y_min - pad).max(0.0) } else { y_min - pad };
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(32)
+        .y_label_area_size(52)
+        .build_cartesian_2d(x_min..x_max, y_low..y_max + pad)
+        .map_err(draw_err)?;
+    chart.configure_mesh().x_desc(x_label).y_desc(y_label).light_line_style(WHITE.mix(0.0)).draw().map_err(draw_err)?;
+    for (i, s) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let finite: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+        chart
+            .draw_series(LineSeries::new(finite.clone(), colour.stroke_width(2)))
+            .map_err(draw_err)?
+            .label(&s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        // Markers, so that a series of a few points (one per layer) reads as data, not a trend.
+        if finite.len() <= 32 {
+            chart.draw_series(finite.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(draw_err)?;
+        }
+    }
+    if !series.is_empty() {
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)
+}
+
+/// Draws one bar per label (`values` in `unit`), each value written above its bar. `reference`
+/// draws a dashed horizontal line (for example the full model's accuracy).
+pub fn bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    unit: &str,
+    labels: &[String],
+    values: &[f64],
+    reference: Option<(&str, f64)>,
+) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    if labels.len() != values.len() {
+        return Err(ChartError::Input("one value per label expected"));
+    }
+    root.fill(&WHITE).map_err(draw_err)?;
+    let finite = values.iter().copied().chain(reference.map(|(_, v)| v)).filter(|v| v.is_finite());
+    let top = finite.fold(0.0, f64::max).max(1e-9) * 1.2;
+    let n = labels.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(28)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 { labels.get(i).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .y_desc(unit)
+        .draw()
+        .map_err(draw_err)?;
+    for (i, v) in values.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        chart.draw_series(std::iter::once(Rectangle::new([(i as f64 + 0.2, 0.0), (i as f64 + 0.8, *v)], colour.filled()))).map_err(draw_err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(format!("{v:.1}"), (i as f64 + 0.35, *v + top * 0.03), ("sans-serif", 13))))
+            .map_err(draw_err)?;
+    }
+    if let Some((name, v)) = reference {
+        chart
+            .draw_series(DashedLineSeries::new(vec![(0.0, v), (n as f64, v)], 6, 4, BLACK.stroke_width(1)))
+            .map_err(draw_err)?
+            .label(name)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)
+}
+
+/// Draws a matrix as a heat map on `[0, 1]`, white to blue, each cell labelled with its value:
+/// rows and columns are the two models' layers (`emb`, `L1`, ...), row 0 at the bottom.
+pub fn heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, row_label: &str, column_label: &str, matrix: &[Vec<f64>]) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    let (rows, cols) = (matrix.len(), matrix.first().map_or(0, Vec::len));
+    if rows == 0 || cols == 0 || matrix.iter().any(|r| r.len() != cols) {
+        return Err(ChartError::Input("heat map: expected a non-empty rectangular matrix"));
+    }
+    root.fill(&WHITE).map_err(draw_err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0f64..cols as f64, 0f64..rows as f64)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(cols * 2 + 1)
+        .y_labels(rows * 2 + 1)
+        .x_label_formatter(&|x| if (x.fract() - 0.5).abs() < 0.01 { layer_name(x.floor() as usize) } else { String::new() })
+        .y_label_formatter(&|y| if (y.fract() - 0.5).abs() < 0.01 { layer_name(y.floor() as usize) } else { String::new() })
+        .x_desc(column_label)
+        .y_desc(row_label)
+        .draw()
+        .map_err(draw_err)?;
+    for (i, row) in matrix.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let t = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+            let shade = |c: u8| (255.0 - t * (255.0 - c as f64)) as u8;
+            let colour = RGBColor(shade(31), shade(119), shade(180));
+            chart.draw_series(std::iter::once(Rectangle::new([(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)], colour.filled()))).map_err(draw_err)?;
+            let ink = if t > 0.6 { WHITE } else { BLACK };
+            chart
+                .draw_series(std::iter::once(Text::new(format!("{v:.2}"), (j as f64 + 0.25, i as f64 + 0.65), ("sans-serif", 12).into_font().color(&ink))))
+                .map_err(draw_err)?;
+        }
+    }
+    root.present().map_err(draw_err)
+}
