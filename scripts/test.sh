@@ -41,6 +41,10 @@ trunk build --offline
 mkdir -p dist/test-models/tiny
 cp tests/fixtures/tiny/config.json tests/fixtures/tiny/model.safetensors dist/test-models/tiny/
 python3 -c 'w=["[PAD]","[UNK]","[CLS]","[SEP]","[MASK]","the","a","movie","good","bad","is","was","not","very","film"]; print("\n".join(w+[f"tok{i}" for i in range(1000-len(w))]))' > dist/test-models/tiny/vocab.txt
+# A native run published beside the page, as `undivided publish` does for users' runs.
+e2e_runs=$(mktemp -d)
+cargo run -q -- finetune dist/test-models/tiny --steps 2 --batch-size 8 --max-len 32 --out "$e2e_runs/tiny-sst2" >/dev/null
+cargo run -q -- publish "$e2e_runs/tiny-sst2" --into dist/runs
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
 server=$!

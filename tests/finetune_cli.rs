@@ -243,3 +243,52 @@ fn sweep_removes_blocks_one_at_a_time_then_best_first() {
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(String::from_utf8_lossy(&again.stdout).matches("reusing the finished run").count(), 7);
 }
+
+#[test]
+fn publish_indexes_checkpoints_and_tables_for_the_page() {
+    let tiny = common::tiny_checkpoint_dir();
+    let runs = common::tempdir();
+    let run = runs.path().join("tiny-sst2");
+    let r = undivided(&["finetune", tiny.path().to_str().unwrap(), "--steps", "2", "--batch-size", "8", "--max-len", "32", "--out", run.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let cmp = runs.path().join("cmp");
+    let r = undivided(&["compare", tiny.path().to_str().unwrap(), "--plans", "all;none", "--steps", "1", "--batch-size", "8", "--max-len", "32", "--out", cmp.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+
+    // Publish the whole runs folder into a folder inside it: the output is not walked again.
+    let into = runs.path().join("published");
+    let r = undivided(&["publish", runs.path().to_str().unwrap(), "--into", into.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let root = runs.path().file_name().unwrap().to_str().unwrap().to_string();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(into.join("index.json")).unwrap()).unwrap();
+    let paths: Vec<&str> = index["checkpoints"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    let expected = [format!("{root}/cmp/plan-all/seed-42"), format!("{root}/cmp/plan-none/seed-42"), format!("{root}/tiny-sst2")];
+    assert_eq!(paths, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    let run_entry = &index["checkpoints"][2];
+    assert_eq!(run_entry["kind"], "fine-tuned");
+    assert_eq!(run_entry["task"], "sst2");
+    assert_eq!(run_entry["labels"], serde_json::json!(["negative", "positive"]));
+    assert_eq!(index["checkpoints"][1]["plan"], "none");
+    // The page loads what the index names: weights, config, tokenizer, results; never `last/`.
+    for f in ["config.json", "model.safetensors", "vocab.txt", "results.json"] {
+        assert!(into.join(&expected[2]).join(f).is_file(), "{f}");
+    }
+    assert!(!into.join(&expected[2]).join("last").exists());
+    let results: Vec<&str> = index["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert!(results.contains(&format!("{root}/cmp/compare.json").as_str()), "{results:?}");
+    assert!(results.contains(&format!("{root}/tiny-sst2/results.json").as_str()), "{results:?}");
+    assert!(into.join(root.clone()).join("cmp/compare.json").is_file());
+    // The published checkpoint is a working checkpoint.
+    let p = undivided(&["predict", into.join(&expected[2]).to_str().unwrap(), "--json", "a fine film"]);
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+
+    // A second publish of one run keeps the earlier entries; a folder without runs is refused.
+    let r = undivided(&["publish", run.to_str().unwrap(), "--into", into.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(into.join("index.json")).unwrap()).unwrap();
+    assert_eq!(again["checkpoints"].as_array().unwrap().len(), 4, "the earlier three and tiny-sst2 under its own name");
+    let empty = common::tempdir();
+    let r = undivided(&["publish", empty.path().to_str().unwrap(), "--into", into.to_str().unwrap()]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no checkpoint folder (config.json + model.safetensors) or compare.json found"), "{}", String::from_utf8_lossy(&r.stderr));
+}

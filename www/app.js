@@ -285,6 +285,28 @@ async function showNativeResults() {
   }
 }
 
+// Native runs published beside the page (`undivided publish` writes runs/index.json): their
+// checkpoints join the model list, their result files the native results list.
+async function loadRunIndex() {
+  try {
+    const r = await fetch("runs/index.json", { cache: "no-cache" });
+    // A dev server answers unknown paths with the page itself: only JSON counts as an index.
+    if (!r.ok || !(r.headers.get("content-type") || "").includes("json")) {
+      $("runs-index").textContent = "No native runs are published beside this page (undivided publish RUN_DIR, then rebuild).";
+      return;
+    }
+    const index = wasm.run_index("runs/index.json", await r.text());
+    for (const c of index.checkpoints) {
+      const what = c.kind === "fine-tuned" ? `${c.task} ${c.metric} ${pct(c.value)}` : c.kind;
+      $("model-list").insertAdjacentHTML("beforeend", `<option value="runs/${esc(c.path)}">native run, plan ${esc(c.plan)}: ${esc(what)}, ${fmt(c.params)} parameters</option>`);
+    }
+    for (const t of index.results) $("results-list").insertAdjacentHTML("beforeend", `<option value="runs/${esc(t.path)}">${esc(t.title)}</option>`);
+    $("runs-index").textContent = `${index.checkpoints.length} native checkpoint(s) published beside this page (runs/… in the checkpoint list); ${index.results.length} result file(s) in section 5.`;
+  } catch (e) {
+    showError(e);
+  }
+}
+
 async function adapterInfo() {
   if (!navigator.gpu) return null;
   try {
@@ -320,12 +342,19 @@ async function start() {
   $("train").addEventListener("click", train);
   $("stop").addEventListener("click", () => { stopRequested = true; setStatus("Stopping after the current step…"); });
   $("results-load").addEventListener("click", showNativeResults);
+  $("results-list").addEventListener("change", () => {
+    if (!$("results-list").value) return;
+    $("results-file").value = "";
+    $("results-url").value = $("results-list").value;
+    showNativeResults();
+  });
   $("cka").addEventListener("click", cka);
   $("clear-cache").addEventListener("click", async () => { await wasm.clear_checkpoint_cache(); setStatus("Cleared the checkpoint cache."); });
   $("data-source").addEventListener("change", () => {
     $("file-row").hidden = $("data-source").value !== "file";
     $("hub-rows-row").hidden = !$("data-source").value.startsWith("hub");
   });
+  await loadRunIndex();
   await load();
 }
 // Trunk's loader sets window.wasmBindings and fires this event; either may come first.

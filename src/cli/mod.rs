@@ -7,6 +7,7 @@ mod encode;
 mod finetune;
 mod heal;
 mod info;
+mod publish;
 mod reduce;
 mod sweep;
 
@@ -48,6 +49,8 @@ pub enum Command {
     /// Which intermediate blocks matter: remove one at a time, then cumulatively best-first,
     /// fine-tuning briefly each time; metric and CKA to the full model per removal.
     Sweep(sweep::SweepArgs),
+    /// Put native runs beside the page: copy their checkpoints and tables, write `index.json`.
+    Publish(publish::PublishArgs),
 }
 
 /// The model argument shared by most subcommands.
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Heal(args) => heal::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Analyze(args) => analyze::run(args),
     };
     match result {

@@ -74,3 +74,40 @@ pub fn parse_results(name: &str, text: &str) -> Result<NativeResults, String> {
     Err(bad("neither `rows` nor `best_value` found"))
 }
 
+
+/// `index.json` of published native runs (`undivided publish`): the checkpoints and result
+/// tables served beside the page, with paths relative to the index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunIndex {
+    pub checkpoints: Vec<IndexedCheckpoint>,
+    pub results: Vec<IndexedResults>,
+}
+
+/// A checkpoint folder the page can load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexedCheckpoint {
+    /// Folder, relative to `index.json`.
+    pub path: String,
+    /// `fine-tuned`, `healed` or `model`.
+    pub kind: String,
+    pub plan: String,
+    pub params: usize,
+    pub task: Option<String>,
+    pub metric: Option<String>,
+    pub value: Option<f64>,
+    /// Class names of a fine-tuned classifier.
+    pub labels: Vec<String>,
+}
+
+/// A `compare.json` or `results.json` the page can show in its native results table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexedResults {
+    /// File, relative to `index.json`.
+    pub path: String,
+    pub title: String,
+}
+
+/// Parses an `index.json`; `name` only names the file in errors.
+pub fn parse_index(name: &str, text: &str) -> Result<RunIndex, String> {
+    serde_json::from_str(text).map_err(|e| format!("{name}: not an index of native runs as `undivided publish` writes it ({e})"))
+}

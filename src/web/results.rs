@@ -10,3 +10,11 @@ pub use crate::train::results::{NativeResults, ResultRow, parse_results};
 pub fn native_results(name: &str, text: &str) -> Result<JsValue, JsValue> {
     to_js(&parse_results(name, text).map_err(js_err)?)
 }
+
+/// The published native runs (`runs/index.json` beside the page, written by `undivided
+/// publish`): `{checkpoints: [{path, kind, plan, params, task, metric, value, labels}],
+/// results: [{path, title}]}`.
+#[wasm_bindgen]
+pub fn run_index(name: &str, text: &str) -> Result<JsValue, JsValue> {
+    to_js(&crate::train::results::parse_index(name, text).map_err(js_err)?)
+}

@@ -108,6 +108,18 @@ const MIN = 60000;
     await errorShown();
     check('a file that is not a results file is refused by name', /other\.json.*compare\.json/.test(await text('#error')), await text('#error'));
 
+    // Native runs published beside the page (test.sh fine-tuned the tiny model natively and ran
+    // `undivided publish` into dist/runs): listed, their results shown, their checkpoint loaded.
+    const published = await page.$eval('#model-list', (d) => [...d.options].map((o) => o.value));
+    check('published native runs are listed', published.includes('runs/tiny-sst2') && /1 native checkpoint|native checkpoint\(s\) published/.test(await text('#runs-index')), published.join(', ') + ' / ' + (await text('#runs-index')));
+    await page.selectOption('#results-list', 'runs/tiny-sst2/results.json');
+    await page.waitForFunction(() => /tiny-sst2\/results\.json/.test(document.getElementById('status').textContent) || document.getElementById('error').textContent, null, { timeout: MIN });
+    check('a published results file is shown', /native\s*full/.test(await text('#native-results')) && !(await text('#error')), (await text('#native-results')) + (await text('#error')));
+    await page.fill('#model-url', 'runs/tiny-sst2');
+    await page.click('#load');
+    await idle();
+    check('a published fine-tuned checkpoint loads', /Loaded tiny-sst2/.test(await text('#status')), (await text('#status')) + (await text('#error')));
+
     // Rows from the datasets-server (faked here: the test machine is offline).
     await page.route('https://datasets-server.huggingface.co/**', (route) => {
       const u = new URL(route.request().url());
