@@ -161,6 +161,37 @@ async fn healing_on_webgpu_lowers_the_hidden_loss_then_fine_tunes() {
     assert!(HealRun::new(&checkpoint, &FfnPlan::all(3), &train, &settings, &device).is_err());
 }
 
+/// Regression test for the NaN that training MiniLM in the page hit at step 2: burn's GELU
+/// backward goes through WGSL `tanh`, which overflows to NaN on SwiftShader for pre-activations
+/// like MiniLM's. The block's training GELU must give finite, exact gradients there.
+#[wasm_bindgen_test]
+async fn gelu_gradients_stay_finite_for_large_pre_activations_on_webgpu() {
+    use burn::tensor::{Distribution, Tensor, TensorData};
+    use undivided::model::BertIntermediate;
+    let device = init_device(Backend::Wgpu).await.unwrap().autodiff();
+    let block = BertIntermediate::new(&BertConfig::from_json(TINY_CONFIG).unwrap(), &device);
+    let mut xs = vec![-60.0f32, -20.0, -12.0, -3.0, -0.5, 0.0, 0.5, 3.0, 12.0, 20.0, 60.0];
+    // And a spread like MiniLM's pre-activations.
+    xs.extend(read_f32(Tensor::<1>::random([117], Distribution::Normal(0.0, 15.0), &device)).await.unwrap());
+    let n = xs.len();
+    let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [1, 1, n]), &device).require_grad();
+    let grads = block.activate(x.clone()).sum().backward();
+    let g = read_f32(x.grad(&grads).expect("a gradient for x")).await.unwrap();
+    // d/dx x·Φ(x) = Φ(x) + x·φ(x).
+    let exact = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    for (x, g) in xs.iter().zip(&g) {
+        assert!(g.is_finite(), "GELU gradient at x = {x} is {g} on WebGPU");
+        assert!((*g as f64 - exact(*x as f64)).abs() < 1e-3, "GELU gradient at x = {x}: {g}, expected {}", exact(*x as f64));
+    }
+}
+
+/// erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), enough for the 1e-3 check above.
+fn erf(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
+    if x < 0.0 { -y } else { y }
+}
+
 #[wasm_bindgen_test]
 fn page_input_errors_are_specific() {
     use undivided::web::train::user_tsv;

@@ -35,8 +35,14 @@ impl BertIntermediate {
 
     /// `h`: the attention block's output `[batch, seq, hidden]` → the layer output.
     pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
-        let x = self.intermediate_dense.forward(h.clone());
-        let x = match self.act {
+        let x = self.activate(self.intermediate_dense.forward(h.clone()));
+        let x = self.dropout.forward(self.output_dense.forward(x));
+        self.output_layer_norm.forward(x + h)
+    }
+
+    /// The block's activation function (HF `hidden_act`) on the pre-activations `x`.
+    pub fn activate(&self, x: Tensor<3>) -> Tensor<3> {
+        match self.act {
             // burn's GELU backward differentiates the tanh approximation, and WGSL `tanh`
             // overflows to NaN for large inputs on some WebGPU implementations (SwiftShader):
             // MiniLM's pre-activations reach that range, and the first training step's
@@ -48,8 +54,6 @@ impl BertIntermediate {
             HiddenAct::Gelu => gelu(x),
             HiddenAct::GeluNew => gelu_approximate(x),
             HiddenAct::Relu => relu(x),
-        };
-        let x = self.dropout.forward(self.output_dense.forward(x));
-        self.output_layer_norm.forward(x + h)
+        }
     }
 }
