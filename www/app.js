@@ -23,7 +23,7 @@ function plan() {
 
 function setBusy(on) {
   busy = on;
-  for (const id of ["encode", "bench", "train", "heal", "cka", "load"]) $(id).disabled = on || (id !== "load" && !model);
+  for (const id of ["encode", "bench", "train", "heal", "cka", "probe", "load"]) $(id).disabled = on || (id !== "load" && !model);
   $("stop").disabled = !on;
 }
 
@@ -260,6 +260,32 @@ async function cka() {
   }
 }
 
+async function probe() {
+  clearError();
+  setBusy(true);
+  await nextFrame();
+  try {
+    const data = await trainingData(), p = plan(), n = +$("probe-n").value, steps = +$("probe-steps").value;
+    setStatus(`Training a linear probe on every layer of both models (${steps} steps each)…`);
+    await nextFrame();
+    const r = await model.probe(p, data, n, steps);
+    const names = r.full.map((_, i) => (i === 0 ? "embeddings" : `layer ${i}`));
+    const row = (name, acc) => `<tr><td>${name}</td>${acc.map((v) => `<td>${pct(v)}</td>`).join("")}</tr>`;
+    $("probe-results").innerHTML = `<tr><th>dev accuracy (${r.dev_examples} examples; probes on ${r.train_examples})</th>${names.map((n) => `<th>${n}</th>`).join("")}</tr>` +
+      row(`full (${model.own_plan})`, r.full) + row(`reduced (${p})`, r.reduced);
+    const series = [{ name: `full (${model.own_plan})`, points: r.full.map((v, i) => [i, 100 * v]) },
+      { name: `reduced (${p})`, points: r.reduced.map((v, i) => [i, 100 * v]) }];
+    $("probe-chart").hidden = false;
+    $("probe-chart").dataset.points = String(r.full.length + r.reduced.length);
+    wasm.draw_lines("probe-chart", "Linear probe dev accuracy per layer", "hidden state (0 = embeddings)", "accuracy (%)", series);
+    setStatus(`Probes trained in ${(r.ms / 1000).toFixed(1)} s.`);
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy(false);
+  }
+}
+
 async function showNativeResults() {
   clearError();
   try {
@@ -349,6 +375,7 @@ async function start() {
     showNativeResults();
   });
   $("cka").addEventListener("click", cka);
+  $("probe").addEventListener("click", probe);
   $("clear-cache").addEventListener("click", async () => { await wasm.clear_checkpoint_cache(); setStatus("Cleared the checkpoint cache."); });
   $("data-source").addEventListener("change", () => {
     $("file-row").hidden = $("data-source").value !== "file";

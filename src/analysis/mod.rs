@@ -7,5 +7,5 @@ pub mod probe;
 pub mod representations;
 
 pub use cka::{CkaKind, Representation, cka, cka_matrix};
-pub use probe::{ProbeConfig, probe_accuracy};
+pub use probe::{ProbeConfig, class_labels, probe_accuracy, probe_layers};
 pub use representations::{Pooling, layer_representations};

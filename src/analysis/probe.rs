@@ -8,6 +8,12 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::{Pooling, layer_representations};
+use crate::data::Label;
+use crate::model::BertModel;
+use crate::train::Prepared;
+use crate::train::batches::eval_batches;
+
 /// Full-batch AdamW on standardized features, with a little weight decay.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeConfig {
@@ -64,4 +70,36 @@ pub async fn probe_accuracy(
     let predicted: Vec<i64> = data.convert::<i64>().try_into_vec().map_err(|e| format!("{e:?}"))?;
     let correct = predicted.iter().zip(dev_y).filter(|(p, y)| **p as usize == **y).count();
     Ok(correct as f64 / dev_y.len() as f64)
+}
+
+/// Class ids of a prepared classification set (probes are for classification tasks).
+pub fn class_labels(set: &Prepared) -> Result<Vec<usize>, String> {
+    set.labels
+        .iter()
+        .map(|l| match l {
+            Label::Class(c) => Ok(*c),
+            Label::Score(_) => Err(format!("linear probes are for classification tasks; {} is a regression task", set.task)),
+        })
+        .collect()
+}
+
+/// One probe per hidden state of `model` (embeddings output first): trained on `train`'s
+/// pooled states, scored on `dev`'s. The same code runs natively and in the page (where the
+/// hidden states stay on the GPU and only the predictions are read back).
+pub async fn probe_layers(model: &BertModel, train: &Prepared, dev: &Prepared, pad_id: u32, pooling: Pooling, config: &ProbeConfig, device: &Device) -> Result<Vec<f64>, String> {
+    const BATCH: usize = 32;
+    // Representations come out in length-sorted batch order: labels must follow the same order.
+    let ordered = |p: &Prepared| -> Result<Vec<usize>, String> {
+        let y = class_labels(p)?;
+        Ok(eval_batches(&p.lengths(), BATCH).concat().into_iter().map(|i| y[i]).collect())
+    };
+    let (train_y, dev_y) = (ordered(train)?, ordered(dev)?);
+    let num_labels = train.task.num_labels();
+    let reps_train = layer_representations(model, train, pad_id, BATCH, pooling, device);
+    let reps_dev = layer_representations(model, dev, pad_id, BATCH, pooling, device);
+    let mut accuracies = Vec::with_capacity(reps_train.len());
+    for (x, x_dev) in reps_train.into_iter().zip(reps_dev) {
+        accuracies.push(probe_accuracy(x, &train_y, x_dev, &dev_y, num_labels, config, device).await?);
+    }
+    Ok(accuracies)
 }

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use web_time::Instant;
 
 use super::DeviceArgs;
-use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations};
+use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations, probe_layers};
 use crate::chart::{Series, png};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Task;
@@ -174,16 +174,6 @@ fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn class_labels(set: &Prepared) -> anyhow::Result<Vec<usize>> {
-    set.labels
-        .iter()
-        .map(|l| match l {
-            crate::data::Label::Class(c) => Ok(*c),
-            crate::data::Label::Score(_) => anyhow::bail!("linear probes are for classification tasks; {} is a regression task", set.task),
-        })
-        .collect()
-}
-
 fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
     let plans = match &args.plans {
@@ -196,25 +186,13 @@ fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
     let mut tokenizer = checkpoint.tokenizer.clone();
     tokenizer.set_max_len(args.max_len, checkpoint.config.max_position_embeddings)?;
     let (train, dev) = (Prepared::new(&tokenizer, &train)?, Prepared::new(&tokenizer, &dev)?);
-    let (train_y, dev_y) = (class_labels(&train)?, class_labels(&dev)?);
-    // Representations come out in length-sorted batch order: labels must follow the same order.
-    let order = |p: &Prepared| crate::train::batches::eval_batches(&p.lengths(), 64).concat();
-    let train_y: Vec<usize> = order(&train).into_iter().map(|i| train_y[i]).collect();
-    let dev_y: Vec<usize> = order(&dev).into_iter().map(|i| dev_y[i]).collect();
     let device = args.device.init()?;
     let config = crate::analysis::ProbeConfig { steps: args.steps, ..Default::default() };
     let mut table: Vec<(String, Vec<f64>)> = Vec::new();
     for plan in &plans {
         let started = Instant::now();
         let (model, _) = checkpoint.load_bert(Some(plan), &device)?;
-        let reps_train = layer_representations(&model, &train, tokenizer.pad_id(), 64, args.pooling, &device);
-        let reps_dev = layer_representations(&model, &dev, tokenizer.pad_id(), 64, args.pooling, &device);
-        let mut accuracies = Vec::new();
-        for (x, x_dev) in reps_train.into_iter().zip(reps_dev) {
-            let acc = pollster::block_on(crate::analysis::probe_accuracy(x, &train_y, x_dev, &dev_y, args.data.task.num_labels(), &config, &device))
-                .map_err(anyhow::Error::msg)?;
-            accuracies.push(acc);
-        }
+        let accuracies = pollster::block_on(probe_layers(&model, &train, &dev, tokenizer.pad_id(), args.pooling, &config, &device)).map_err(anyhow::Error::msg)?;
         eprintln!("plan `{plan}`: {} probes in {:.1} s", accuracies.len(), started.elapsed().as_secs_f64());
         table.push((plan.to_string(), accuracies));
     }

@@ -9,7 +9,7 @@ use web_time::Instant;
 use super::data::WebData;
 use super::train::{HealRun, QuickRun, QuickSettings, QuickTrainer, WebHealer};
 use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
-use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations};
+use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
 use crate::checkpoint::Checkpoint;
 use crate::device::{Backend, init_device};
 use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
@@ -36,6 +36,17 @@ struct Classification {
     plan: String,
     labels: Vec<String>,
     probabilities: Vec<f32>,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct ProbeResult {
+    plan: String,
+    train_examples: usize,
+    dev_examples: usize,
+    /// Dev accuracy per hidden state (embeddings output first), full and reduced model.
+    full: Vec<f64>,
+    reduced: Vec<f64>,
     ms: f64,
 }
 
@@ -302,6 +313,25 @@ impl WebModel {
         let matrix = cka_matrix(full, reduced, kind).await.map_err(js_err)?;
         let diagonal = (0..matrix.len()).map(|i| matrix[i][i]).collect();
         to_js(&CkaResult { plan: plan.to_string(), kind, sentences: rows.len(), matrix, diagonal, ms: start.elapsed().as_secs_f64() * 1e3 })
+    }
+
+    /// Linear probes of every hidden state of the full model and of the model of `plan`: trained
+    /// on (at most `max_train` of) `data`'s training rows, scored on its dev rows, with `steps`
+    /// full-batch optimisation steps each.
+    pub async fn probe(&mut self, plan: String, data: &WebData, max_train: usize, steps: usize) -> Result<JsValue, JsValue> {
+        let plan = self.plan(&plan)?;
+        let mut train = data.train.clone();
+        train.examples.truncate(max_train.max(4));
+        let mut tokenizer = self.checkpoint.tokenizer.clone();
+        tokenizer.set_max_len(64, self.checkpoint.config.max_position_embeddings).map_err(js_err)?;
+        let train = crate::train::Prepared::new(&tokenizer, &train).map_err(js_err)?;
+        let dev = crate::train::Prepared::new(&tokenizer, &data.dev).map_err(js_err)?;
+        let config = ProbeConfig { steps: steps.max(1), ..Default::default() };
+        let start = Instant::now();
+        let device = self.device.clone();
+        let full = probe_layers(&self.full, &train, &dev, tokenizer.pad_id(), Pooling::Mean, &config, &device).await.map_err(js_err)?;
+        let reduced = probe_layers(self.encoder(&plan)?, &train, &dev, tokenizer.pad_id(), Pooling::Mean, &config, &device).await.map_err(js_err)?;
+        to_js(&ProbeResult { plan: plan.to_string(), train_examples: train.len(), dev_examples: dev.len(), full, reduced, ms: start.elapsed().as_secs_f64() * 1e3 })
     }
 
     /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels

@@ -94,6 +94,13 @@ const MIN = 60000;
     const ckaText = await text('#cka-results');
     check('CKA heat map of full vs reduced', /embeddings.*layer 3/.test(ckaText) && /1\.000/.test(ckaText) && !(await page.$eval('#cka-chart', (c) => c.hidden)), ckaText + (await text('#error')));
 
+    // Linear probes of every layer of both models, as a line chart.
+    await page.fill('#probe-n', '120'); await page.fill('#probe-steps', '20');
+    await page.click('#probe');
+    await idle();
+    const probeText = await text('#probe-results');
+    check('probe curve of full vs reduced', /embeddings.*layer 3/.test(probeText) && /full.*reduced/.test(probeText) && (await page.$eval('#probe-chart', (c) => c.dataset.points)) === '8', probeText + (await text('#error')));
+
     // Native results beside the page's own: a compare.json as `undivided compare` writes it.
     const compare = { title: 'all-MiniLM-L6-v2 on sst2', rows: [
       { plan: 'all', variant: 'deleted', metric: 'accuracy', values: [0.8956], mean: 0.8956, std: 0, params: 22713986, params_ratio: 1, flops_ratio: 1, train_seconds: 3114, examples_per_second: 21.6, speedup: 1, delta_vs_full: 0, heal_seconds: null, heal_examples: null },
