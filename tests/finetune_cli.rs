@@ -67,6 +67,7 @@ fn compare_writes_a_table() {
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows[1]["params_ratio"].as_f64().unwrap() < 0.8);
+    common::assert_png_chart(&out.path().join("compare.png"));
 }
 
 #[test]

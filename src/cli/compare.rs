@@ -285,5 +285,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     std::fs::write(args.out.join("compare.md"), &md)?;
     std::fs::write(args.out.join("compare.json"), serde_json::to_vec_pretty(&serde_json::json!({"title": title, "rows": rows}))?)?;
     println!("{md}");
+    let labels: Vec<String> = rows.iter().map(|r| if r.variant == Variant::Deleted { format!("`{}`", r.plan) } else { format!("`{}` {}", r.plan, r.variant.label()) }).collect();
+    let values: Vec<f64> = rows.iter().map(|r| 100.0 * r.mean).collect();
+    crate::chart::png::bars(&args.out.join("compare.png"), &title, &format!("dev {} (%)", rows[0].metric), &labels, &values, None)?;
+    println!("compare.md, compare.json and compare.png in {}", args.out.display());
     Ok(())
 }
