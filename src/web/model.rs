@@ -300,15 +300,11 @@ impl WebModel {
     /// `max_sentences` of `data` (mean-pooled states; hidden states read back asynchronously).
     pub async fn cka(&mut self, plan: String, data: &WebData, max_sentences: usize, debiased: bool) -> Result<JsValue, JsValue> {
         let plan = self.plan(&plan)?;
-        let mut set = data.train.clone();
-        set.examples.truncate(max_sentences.max(4));
-        let mut tokenizer = self.checkpoint.tokenizer.clone();
-        tokenizer.set_max_len(64, self.checkpoint.config.max_position_embeddings).map_err(js_err)?;
-        let rows = crate::train::Prepared::new(&tokenizer, &set).map_err(js_err)?;
+        let (rows, pad_id) = self.analysis_rows(&data.train, max_sentences)?;
         let start = Instant::now();
         let device = self.device.clone();
-        let full = layer_representations(&self.full, &rows, tokenizer.pad_id(), 32, Pooling::Mean, &device);
-        let reduced = layer_representations(self.encoder(&plan)?, &rows, tokenizer.pad_id(), 32, Pooling::Mean, &device);
+        let full = layer_representations(&self.full, &rows, pad_id, 32, Pooling::Mean, &device);
+        let reduced = layer_representations(self.encoder(&plan)?, &rows, pad_id, 32, Pooling::Mean, &device);
         let kind = if debiased { CkaKind::Debiased } else { CkaKind::Linear };
         let matrix = cka_matrix(full, reduced, kind).await.map_err(js_err)?;
         let diagonal = (0..matrix.len()).map(|i| matrix[i][i]).collect();
@@ -320,17 +316,13 @@ impl WebModel {
     /// full-batch optimisation steps each.
     pub async fn probe(&mut self, plan: String, data: &WebData, max_train: usize, steps: usize) -> Result<JsValue, JsValue> {
         let plan = self.plan(&plan)?;
-        let mut train = data.train.clone();
-        train.examples.truncate(max_train.max(4));
-        let mut tokenizer = self.checkpoint.tokenizer.clone();
-        tokenizer.set_max_len(64, self.checkpoint.config.max_position_embeddings).map_err(js_err)?;
-        let train = crate::train::Prepared::new(&tokenizer, &train).map_err(js_err)?;
-        let dev = crate::train::Prepared::new(&tokenizer, &data.dev).map_err(js_err)?;
+        let (train, pad_id) = self.analysis_rows(&data.train, max_train)?;
+        let (dev, _) = self.analysis_rows(&data.dev, usize::MAX)?;
         let config = ProbeConfig { steps: steps.max(1), ..Default::default() };
         let start = Instant::now();
         let device = self.device.clone();
-        let full = probe_layers(&self.full, &train, &dev, tokenizer.pad_id(), Pooling::Mean, &config, &device).await.map_err(js_err)?;
-        let reduced = probe_layers(self.encoder(&plan)?, &train, &dev, tokenizer.pad_id(), Pooling::Mean, &config, &device).await.map_err(js_err)?;
+        let full = probe_layers(&self.full, &train, &dev, pad_id, Pooling::Mean, &config, &device).await.map_err(js_err)?;
+        let reduced = probe_layers(self.encoder(&plan)?, &train, &dev, pad_id, Pooling::Mean, &config, &device).await.map_err(js_err)?;
         to_js(&ProbeResult { plan: plan.to_string(), train_examples: train.len(), dev_examples: dev.len(), full, reduced, ms: start.elapsed().as_secs_f64() * 1e3 })
     }
 
@@ -363,5 +355,17 @@ impl WebModel {
         };
         let run = QuickRun::new(&self.checkpoint, weights, &plan, &data.train, &data.dev, &settings, &self.device).map_err(js_err)?;
         Ok(QuickTrainer { run })
+    }
+}
+
+impl WebModel {
+    /// The first `max` rows (at least 4) of `set`, tokenized at most 64 tokens long for the
+    /// analyses (CKA, probes), and the padding id.
+    fn analysis_rows(&self, set: &crate::data::Dataset, max: usize) -> Result<(crate::train::Prepared, u32), JsValue> {
+        let mut set = set.clone();
+        set.examples.truncate(max.max(4));
+        let mut tokenizer = self.checkpoint.tokenizer.clone();
+        tokenizer.set_max_len(64, self.checkpoint.config.max_position_embeddings).map_err(js_err)?;
+        Ok((crate::train::Prepared::new(&tokenizer, &set).map_err(js_err)?, tokenizer.pad_id()))
     }
 }
