@@ -38,6 +38,20 @@ function renderStats() {
   $("use-healed").disabled = model.healed_plan !== plan();
 }
 
+// Runs one long action with the buttons disabled, showing its error in the page.
+async function busyAction(action) {
+  clearError();
+  setBusy(true);
+  await nextFrame();
+  try {
+    await action();
+  } catch (e) {
+    showError(e);
+  } finally {
+    setBusy(false);
+  }
+}
+
 async function load() {
   clearError();
   setBusy(true);
@@ -239,10 +253,7 @@ async function train() {
 }
 
 async function cka() {
-  clearError();
-  setBusy(true);
-  await nextFrame();
-  try {
+  await busyAction(async () => {
     const data = await trainingData(), p = plan(), n = +$("cka-n").value;
     setStatus(`Computing CKA between the full and the reduced (${p}) model on ${n} sentences…`);
     await nextFrame();
@@ -253,18 +264,11 @@ async function cka() {
     $("cka-chart").hidden = false;
     wasm.draw_heatmap("cka-chart", `${r.kind} CKA: full (rows) vs reduced ${p} (columns)`, "full model layer", `reduced model layer (${p})`, r.matrix);
     setStatus(`CKA computed in ${(r.ms / 1000).toFixed(1)} s.`);
-  } catch (e) {
-    showError(e);
-  } finally {
-    setBusy(false);
-  }
+  });
 }
 
 async function probe() {
-  clearError();
-  setBusy(true);
-  await nextFrame();
-  try {
+  await busyAction(async () => {
     const data = await trainingData(), p = plan(), n = +$("probe-n").value, steps = +$("probe-steps").value;
     setStatus(`Training a linear probe on every layer of both models (${steps} steps each)…`);
     await nextFrame();
@@ -279,11 +283,7 @@ async function probe() {
     $("probe-chart").dataset.points = String(r.full.length + r.reduced.length);
     wasm.draw_lines("probe-chart", "Linear probe dev accuracy per layer", "hidden state (0 = embeddings)", "accuracy (%)", series);
     setStatus(`Probes trained in ${(r.ms / 1000).toFixed(1)} s.`);
-  } catch (e) {
-    showError(e);
-  } finally {
-    setBusy(false);
-  }
+  });
 }
 
 async function showNativeResults() {

@@ -126,7 +126,8 @@ pub fn run(args: PublishArgs) -> anyhow::Result<()> {
                 }
             }
             let entry = describe(dir, &r)?;
-            if let Some(text) = entry.kind.eq("fine-tuned").then(|| fs::read_to_string(dir.join("results.json"))).transpose()? {
+            if entry.kind == "fine-tuned" {
+                let text = fs::read_to_string(dir.join("results.json"))?;
                 let title = parse_results(&r, &text).map_err(anyhow::Error::msg)?.title;
                 results.insert(format!("{r}/results.json"), IndexedResults { path: format!("{r}/results.json"), title: format!("{r}: {title}") });
             }
