@@ -95,12 +95,19 @@ fn heal_then_finetune_with_a_teacher() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     // The healed folder is the student's model; its own plan (0,5) is kept.
     let s = student.path().to_str().unwrap();
-    let r = undivided(&["finetune", h, "--steps", "2", "--batch-size", "8", "--teacher", t, "--alpha", "0.7", "--out", s]);
+    let r = undivided(&["finetune", h, "--steps", "2", "--batch-size", "8", "--teacher", t, "--alpha", "0.7", "--distill-hidden", "0.5", "--out", s]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(student.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(results["plan"], "0,5");
     assert_eq!(results["options"]["train"]["distill"]["alpha"], 0.7);
+    assert_eq!(results["options"]["train"]["distill"]["hidden_weight"], 0.5);
+    assert_eq!(results["options"]["train"]["distill"]["attention_weight"], 0.0);
     assert!(results["options"]["teacher"].as_str().unwrap().ends_with(teacher.path().file_name().unwrap().to_str().unwrap()));
+
+    // Layer-to-layer distillation without a teacher is refused with the flags named.
+    let r = undivided(&["finetune", h, "--steps", "1", "--distill-hidden", "1", "--out", s]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--distill-hidden / --distill-attention: need --teacher"), "{}", String::from_utf8_lossy(&r.stderr));
 
     // A teacher that is not a classifier is refused.
     let r = undivided(&["finetune", h, "--steps", "1", "--teacher", "models/all-MiniLM-L6-v2", "--out", s]);

@@ -11,7 +11,8 @@ use undivided::Checkpoint;
 use undivided::data::{Dataset, Example, Label, Task};
 use undivided::model::FfnPlan;
 use undivided::train::finetune::{Observer, Quiet, RunOptions, RunState, TrainError, finetune};
-use undivided::train::{Prepared, TrainConfig, Trainer};
+use undivided::train::heal::{HealConfig, heal_losses};
+use undivided::train::{DistillConfig, Prepared, TrainConfig, Trainer};
 
 /// burn's CPU random generator (dropout, new heads) is global to the process, and the test
 /// harness runs tests on several threads: every test here takes its turn.
@@ -184,7 +185,7 @@ fn a_teacher_overrides_wrong_labels_when_alpha_is_one() {
         let out = common::tempdir();
         let mut o = options(40, 2e-3);
         o.teacher = teacher.map(Path::to_path_buf);
-        o.train.distill = teacher.map(|_| undivided::train::DistillConfig { temperature: 2.0, alpha: 1.0 });
+        o.train.distill = teacher.map(|_| undivided::train::DistillConfig { temperature: 2.0, alpha: 1.0, ..Default::default() });
         let r = finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &inverted, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap();
         (r.dev[0].1.metrics["accuracy"], r)
     };
@@ -200,4 +201,56 @@ fn a_teacher_overrides_wrong_labels_when_alpha_is_one() {
     let out = common::tempdir();
     let err = finetune(&checkpoint, &FfnPlan::all(3), Task::Mnli, &data, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap_err();
     assert!(err.to_string().contains("its head has 2 labels but mnli has 3"), "{err}");
+}
+
+#[test]
+fn layer_to_layer_distillation_pulls_hidden_states_and_attentions_to_the_teacher() {
+    // `--distill-hidden` / `--distill-attention` are wired in: with them, a reduced student ends
+    // closer to the fine-tuned teacher layer by layer than with soft targets alone.
+    let _turn = turn();
+    let (_d, checkpoint, data, dev) = setup();
+    let teacher_dir = common::tempdir();
+    finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, teacher_dir.path(), &options(40, 2e-3), false, &Device::flex(), &mut Quiet).unwrap();
+    let teacher = Checkpoint::open(teacher_dir.path()).unwrap().load_classifier(None, &Device::flex()).unwrap().0;
+    let all: Vec<usize> = (0..data.len()).collect();
+    let batch = data.batch(&all, checkpoint.tokenizer.pad_id());
+    let distill = |hidden_weight: f64, attention_weight: f64| {
+        let mut o = options(40, 2e-3);
+        o.teacher = Some(teacher_dir.path().to_path_buf());
+        o.train.distill = Some(DistillConfig { temperature: 2.0, alpha: 0.5, hidden_weight, attention_weight });
+        o
+    };
+    let distance_after = |o: &RunOptions| {
+        let out = common::tempdir();
+        finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &data, &dev, out.path(), o, false, &Device::flex(), &mut Quiet).unwrap();
+        let student = Checkpoint::open(out.path()).unwrap().load_classifier(None, &Device::flex()).unwrap().0;
+        let l = heal_losses(&student.bert, &teacher.bert, &batch, &Device::flex(), &HealConfig::default());
+        (l.hidden.into_scalar::<f32>(), l.attention.into_scalar::<f32>())
+    };
+    let (hidden_soft, attention_soft) = distance_after(&distill(0.0, 0.0));
+    let (hidden_layers, attention_layers) = distance_after(&distill(1.0, 1.0));
+    assert!(
+        hidden_layers < 0.7 * hidden_soft && attention_layers < 0.7 * attention_soft,
+        "student-teacher hidden MSE {hidden_soft} -> {hidden_layers}, attention KL {attention_soft} -> {attention_layers}"
+    );
+
+    // A teacher of another depth cannot be distilled layer to layer; it is refused by path.
+    let shallow = common::tempdir();
+    for f in std::fs::read_dir(teacher_dir.path()).unwrap() {
+        let f = f.unwrap();
+        if f.file_type().unwrap().is_file() {
+            std::fs::copy(f.path(), shallow.path().join(f.file_name())).unwrap();
+        }
+    }
+    let config_path = shallow.path().join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["num_hidden_layers"] = 2.into();
+    config["ffn_layers"] = serde_json::json!([0, 1]);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let mut o = distill(1.0, 0.0);
+    o.teacher = Some(shallow.path().to_path_buf());
+    let out = common::tempdir();
+    let err = finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &data, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&shallow.path().display().to_string()) && msg.contains("layer-to-layer distillation needs the student's shape"), "{msg}");
 }

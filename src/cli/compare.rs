@@ -225,6 +225,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let full_plan = checkpoint.plan();
     let heal = args.heal.text.is_some();
     anyhow::ensure!(!args.distill || heal, "--distill: needs --text (distillation is compared on healed models)");
+    anyhow::ensure!(args.distill || !args.train.layer_to_layer(), "--distill-hidden / --distill-attention: need --distill");
     anyhow::ensure!(!args.distill || plans.contains(&full_plan), "--distill: the plans must include `{full_plan}` (the teacher)");
     let device = args.device.init()?;
     install_stop_handler();

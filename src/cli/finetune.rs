@@ -96,9 +96,22 @@ pub struct TrainArgs {
     /// Weight of the soft-target loss; the cross-entropy gets 1 − alpha (with --teacher).
     #[arg(long, default_value_t = 0.5)]
     pub alpha: f64,
+    /// Weight of a per-layer hidden-state MSE to the teacher (with --teacher; the teacher must
+    /// have the student's depth and width). Task-specific layer-to-layer distillation: the
+    /// student relearns, on this task, what its deleted intermediate blocks did.
+    #[arg(long, default_value_t = 0.0, value_name = "WEIGHT")]
+    pub distill_hidden: f64,
+    /// Weight of a per-layer attention KL to the teacher (with --teacher), as --distill-hidden.
+    #[arg(long, default_value_t = 0.0, value_name = "WEIGHT")]
+    pub distill_attention: f64,
 }
 
 impl TrainArgs {
+    /// Whether a layer-to-layer distillation weight was asked for (it needs a teacher).
+    pub fn layer_to_layer(&self) -> bool {
+        self.distill_hidden > 0.0 || self.distill_attention > 0.0
+    }
+
     pub fn options(&self) -> anyhow::Result<RunOptions> {
         anyhow::ensure!(self.batch_size > 0, "--batch-size: expected at least 1");
         anyhow::ensure!(self.lr > 0.0 && self.lr.is_finite(), "--lr: expected a positive number");
@@ -106,6 +119,9 @@ impl TrainArgs {
         anyhow::ensure!(self.epochs > 0 || self.steps.is_some(), "--epochs: expected at least 1");
         anyhow::ensure!(self.temperature > 0.0 && self.temperature.is_finite(), "--temperature: expected a positive number");
         anyhow::ensure!((0.0..=1.0).contains(&self.alpha), "--alpha: expected a weight in [0, 1]");
+        for (flag, w) in [("--distill-hidden", self.distill_hidden), ("--distill-attention", self.distill_attention)] {
+            anyhow::ensure!(w >= 0.0 && w.is_finite(), "{flag}: expected a non-negative weight");
+        }
         Ok(RunOptions {
             train: TrainConfig {
                 batch_size: self.batch_size,
@@ -115,7 +131,12 @@ impl TrainArgs {
                 weight_decay: self.weight_decay,
                 max_grad_norm: self.max_grad_norm,
                 seed: self.seed,
-                distill: self.teacher.as_ref().map(|_| DistillConfig { temperature: self.temperature, alpha: self.alpha }),
+                distill: self.teacher.as_ref().map(|_| DistillConfig {
+                    temperature: self.temperature,
+                    alpha: self.alpha,
+                    hidden_weight: self.distill_hidden,
+                    attention_weight: self.distill_attention,
+                }),
             },
             teacher: self.teacher.clone(),
             epochs: self.epochs,
@@ -258,6 +279,10 @@ pub fn run_one(
 }
 
 pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.train.teacher.is_some() || !args.train.layer_to_layer(),
+        "--distill-hidden / --distill-attention: need --teacher (the model to distil from)"
+    );
     let checkpoint = Checkpoint::open(resolve_model(&args.model.model)?)?;
     let plan = checkpoint.parse_plan(args.model.keep_ffn.as_deref())?;
     let device = args.device.init()?;

@@ -120,7 +120,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let full_plan = checkpoint.plan();
     let layers: Vec<usize> = full_plan.kept().collect();
     anyhow::ensure!(!layers.is_empty(), "{}: no layer has an intermediate block left to remove", checkpoint.source.display());
-    anyhow::ensure!(args.train.teacher.is_none(), "--teacher: a sweep measures plain removal; use finetune --teacher for distillation");
+    anyhow::ensure!(
+        args.train.teacher.is_none() && !args.train.layer_to_layer(),
+        "--teacher / --distill-*: a sweep measures plain removal; use finetune --teacher for distillation"
+    );
     anyhow::ensure!(args.tolerance >= 0.0 && args.tolerance.is_finite(), "--tolerance: expected points ≥ 0");
     let device = args.device.init()?;
     install_stop_handler();

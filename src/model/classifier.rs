@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::{BertConfig, BertInput, BertModel, FfnPlan, ForwardOptions};
+use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardOptions};
 
 /// HF `BertForSequenceClassification`: `bert.*` + `classifier.{weight,bias}`.
 /// With one label the head is a regression (STS-B), otherwise a softmax classifier.
@@ -26,11 +26,26 @@ impl BertConfig {
     }
 }
 
+/// The output of [`BertForSequenceClassification::forward_with`], named as HF names it.
+pub struct SequenceClassifierOutput {
+    /// `[batch, num_labels]`.
+    pub logits: Tensor<2>,
+    pub hidden_states: Option<Vec<Tensor<3>>>,
+    pub attentions: Option<Vec<Tensor<4>>>,
+}
+
 impl BertForSequenceClassification {
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, input: BertInput) -> Tensor<2> {
-        let pooled = self.bert.forward(input, ForwardOptions::default()).pooler_output;
-        self.classifier.forward(self.dropout.forward(pooled))
+        self.forward_with(input, ForwardOptions::default()).logits
+    }
+
+    /// Logits, and the encoder's hidden states and attentions when `options` asks for them
+    /// (layer-to-layer distillation during fine-tuning).
+    pub fn forward_with(&self, input: BertInput, options: ForwardOptions) -> SequenceClassifierOutput {
+        let BertOutput { pooler_output, hidden_states, attentions, .. } = self.bert.forward(input, options);
+        let logits = self.classifier.forward(self.dropout.forward(pooler_output));
+        SequenceClassifierOutput { logits, hidden_states, attentions }
     }
 
     pub fn num_labels(&self) -> usize {

@@ -20,7 +20,7 @@ mod stats;
 
 pub use attention::{AttentionOutput, BertAttention};
 pub use bert::{BertInput, BertModel, BertOutput, ForwardOptions, mask_bias};
-pub use classifier::BertForSequenceClassification;
+pub use classifier::{BertForSequenceClassification, SequenceClassifierOutput};
 pub use config::{BertConfig, HiddenAct};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderOutput};

@@ -25,6 +25,43 @@ pub fn attention_kl(student: Tensor<4>, teacher: Tensor<4>, mask: Tensor<2, Int>
     (per_row * m.clone()).sum() / (m.sum() * heads as f64)
 }
 
+/// Layer-to-layer distillation losses of one batch, still on the device.
+pub struct LayerLosses {
+    /// Hidden-state MSE averaged over the layer outputs 1..=L.
+    pub hidden: Tensor<1>,
+    /// Attention KL averaged over the layers.
+    pub attention: Tensor<1>,
+}
+
+/// Hidden-state MSE over the layer outputs 1..=L (the embeddings output is skipped: it has no
+/// intermediate block to make up for) and attention KL over every layer, each averaged over
+/// layers. Student and teacher must have the same depth; `mask` is `[batch, seq]`.
+pub fn layer_losses(
+    student_hidden: Vec<Tensor<3>>,
+    teacher_hidden: Vec<Tensor<3>>,
+    student_attentions: Vec<Tensor<4>>,
+    teacher_attentions: Vec<Tensor<4>>,
+    mask: Tensor<2, Int>,
+) -> LayerLosses {
+    let layers = student_attentions.len() as f64;
+    let hidden = student_hidden
+        .into_iter()
+        .zip(teacher_hidden)
+        .skip(1)
+        .map(|(s, t)| hidden_mse(s, t, mask.clone()))
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        / layers;
+    let attention = student_attentions
+        .into_iter()
+        .zip(teacher_attentions)
+        .map(|(s, t)| attention_kl(s, t, mask.clone()))
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        / layers;
+    LayerLosses { hidden, attention }
+}
+
 /// Soft-target loss of task distillation (Hinton et al. 2015): `T² · KL(softmax(t/T) ‖
 /// softmax(s/T))`, averaged over the batch. The `T²` keeps gradient sizes comparable across `T`.
 pub fn soft_target_loss(student_logits: Tensor<2>, teacher_logits: Tensor<2>, temperature: f64) -> Tensor<1> {

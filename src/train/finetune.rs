@@ -195,8 +195,9 @@ impl Run<'_> {
     }
 }
 
-/// Loads the teacher of task distillation: a classifier for `task` with the student's vocabulary.
-fn load_teacher(path: &Path, student: &Checkpoint, task: Task, device: &Device) -> Result<crate::model::BertForSequenceClassification, TrainError> {
+/// Loads the teacher of task distillation: a classifier for `task` with the student's vocabulary
+/// (and, for layer-to-layer distillation, the student's depth, width and heads).
+fn load_teacher(path: &Path, student: &Checkpoint, task: Task, layer_to_layer: bool, device: &Device) -> Result<crate::model::BertForSequenceClassification, TrainError> {
     let teacher = Checkpoint::open(path)?;
     let bad = |reason: String| TrainError::Config(format!("--teacher {}: {reason}", path.display()));
     if teacher.config.id2label.is_none() {
@@ -209,6 +210,15 @@ fn load_teacher(path: &Path, student: &Checkpoint, task: Task, device: &Device) 
         return Err(bad(format!(
             "its vocabulary ({} tokens) differs from the student's ({}); teacher and student must share a tokenizer",
             teacher.config.vocab_size, student.config.vocab_size
+        )));
+    }
+    let (t, s) = (&teacher.config, &student.config);
+    let shape = |c: &BertConfig| (c.num_hidden_layers, c.hidden_size, c.num_attention_heads);
+    if layer_to_layer && shape(t) != shape(s) {
+        return Err(bad(format!(
+            "layer-to-layer distillation needs the student's shape, but the teacher has (layers, hidden size, heads) = {:?} and the student {:?}",
+            shape(t),
+            shape(s)
         )));
     }
     Ok(teacher.load_classifier(None, device)?.0)
@@ -240,6 +250,12 @@ pub fn finetune(
     fs::create_dir_all(out).map_err(io(out))?;
     let last_dir = out.join("last");
 
+    let layer_to_layer = options.train.distill.as_ref().is_some_and(|d| d.layer_to_layer());
+    let teacher = match &options.teacher {
+        Some(path) => Some(load_teacher(path, checkpoint, task, layer_to_layer, device)?),
+        None => None,
+    };
+
     // Start from the pre-trained checkpoint, or from `last/` when resuming.
     let (mut trainer, mut state) = if resume {
         let state_path = last_dir.join("state.json");
@@ -255,8 +271,8 @@ pub fn finetune(
         let weights = fs::read(&weights_path).map_err(io(&weights_path))?;
         let (model, _) = load_classifier(&weights, &weights_path, &config, plan, &ad)?;
         let mut trainer = Trainer::new(model, task, options.train.clone(), state.total_steps, &ad);
-        if let Some(path) = &options.teacher {
-            trainer = trainer.with_teacher(load_teacher(path, checkpoint, task, device)?);
+        if let Some(teacher) = teacher {
+            trainer = trainer.with_teacher(teacher);
         }
         let optim_path = last_dir.join("optimizer.bpk");
         let bytes = fs::read(&optim_path).map_err(io(&optim_path))?;
@@ -277,8 +293,8 @@ pub fn finetune(
             load_classifier(&weights, &checkpoint.source, &config, plan, &ad)?.0
         };
         let mut trainer = Trainer::new(model, task, options.train.clone(), total_steps, &ad);
-        if let Some(path) = &options.teacher {
-            trainer = trainer.with_teacher(load_teacher(path, checkpoint, task, device)?);
+        if let Some(teacher) = teacher {
+            trainer = trainer.with_teacher(teacher);
         }
         let state = RunState {
             step: 0,

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-use super::distill::{attention_kl, hidden_mse};
+use super::distill::{LayerLosses, layer_losses};
 use super::optim::{ParamTable, adamw, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::checkpoint::bert_param_ids;
@@ -95,8 +95,7 @@ impl Healer {
     }
 }
 
-/// Hidden-state MSE over the layer outputs 1..=L (the embeddings are shared and start
-/// identical) and attention KL over every layer, each averaged over layers; `device` is the
+/// The healing losses of `batch` (see [`layer_losses`]), weighted by `config`; `device` is the
 /// student's (autodiff when training), the teacher runs on its inner device.
 pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, device: &Device, config: &HealConfig) -> HealStep {
     let options = ForwardOptions { hidden_states: true, attentions: true };
@@ -105,24 +104,13 @@ pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, devi
     let input = batch.to_input(device);
     let mask = input.attention_mask.clone();
     let s = student.forward(input, options);
-    let (s_hidden, t_hidden) = (s.hidden_states.expect("requested"), t.hidden_states.expect("requested"));
-    let (s_attn, t_attn) = (s.attentions.expect("requested"), t.attentions.expect("requested"));
-    let layers = s_attn.len() as f64;
-    let hidden = s_hidden
-        .into_iter()
-        .zip(t_hidden)
-        .skip(1)
-        .map(|(a, b)| hidden_mse(a, b, mask.clone()))
-        .reduce(|a, b| a + b)
-        .expect("at least one layer")
-        / layers;
-    let attention = s_attn
-        .into_iter()
-        .zip(t_attn)
-        .map(|(a, b)| attention_kl(a, b, mask.clone()))
-        .reduce(|a, b| a + b)
-        .expect("at least one layer")
-        / layers;
+    let LayerLosses { hidden, attention } = layer_losses(
+        s.hidden_states.expect("requested"),
+        t.hidden_states.expect("requested"),
+        s.attentions.expect("requested"),
+        t.attentions.expect("requested"),
+        mask,
+    );
     let loss = hidden.clone().mul_scalar(config.hidden_weight) + attention.clone().mul_scalar(config.attention_weight);
     HealStep { loss, hidden, attention }
 }

@@ -6,11 +6,11 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::distill::soft_target_loss;
+use super::distill::{LayerLosses, layer_losses, soft_target_loss};
 use super::optim::{ParamTable, adamw, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::data::{Label, Task};
-use crate::model::{BertConfig, BertForSequenceClassification, FfnPlan};
+use crate::model::{BertConfig, BertForSequenceClassification, FfnPlan, ForwardOptions};
 use crate::text::Batch;
 
 /// Hyper-parameters of fine-tuning; defaults are BERT's usual GLUE settings, scaled for a CPU.
@@ -36,16 +36,31 @@ impl Default for TrainConfig {
 
 /// Task distillation (Hinton et al. 2015): the loss is `(1 − alpha) · hard + alpha · soft`,
 /// where `soft` is the temperature-softened KL to the teacher's predictions (or, for a
-/// regression task, the squared error to the teacher's score).
+/// regression task, the squared error to the teacher's score). With `hidden_weight` or
+/// `attention_weight` above zero, the student also learns the fine-tuned teacher's hidden
+/// states and attention distributions layer by layer (TinyBERT's task-specific distillation,
+/// Jiao et al. 2020): the task-specific counterpart of healing, for what the deleted blocks
+/// did on this task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistillConfig {
     pub temperature: f64,
     pub alpha: f64,
+    #[serde(default)]
+    pub hidden_weight: f64,
+    #[serde(default)]
+    pub attention_weight: f64,
+}
+
+impl DistillConfig {
+    /// Whether the student learns the teacher's hidden states or attentions, not only its logits.
+    pub fn layer_to_layer(&self) -> bool {
+        self.hidden_weight > 0.0 || self.attention_weight > 0.0
+    }
 }
 
 impl Default for DistillConfig {
     fn default() -> Self {
-        Self { temperature: 2.0, alpha: 0.5 }
+        Self { temperature: 2.0, alpha: 0.5, hidden_weight: 0.0, attention_weight: 0.0 }
     }
 }
 
@@ -99,18 +114,33 @@ impl Trainer {
 
     /// The training loss of `batch` (dropout on), without updating anything.
     pub fn loss(&self, batch: &Batch, labels: &[Label]) -> Tensor<1> {
-        let logits = self.model.forward(batch.to_input(&self.device));
+        let input = batch.to_input(&self.device);
         let (Some(teacher), Some(distill)) = (&self.teacher, &self.config.distill) else {
-            return task_loss(self.task, logits, labels, &self.device);
+            return task_loss(self.task, self.model.forward(input), labels, &self.device);
         };
-        let teacher_logits = teacher.forward(batch.to_input(&self.device.clone().without_autodiff()));
-        let hard = task_loss(self.task, logits.clone(), labels, &self.device);
+        let layers = distill.layer_to_layer();
+        let options = ForwardOptions { hidden_states: layers, attentions: layers };
+        let mask = input.attention_mask.clone();
+        let s = self.model.forward_with(input, options);
+        let t = teacher.forward_with(batch.to_input(&self.device.clone().without_autodiff()), options);
+        let hard = task_loss(self.task, s.logits.clone(), labels, &self.device);
         let soft = if self.task.is_regression() {
-            MseLoss::new().forward(logits, teacher_logits, Reduction::Mean)
+            MseLoss::new().forward(s.logits, t.logits, Reduction::Mean)
         } else {
-            soft_target_loss(logits, teacher_logits, distill.temperature)
+            soft_target_loss(s.logits, t.logits, distill.temperature)
         };
-        hard.mul_scalar(1.0 - distill.alpha) + soft.mul_scalar(distill.alpha)
+        let loss = hard.mul_scalar(1.0 - distill.alpha) + soft.mul_scalar(distill.alpha);
+        if !layers {
+            return loss;
+        }
+        let LayerLosses { hidden, attention } = layer_losses(
+            s.hidden_states.expect("requested"),
+            t.hidden_states.expect("requested"),
+            s.attentions.expect("requested"),
+            t.attentions.expect("requested"),
+            mask,
+        );
+        loss + hidden.mul_scalar(distill.hidden_weight) + attention.mul_scalar(distill.attention_weight)
     }
 
     /// One AdamW step on `batch`. Dropout masks depend only on `(seed, step)`, so a resumed run
