@@ -38,8 +38,9 @@ function renderStats() {
   $("use-healed").disabled = model.healed_plan !== plan();
 }
 
-// Runs one long action with the buttons disabled, showing its error in the page.
-async function busyAction(action) {
+// Runs one long action with the buttons disabled, showing its error in the page; `cleanup`
+// (hiding a progress bar, freeing trainers) runs whether it succeeded or not.
+async function busyAction(action, cleanup = () => {}) {
   clearError();
   setBusy(true);
   await nextFrame();
@@ -48,6 +49,7 @@ async function busyAction(action) {
   } catch (e) {
     showError(e);
   } finally {
+    cleanup();
     setBusy(false);
   }
 }
@@ -86,10 +88,7 @@ async function load() {
 }
 
 async function runBoth() {
-  clearError();
-  setBusy(true);
-  await nextFrame();
-  try {
+  await busyAction(async () => {
     const a = $("text-a").value, b = $("text-b").value || null, p = plan();
     let rows;
     if (model.is_classifier) {
@@ -108,11 +107,7 @@ async function runBoth() {
     $("results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${p})</th></tr>${rows}`;
     setStatus("Both models ran.");
     document.title = "Undivided — encoded";
-  } catch (e) {
-    showError(e);
-  } finally {
-    setBusy(false);
-  }
+  });
 }
 
 function cosine(a, b) {
@@ -122,11 +117,8 @@ function cosine(a, b) {
 }
 
 async function bench() {
-  clearError();
-  setBusy(true);
-  await nextFrame();
   $("bench-progress").hidden = false;
-  try {
+  await busyAction(async () => {
     const n = +$("bench-batch").value, len = +$("bench-len").value, it = +$("bench-iters").value, p = plan();
     setStatus(`Benchmarking the full model (${n} × ${len} tokens, ${it} batches after a warm-up)…`);
     const f = await model.bench(model.own_plan, n, len, it);
@@ -141,12 +133,7 @@ async function bench() {
     $("bench-chart").hidden = false;
     wasm.draw_bars("bench-chart", `Throughput, ${n} × ${len} tokens`, "sentences / s", ["full", `reduced (${p})`], [f.sentences_per_s, r.sentences_per_s]);
     setStatus(`Benchmark done: reduced model ${(r.sentences_per_s / f.sentences_per_s).toFixed(2)}× the full model's speed.`);
-  } catch (e) {
-    showError(e);
-  } finally {
-    $("bench-progress").hidden = true;
-    setBusy(false);
-  }
+  }, () => { $("bench-progress").hidden = true; });
 }
 
 async function trainingData() {
@@ -168,11 +155,8 @@ function settings(prefix) {
 }
 
 async function heal() {
-  clearError();
-  setBusy(true);
   stopRequested = false;
-  await nextFrame();
-  try {
+  await busyAction(async () => {
     const data = await trainingData(), p = plan();
     setStatus(`Preparing to heal the reduced model (${p}): building student and teacher…`);
     await nextFrame();
@@ -195,20 +179,13 @@ async function heal() {
     $("use-healed").disabled = false;
     $("use-healed").checked = true;
     setStatus(`Healed the reduced model (${p}) for ${points.length} steps; fine-tuning will start from it.`);
-  } catch (e) {
-    showError(e);
-  } finally {
-    setBusy(false);
-  }
+  });
 }
 
 async function train() {
-  clearError();
-  setBusy(true);
   stopRequested = false;
-  await nextFrame();
   const trainers = [];
-  try {
+  await busyAction(async () => {
     const data = await trainingData(), s = settings("train"), p = plan(), sum = data.summary();
     const healed = $("use-healed").checked;
     setStatus("Preparing both models for fine-tuning…");
@@ -243,13 +220,10 @@ async function train() {
       value: evals[i].metrics[metric], steps: t.steps_done, ms_per_step: t.ms_per_step }));
     setStatus(`${stopRequested ? "Stopped" : "Fine-tuned"}: dev ${metric} ${evals[0].metrics[metric].toFixed(3)} (full) vs ${evals[1].metrics[metric].toFixed(3)} (reduced).`);
     document.title = "Undivided — trained";
-  } catch (e) {
-    showError(e);
-  } finally {
+  }, () => {
     trainers.forEach((t) => t.free());
     $("train-progress").hidden = true;
-    setBusy(false);
-  }
+  });
 }
 
 async function cka() {
