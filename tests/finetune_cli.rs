@@ -121,7 +121,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let o = out.path().to_str().unwrap();
     let args = [
         "compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--eval-every", "0",
-        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--out", o,
+        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--distill-hidden", "1", "--out", o,
     ];
     let r = undivided(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -139,6 +139,9 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     // The distilled run learned from the full plan's fine-tuned model of the same seed.
     let distilled: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-healed-distill/seed-42/results.json")).unwrap()).unwrap();
     assert!(distilled["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
+    // Layer-to-layer distillation reaches the distilled variant only, and the table says so.
+    assert_eq!(distilled["options"]["train"]["distill"]["hidden_weight"], 1.0);
+    assert!(md.contains("distillation T 2, α 0.5, hidden-state weight 1, attention weight 0"), "{md}");
 
     // The page reads this file back (same parser as in the browser).
     let shown = undivided::train::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();

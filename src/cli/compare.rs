@@ -280,7 +280,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     }
     let rows = summarise(&runs, &checkpoint.config, args.train.max_len);
     let length = args.train.steps.map(|s| format!("{s} steps")).unwrap_or_else(|| format!("{} epoch(s)", args.train.epochs));
-    let title = format!("{} on {} — {} seed(s), {length}, batch {}, lr {}", checkpoint.name(), args.data.task, args.seeds, args.train.batch_size, args.train.lr);
+    let mut title = format!("{} on {} — {} seed(s), {length}, batch {}, lr {}", checkpoint.name(), args.data.task, args.seeds, args.train.batch_size, args.train.lr);
+    if args.distill {
+        let t = &args.train;
+        title.push_str(&format!("; distillation T {}, α {}", t.temperature, t.alpha));
+        if t.layer_to_layer() {
+            title.push_str(&format!(", hidden-state weight {}, attention weight {}", t.distill_hidden, t.distill_attention));
+        }
+    }
     let md = markdown(&rows, &title);
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("compare.md"), &md)?;
