@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -107,6 +108,35 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ 
     move |source| TrainError::Io { path: path.to_path_buf(), source }
 }
 
+/// Reads `last/state.json` of an interrupted run.
+pub(crate) fn read_state<T: serde::de::DeserializeOwned>(last_dir: &Path) -> Result<(T, PathBuf), TrainError> {
+    let path = last_dir.join("state.json");
+    let resume_err = |reason: String| TrainError::Resume { path: path.clone(), reason };
+    let text = fs::read_to_string(&path).map_err(|e| resume_err(e.to_string()))?;
+    let state = serde_json::from_str(&text).map_err(|e| resume_err(e.to_string()))?;
+    Ok((state, path))
+}
+
+/// Reads `last/model.safetensors` of an interrupted run, with its path for error messages.
+pub(crate) fn read_last_weights(last_dir: &Path) -> Result<(Vec<u8>, PathBuf), TrainError> {
+    let path = last_dir.join("model.safetensors");
+    Ok((fs::read(&path).map_err(io(&path))?, path))
+}
+
+/// Restores the optimizer state (AdamW moments) saved in `last/optimizer.bpk`.
+pub(crate) fn read_last_optimizer(optim: &ModuleOptimizer, last_dir: &Path) -> Result<ModuleOptimizer, TrainError> {
+    let path = last_dir.join("optimizer.bpk");
+    let bytes = fs::read(&path).map_err(io(&path))?;
+    optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path, reason: format!("{e:?}") })
+}
+
+/// Writes `last/` (weights, optimizer state, position) in one atomic step, for `--resume`.
+pub(crate) fn save_last(last_dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], optim: &ModuleOptimizer, state: &impl Serialize) -> Result<(), TrainError> {
+    let optim = optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
+    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
+    save_dir(last_dir, config, weights, tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
+}
+
 /// Writes a complete checkpoint folder atomically: into `dir.tmp`, then renamed over `dir`.
 pub(crate) fn save_dir(dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], extra: &[(&str, Vec<u8>)]) -> Result<(), TrainError> {
     let tmp = dir.with_extension("tmp");
@@ -168,10 +198,8 @@ impl Run<'_> {
 
     /// `last/`: weights, optimizer state and position, for `--resume`.
     fn save_last(&self, trainer: &Trainer, state: &RunState) -> Result<(), TrainError> {
-        let optim = trainer.optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
-        let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
         let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
-        save_dir(&self.last_dir, &self.config, &weights, self.tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
+        save_last(&self.last_dir, &self.config, &weights, self.tokenizer_files, &trainer.optim, state)
     }
 
     /// Evaluates on every dev file; a new best is written to the top level of `out`.
@@ -258,25 +286,20 @@ pub fn finetune(
 
     // Start from the pre-trained checkpoint, or from `last/` when resuming.
     let (mut trainer, mut state) = if resume {
-        let state_path = last_dir.join("state.json");
-        let text = fs::read_to_string(&state_path).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
-        let state: RunState = serde_json::from_str(&text).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
+        let (state, state_path): (RunState, _) = read_state(&last_dir)?;
         if state.plan != plan.to_string() || state.task != task || state.options.train != options.train || state.options.teacher != options.teacher {
             return Err(TrainError::Resume {
                 path: state_path,
                 reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),
             });
         }
-        let weights_path = last_dir.join("model.safetensors");
-        let weights = fs::read(&weights_path).map_err(io(&weights_path))?;
+        let (weights, weights_path) = read_last_weights(&last_dir)?;
         let (model, _) = load_classifier(&weights, &weights_path, &config, plan, &ad)?;
         let mut trainer = Trainer::new(model, task, options.train.clone(), state.total_steps, &ad);
         if let Some(teacher) = teacher {
             trainer = trainer.with_teacher(teacher);
         }
-        let optim_path = last_dir.join("optimizer.bpk");
-        let bytes = fs::read(&optim_path).map_err(io(&optim_path))?;
-        trainer.optim = trainer.optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path: optim_path, reason: format!("{e:?}") })?;
+        trainer.optim = read_last_optimizer(&trainer.optim, &last_dir)?;
         trainer.step = state.step;
         (trainer, state)
     } else {

@@ -6,14 +6,14 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use web_time::Instant;
 
 use super::batches::{epoch_batches, eval_batches};
 use super::eval::{EvalResult, Prepared};
-use super::finetune::{TrainError, io, save_dir, save_top_level, versions};
+use super::finetune::{TrainError, io, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level, versions};
 use super::heal::{HealConfig, Healer};
 use super::observer::{Observer, Progress};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};
@@ -153,22 +153,17 @@ pub fn heal(
     let (teacher_model, _) = teacher.load_bert(None, device)?;
 
     let (mut healer, mut state) = if resume {
-        let state_path = last_dir.join("state.json");
-        let text = fs::read_to_string(&state_path).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
-        let state: HealState = serde_json::from_str(&text).map_err(|e| TrainError::Resume { path: state_path.clone(), reason: e.to_string() })?;
+        let (state, state_path): (HealState, _) = read_state(&last_dir)?;
         if state.plan != plan.to_string() || state.options != *options {
             return Err(TrainError::Resume {
                 path: state_path,
                 reason: format!("it was started with plan `{}` and {:?}; pass the same settings", state.plan, state.options),
             });
         }
-        let weights_path = last_dir.join("model.safetensors");
-        let weights = fs::read(&weights_path).map_err(io(&weights_path))?;
+        let (weights, weights_path) = read_last_weights(&last_dir)?;
         let (student, _) = load_bert(&weights, &weights_path, &config, plan, &ad)?;
         let mut healer = Healer::new(student, teacher_model, options.config.clone(), state.total_steps, &ad);
-        let optim_path = last_dir.join("optimizer.bpk");
-        let bytes = fs::read(&optim_path).map_err(io(&optim_path))?;
-        healer.optim = healer.optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path: optim_path, reason: format!("{e:?}") })?;
+        healer.optim = read_last_optimizer(&healer.optim, &last_dir)?;
         healer.step = state.step;
         (healer, state)
     } else {
@@ -202,10 +197,8 @@ pub fn heal(
         state.before = Some(before);
     }
     let save_last = |healer: &Healer, state: &HealState| -> Result<(), TrainError> {
-        let optim = healer.optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
         let weights = pollster::block_on(bert_to_safetensors(&healer.student))?;
-        let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-        save_dir(&last_dir, &config, &weights, &teacher.tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
+        save_last(&last_dir, &config, &weights, &teacher.tokenizer_files, &healer.optim, state)
     };
 
     let lengths = texts.lengths();
