@@ -33,28 +33,38 @@ pub struct LayerLosses {
     pub attention: Tensor<1>,
 }
 
+/// Every layer's hidden state and attention distribution from one forward pass.
+pub struct LayerTrace {
+    pub hidden_states: Vec<Tensor<3>>,
+    pub attentions: Vec<Tensor<4>>,
+}
+
+impl LayerTrace {
+    /// From a forward pass's optional outputs; panics when the pass was not asked for them
+    /// (`ForwardOptions`), which is a bug of the caller, not bad input.
+    pub fn new(hidden_states: Option<Vec<Tensor<3>>>, attentions: Option<Vec<Tensor<4>>>) -> Self {
+        Self { hidden_states: hidden_states.expect("hidden states requested"), attentions: attentions.expect("attentions requested") }
+    }
+}
+
 /// Hidden-state MSE over the layer outputs 1..=L (the embeddings output is skipped: it has no
 /// intermediate block to make up for) and attention KL over every layer, each averaged over
 /// layers. Student and teacher must have the same depth; `mask` is `[batch, seq]`.
-pub fn layer_losses(
-    student_hidden: Vec<Tensor<3>>,
-    teacher_hidden: Vec<Tensor<3>>,
-    student_attentions: Vec<Tensor<4>>,
-    teacher_attentions: Vec<Tensor<4>>,
-    mask: Tensor<2, Int>,
-) -> LayerLosses {
-    let layers = student_attentions.len() as f64;
-    let hidden = student_hidden
+pub fn layer_losses(student: LayerTrace, teacher: LayerTrace, mask: Tensor<2, Int>) -> LayerLosses {
+    let layers = student.attentions.len() as f64;
+    let hidden = student
+        .hidden_states
         .into_iter()
-        .zip(teacher_hidden)
+        .zip(teacher.hidden_states)
         .skip(1)
         .map(|(s, t)| hidden_mse(s, t, mask.clone()))
         .reduce(|a, b| a + b)
         .expect("at least one layer")
         / layers;
-    let attention = student_attentions
+    let attention = student
+        .attentions
         .into_iter()
-        .zip(teacher_attentions)
+        .zip(teacher.attentions)
         .map(|(s, t)| attention_kl(s, t, mask.clone()))
         .reduce(|a, b| a + b)
         .expect("at least one layer")

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-use super::distill::{LayerLosses, layer_losses};
+use super::distill::{LayerLosses, LayerTrace, layer_losses};
 use super::optim::{ParamTable, adamw, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::checkpoint::bert_param_ids;
@@ -104,13 +104,7 @@ pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, devi
     let input = batch.to_input(device);
     let mask = input.attention_mask.clone();
     let s = student.forward(input, options);
-    let LayerLosses { hidden, attention } = layer_losses(
-        s.hidden_states.expect("requested"),
-        t.hidden_states.expect("requested"),
-        s.attentions.expect("requested"),
-        t.attentions.expect("requested"),
-        mask,
-    );
+    let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
     let loss = hidden.clone().mul_scalar(config.hidden_weight) + attention.clone().mul_scalar(config.attention_weight);
     HealStep { loss, hidden, attention }
 }

@@ -6,7 +6,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::distill::{LayerLosses, layer_losses, soft_target_loss};
+use super::distill::{LayerLosses, LayerTrace, layer_losses, soft_target_loss};
 use super::optim::{ParamTable, adamw, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::data::{Label, Task};
@@ -133,13 +133,7 @@ impl Trainer {
         if !layers {
             return loss;
         }
-        let LayerLosses { hidden, attention } = layer_losses(
-            s.hidden_states.expect("requested"),
-            t.hidden_states.expect("requested"),
-            s.attentions.expect("requested"),
-            t.attentions.expect("requested"),
-            mask,
-        );
+        let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
         loss + hidden.mul_scalar(distill.hidden_weight) + attention.mul_scalar(distill.attention_weight)
     }
 
