@@ -1,0 +1,54 @@
+#!/bin/bash
+# The GPU figures of docs/benchmarks.md in one script: undivided on a real GPU (`--device wgpu`).
+#
+#   BIN=target/debug/undivided MODEL=default DATA=../shared/glue/SST-2 OUT=runs/gpu scripts/gpu_session.sh
+#
+# 0. `bench --train` (full, 0,5, none) and the PyTorch CUDA baseline on the same fixed batches
+# A. side by side on the one GPU: the full model fine-tuned one epoch (the teacher), and the `0,5`
+#    and `none` students healed for one pass over the task's sentences
+# B. both healed students fine-tuned with layer-to-layer distillation from the teacher, EPOCHS epochs
+#
+# WALL=seconds stops phase B with Ctrl-C (the runs keep their best checkpoint and can be resumed)
+# for machines lent for a fixed time. The runs are small enough to share the GPU: each one is
+# bound by kernel launches, not by the GPU's arithmetic.
+set -u
+S=$(date +%s)
+BIN=${BIN:-target/debug/undivided}; MODEL=${MODEL:-default}; DATA=${DATA:-../shared/glue/SST-2}
+O=${OUT:-runs/gpu}; EPOCHS=${EPOCHS:-1}; DEV=${DEV:-wgpu}
+mkdir -p "$O"
+log() { echo "[$(( $(date +%s) - S ))s] $*" | tee -a "$O/summary.txt"; }
+
+"$BIN" bench "$MODEL" --train --plans "all;0,5;none" --seq-len 64 --iters ${BENCH_ITERS:-20} --device $DEV \
+  --data "$DATA/dev.tsv" 2>&1 | tee "$O/bench.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || { log "bench failed on $DEV: is there a GPU and a Vulkan driver?"; exit 1; }
+if [ "$DEV" = wgpu ] && python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then
+  [ "$MODEL" = default ] && M=models/all-MiniLM-L6-v2 || M=$MODEL
+  python3 scripts/bench_train_pytorch.py --model "$M" --device cuda --seq-len 64 --iters ${BENCH_ITERS:-20} 2>&1 \
+    | grep -E '^(torch|plan|all|none|[0-9,]+ )' | tee "$O/pytorch.txt"
+fi
+log "bench done"
+
+"$BIN" finetune "$MODEL" --data "$DATA" --epochs 1 --max-len 64 --eval-every 500 --device $DEV --out "$O/full" > "$O/full.log" 2>&1 & PF=$!
+for p in 0,5 none; do
+  "$BIN" heal "$MODEL" --keep-ffn $p --text "$DATA" --heal-epochs 1 --device $DEV --out "$O/heal-${p/,/_}" > "$O/heal-${p/,/_}.log" 2>&1 &
+done
+wait
+log "phase A done"
+for d in full heal-0_5 heal-none; do [ -f "$O/$d/config.json" ] || { log "$d failed: see $O/$d.log"; exit 1; }; done
+
+for p in 0_5 none; do
+  "$BIN" finetune "$O/heal-$p" --data "$DATA" --epochs $EPOCHS --max-len 64 --eval-every 500 --teacher "$O/full" \
+    --distill-hidden 1 --distill-attention 1 --device $DEV --out "$O/ld-$p" > "$O/ld-$p.log" 2>&1 &
+done
+if [ -n "${WALL:-}" ]; then
+  while pgrep -f "$O/ld-" > /dev/null; do
+    [ $(( $(date +%s) - S )) -ge "$WALL" ] && { log "out of time: interrupting"; pkill -INT -f "out $O/ld-"; break; }
+    sleep 2
+  done
+fi
+wait
+log "phase B done"
+for d in full ld-0_5 ld-none; do
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{sys.argv[2]}: best {r['best_value']:.4f} at step {r['best_step']} of {r['steps']}, {r['examples_per_second']:.1f} ex/s, {r['train_seconds']:.0f} s, completed {r['completed']}\")" \
+    "$O/$d/results.json" $d | tee -a "$O/summary.txt"
+done
