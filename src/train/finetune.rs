@@ -5,8 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::optim::ModuleOptimizer;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use web_time::Instant;
@@ -14,8 +13,9 @@ use web_time::Instant;
 use super::batches::epoch_batches;
 use super::eval::{EvalResult, Prepared, evaluate};
 pub use super::observer::{Observer, Progress, Quiet};
+use super::resume::{read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
 use super::trainer::{TrainConfig, Trainer, classifier_config};
-use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier, write_checkpoint};
+use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier};
 use crate::data::Task;
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, FfnPlan, ModelStats};
@@ -106,68 +106,6 @@ pub struct RunResults {
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.to_path_buf(), source }
-}
-
-/// Reads `last/state.json` of an interrupted run.
-pub(crate) fn read_state<T: serde::de::DeserializeOwned>(last_dir: &Path) -> Result<(T, PathBuf), TrainError> {
-    let path = last_dir.join("state.json");
-    let resume_err = |reason: String| TrainError::Resume { path: path.clone(), reason };
-    let text = fs::read_to_string(&path).map_err(|e| resume_err(e.to_string()))?;
-    let state = serde_json::from_str(&text).map_err(|e| resume_err(e.to_string()))?;
-    Ok((state, path))
-}
-
-/// Reads `last/model.safetensors` of an interrupted run, with its path for error messages.
-pub(crate) fn read_last_weights(last_dir: &Path) -> Result<(Vec<u8>, PathBuf), TrainError> {
-    let path = last_dir.join("model.safetensors");
-    Ok((fs::read(&path).map_err(io(&path))?, path))
-}
-
-/// Restores the optimizer state (AdamW moments) saved in `last/optimizer.bpk`.
-pub(crate) fn read_last_optimizer(optim: &ModuleOptimizer, last_dir: &Path) -> Result<ModuleOptimizer, TrainError> {
-    let path = last_dir.join("optimizer.bpk");
-    let bytes = fs::read(&path).map_err(io(&path))?;
-    optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path, reason: format!("{e:?}") })
-}
-
-/// Writes `last/` (weights, optimizer state, position) in one atomic step, for `--resume`.
-pub(crate) fn save_last(last_dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], optim: &ModuleOptimizer, state: &impl Serialize) -> Result<(), TrainError> {
-    let optim = optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
-    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-    save_dir(last_dir, config, weights, tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
-}
-
-/// Writes a complete checkpoint folder atomically: into `dir.tmp`, then renamed over `dir`.
-pub(crate) fn save_dir(dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], extra: &[(&str, Vec<u8>)]) -> Result<(), TrainError> {
-    let tmp = dir.with_extension("tmp");
-    let _ = fs::remove_dir_all(&tmp);
-    write_checkpoint(&tmp, config, weights, tokenizer_files)?;
-    for (name, bytes) in extra {
-        fs::write(tmp.join(name), bytes).map_err(io(&tmp))?;
-    }
-    let old = dir.with_extension("old");
-    let _ = fs::remove_dir_all(&old);
-    if dir.exists() {
-        fs::rename(dir, &old).map_err(io(dir))?;
-    }
-    fs::rename(&tmp, dir).map_err(io(dir))?;
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
-}
-
-/// Writes a checkpoint at the top level of `out` (beside `last/`, logs and results): staged in a
-/// sub-folder, then its files moved up, config.json last — a folder whose config.json is present
-/// has all its other files.
-pub(crate) fn save_top_level(out: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)]) -> Result<(), TrainError> {
-    let staging = out.join("checkpoint.staging");
-    save_dir(&staging, config, weights, tokenizer_files, &[])?;
-    let names = ["model.safetensors"].into_iter().chain(tokenizer_files.iter().map(|(n, _)| n.as_str())).chain(["config.json"]);
-    for name in names {
-        let from = staging.join(name);
-        fs::rename(&from, out.join(name)).map_err(io(&from))?;
-    }
-    let _ = fs::remove_dir_all(&staging);
-    Ok(())
 }
 
 pub(crate) fn versions() -> Value {

@@ -13,7 +13,8 @@ use web_time::Instant;
 
 use super::batches::{epoch_batches, eval_batches};
 use super::eval::{EvalResult, Prepared};
-use super::finetune::{TrainError, io, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level, versions};
+use super::finetune::{TrainError, io, versions};
+use super::resume::{read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
 use super::heal::{HealConfig, Healer};
 use super::observer::{Observer, Progress};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};

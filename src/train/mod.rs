@@ -15,6 +15,8 @@ pub mod trainer;
 pub mod finetune;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod heal_run;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod resume;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use eval::evaluate;
