@@ -13,7 +13,8 @@ use web_time::Instant;
 use super::batches::epoch_batches;
 use super::eval::{EvalResult, Prepared, evaluate};
 pub use super::observer::{Observer, Progress, Quiet};
-use super::resume::{read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
+use super::observer::RateWindow;
+use super::resume::{kept_after_failure, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
 use super::trainer::{TrainConfig, Trainer, classifier_config};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier};
 use crate::data::Task;
@@ -292,8 +293,7 @@ pub fn finetune(
     observer.on_start(state.progress());
     let lengths = train.lengths();
     let mut interrupted = false;
-    let mut window_start = Instant::now();
-    let mut window_examples = 0usize;
+    let mut window = RateWindow::new();
     'epochs: while state.step < state.total_steps {
         let batches = epoch_batches(&lengths, options.train.batch_size, options.train.seed, state.epoch);
         while state.next_batch < batches.len() {
@@ -307,11 +307,7 @@ pub fn finetune(
             let out_step = trainer.step(&batch, &labels);
             let loss: f32 = out_step.loss.into_scalar();
             if !loss.is_finite() {
-                let kept = if run.last_dir.join("state.json").is_file() {
-                    format!("The last good state is in {}; the best model in {}.", run.last_dir.display(), out.display())
-                } else {
-                    "No checkpoint had been written yet.".to_string()
-                };
+                let kept = kept_after_failure(&run.last_dir, Some(out));
                 run.log(json!({"step": state.step + 1, "error": format!("loss {loss}")}))?;
                 return Err(TrainError::NonFinite { step: state.step + 1, value: loss, kept });
             }
@@ -319,13 +315,11 @@ pub fn finetune(
             state.step += 1;
             state.next_batch += 1;
             state.examples_seen += indices.len();
-            window_examples += indices.len();
-            let rate = window_examples as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
+            let rate = window.add(indices.len());
             observer.on_step(state.progress(), loss, rate);
             if state.step % 10 == 0 || state.step == 1 {
                 run.log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "lr": out_step.lr, "examples_per_s": rate}))?;
-                window_start = Instant::now();
-                window_examples = 0;
+                window.restart();
             }
             let eval_now = options.eval_every > 0 && state.step % options.eval_every == 0;
             if eval_now {

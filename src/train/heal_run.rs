@@ -14,9 +14,9 @@ use web_time::Instant;
 use super::batches::{epoch_batches, eval_batches};
 use super::eval::{EvalResult, Prepared};
 use super::finetune::{TrainError, io, versions};
-use super::resume::{read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
+use super::resume::{kept_after_failure, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
 use super::heal::{HealConfig, Healer};
-use super::observer::{Observer, Progress};
+use super::observer::{Observer, Progress, RateWindow};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};
 use crate::model::{BertConfig, FfnPlan, ModelStats};
 
@@ -204,8 +204,7 @@ pub fn heal(
 
     let lengths = texts.lengths();
     let mut interrupted = false;
-    let mut window_start = Instant::now();
-    let mut window_examples = 0usize;
+    let mut window = RateWindow::new();
     'epochs: while state.step < state.total_steps {
         let batches = epoch_batches(&lengths, options.batch_size, options.config.seed, state.epoch);
         while state.next_batch < batches.len() {
@@ -218,11 +217,7 @@ pub fn heal(
             let step = healer.step(&batch);
             let loss: f32 = step.loss.into_scalar();
             if !loss.is_finite() {
-                let kept = if last_dir.join("state.json").is_file() {
-                    format!("The last good state is in {}.", last_dir.display())
-                } else {
-                    "No checkpoint had been written yet.".to_string()
-                };
+                let kept = kept_after_failure(&last_dir, None);
                 write_log(json!({"step": state.step + 1, "error": format!("loss {loss}")}))?;
                 return Err(TrainError::NonFinite { step: state.step + 1, value: loss, kept });
             }
@@ -230,15 +225,13 @@ pub fn heal(
             state.step += 1;
             state.next_batch += 1;
             state.examples_seen += indices.len();
-            window_examples += indices.len();
-            let rate = window_examples as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
+            let rate = window.add(indices.len());
             observer.on_step(state.progress(), loss, rate);
             if state.step % 10 == 0 || state.step == 1 {
                 let hidden: f32 = step.hidden.into_scalar();
                 let attention: f32 = step.attention.into_scalar();
                 write_log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "hidden_mse": hidden, "attention_kl": attention, "lr": healer.schedule.lr(state.step - 1), "examples_per_s": rate}))?;
-                window_start = Instant::now();
-                window_examples = 0;
+                window.restart();
             }
             if options.eval_every > 0 && state.step % options.eval_every == 0 && state.step < state.total_steps {
                 let now = held_out_losses(&healer, held_out, pad_id, eval_batch);

@@ -1,6 +1,8 @@
 //! Progress callbacks of long runs (fine-tuning, healing): the CLI draws a progress bar, tests
 //! stop a run midway.
 
+use web_time::Instant;
+
 use super::eval::EvalResult;
 
 /// Where a run stands.
@@ -28,3 +30,33 @@ pub trait Observer {
 /// An observer that reports nothing.
 pub struct Quiet;
 impl Observer for Quiet {}
+
+/// Examples per second since the last log line: the rate the progress bar and the log show,
+/// recent enough to see a slow-down, smoothed over the steps between two log lines.
+pub struct RateWindow {
+    start: Instant,
+    examples: usize,
+}
+
+impl RateWindow {
+    pub fn new() -> Self {
+        Self { start: Instant::now(), examples: 0 }
+    }
+
+    /// Counts a batch and returns the rate since the window opened.
+    pub fn add(&mut self, examples: usize) -> f64 {
+        self.examples += examples;
+        self.examples as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Opens a new window (after a log line).
+    pub fn restart(&mut self) {
+        *self = Self::new();
+    }
+}
+
+impl Default for RateWindow {
+    fn default() -> Self {
+        Self::new()
+    }
+}

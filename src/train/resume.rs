@@ -15,6 +15,18 @@ use super::finetune::{TrainError, io};
 use crate::checkpoint::write_checkpoint;
 use crate::model::BertConfig;
 
+/// What a run stopped by a non-finite loss leaves behind, for its error message: the last good
+/// `last/` if one was written, and the best model where the run keeps one.
+pub(crate) fn kept_after_failure(last_dir: &Path, best: Option<&Path>) -> String {
+    if !last_dir.join("state.json").is_file() {
+        return "No checkpoint had been written yet.".to_string();
+    }
+    match best {
+        Some(out) => format!("The last good state is in {}; the best model in {}.", last_dir.display(), out.display()),
+        None => format!("The last good state is in {}.", last_dir.display()),
+    }
+}
+
 /// Reads `last/state.json` of an interrupted run.
 pub(crate) fn read_state<T: serde::de::DeserializeOwned>(last_dir: &Path) -> Result<(T, PathBuf), TrainError> {
     let path = last_dir.join("state.json");
@@ -75,4 +87,23 @@ pub(crate) fn save_top_level(out: &Path, config: &BertConfig, weights: &[u8], to
     }
     let _ = fs::remove_dir_all(&staging);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_message_names_what_is_left() {
+        let dir = std::env::temp_dir().join(format!("undivided-kept-{}", std::process::id()));
+        let last = dir.join("last");
+        fs::create_dir_all(&last).unwrap();
+        assert_eq!(kept_after_failure(&last, Some(&dir)), "No checkpoint had been written yet.");
+        fs::write(last.join("state.json"), "{}").unwrap();
+        let with_best = kept_after_failure(&last, Some(&dir));
+        assert!(with_best.contains(&last.display().to_string()) && with_best.contains("the best model in"), "{with_best}");
+        let heal = kept_after_failure(&last, None);
+        assert!(heal.contains(&last.display().to_string()) && !heal.contains("best model"), "{heal}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
