@@ -4,6 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
+use common::StopAt;
 
 use std::path::Path;
 
@@ -79,14 +80,6 @@ fn run(out: &Path, steps: usize, resume: bool, observer: &mut dyn Observer) -> R
     let plan = FfnPlan::parse("1", 3).unwrap();
     let r = heal(&teacher, &plan, &texts, &held_out, out, &options(steps), resume, &Device::flex(), observer)?;
     Ok((r, std::fs::read(out.join("last/model.safetensors")).unwrap()))
-}
-
-struct StopAt(usize);
-impl Observer for StopAt {
-    fn should_stop(&mut self) -> bool {
-        self.0 -= 1;
-        self.0 == 0
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
+use common::StopAt;
 
 use std::path::Path;
 
@@ -103,15 +104,6 @@ fn same_seed_same_weights() {
     // The output folder is itself a loadable checkpoint with label names.
     let best = Checkpoint::open(a.path()).unwrap();
     assert_eq!(best.config.label_names(), vec!["negative", "positive"]);
-}
-
-/// Stops after `at` steps, as Ctrl-C does.
-struct StopAt(usize);
-impl Observer for StopAt {
-    fn should_stop(&mut self) -> bool {
-        self.0 -= 1;
-        self.0 == 0
-    }
 }
 
 #[test]

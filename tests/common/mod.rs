@@ -116,3 +116,12 @@ pub fn assert_png_chart(path: &Path) {
     assert!(dark > 500, "{}: no text or axes drawn ({dark} dark pixels)", path.display());
     assert!(coloured > 500, "{}: no coloured data drawn ({coloured} pixels)", path.display());
 }
+
+/// Stops a run after `n` steps, as Ctrl-C does: resume tests interrupt with it.
+pub struct StopAt(pub usize);
+impl undivided::train::finetune::Observer for StopAt {
+    fn should_stop(&mut self) -> bool {
+        self.0 -= 1;
+        self.0 == 0
+    }
+}
