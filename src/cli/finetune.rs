@@ -107,9 +107,20 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The distillation the flags ask for, whether or not a teacher was given (the CLI checks
+    /// the flags before any teacher is loaded).
+    pub fn distill(&self) -> DistillConfig {
+        DistillConfig {
+            temperature: self.temperature,
+            alpha: self.alpha,
+            hidden_weight: self.distill_hidden,
+            attention_weight: self.distill_attention,
+        }
+    }
+
     /// Whether a layer-to-layer distillation weight was asked for (it needs a teacher).
     pub fn layer_to_layer(&self) -> bool {
-        self.distill_hidden > 0.0 || self.distill_attention > 0.0
+        self.distill().layer_to_layer()
     }
 
     pub fn options(&self) -> anyhow::Result<RunOptions> {
@@ -131,12 +142,7 @@ impl TrainArgs {
                 weight_decay: self.weight_decay,
                 max_grad_norm: self.max_grad_norm,
                 seed: self.seed,
-                distill: self.teacher.as_ref().map(|_| DistillConfig {
-                    temperature: self.temperature,
-                    alpha: self.alpha,
-                    hidden_weight: self.distill_hidden,
-                    attention_weight: self.distill_attention,
-                }),
+                distill: self.teacher.as_ref().map(|_| self.distill()),
             },
             teacher: self.teacher.clone(),
             epochs: self.epochs,
