@@ -243,24 +243,32 @@ impl Drop for ProgressObserver {
     }
 }
 
-fn print_results(r: &RunResults, out: &Path) {
-    println!(
-        "{} plan `{}`: best {} {:.4} at step {} of {}; {} parameters; {:.0} s training, {:.1} examples/s",
+/// The lines `finetune` prints at the end. A run stopped before its first evaluation has no best
+/// checkpoint: it says so and shows the dev metrics of the model where it stopped.
+fn results_summary(r: &RunResults, out: &Path) -> String {
+    let head = if r.best_value.is_nan() {
+        format!("stopped at step {} before its first evaluation", r.steps)
+    } else {
+        format!("best {} {:.4} at step {} of {}", r.main_metric, r.best_value, r.best_step, r.steps)
+    };
+    let mut lines = vec![format!(
+        "{} plan `{}`: {head}; {} parameters; {:.0} s training, {:.1} examples/s",
         r.task,
         r.plan,
-        r.main_metric,
-        r.best_value,
-        r.best_step,
-        r.steps,
         thousands(r.params),
         r.train_seconds,
         r.examples_per_second
-    );
+    )];
     for (name, e) in &r.dev {
-        let metrics: Vec<String> = e.metrics.iter().map(|(k, v)| format!("{k} {:.4}", v)).collect();
-        println!("  {name} ({} examples): {}", e.examples, metrics.join(", "));
+        let metrics: Vec<String> = e.metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        lines.push(format!("  {name} ({} examples): {}", e.examples, metrics.join(", ")));
     }
-    println!("best checkpoint and results.json in {}", out.display());
+    lines.push(if r.best_value.is_nan() {
+        format!("results.json in {} (the model at step {}; no best checkpoint yet)", out.display(), r.steps)
+    } else {
+        format!("best checkpoint and results.json in {}", out.display())
+    });
+    lines.join("\n")
 }
 
 /// Loads the data and runs one fine-tuning, for `finetune` and `compare`.
@@ -296,7 +304,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
     let label = format!("{} `{plan}`", args.data.task);
     let results = run_one(&checkpoint, &plan, &args.data, &args.train, &device, &args.out, args.resume, &label)
         .with_context(|| format!("fine-tuning into {}", args.out.display()))?;
-    print_results(&results, &args.out);
+    println!("{}", results_summary(&results, &args.out));
     if !results.completed {
         anyhow::bail!("stopped at step {} of the run; continue with --resume", results.steps);
     }
@@ -406,4 +414,47 @@ pub fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(best_value: f64) -> RunResults {
+        RunResults {
+            task: Task::Sst2,
+            plan: "none".into(),
+            dev: vec![("dev".into(), EvalResult { metrics: [("accuracy".to_string(), 0.8532)].into(), examples: 872 })],
+            main_metric: "accuracy".into(),
+            best_value,
+            best_step: if best_value.is_nan() { 0 } else { 400 },
+            params: 15_619_970,
+            train_seconds: 2983.0,
+            examples_per_second: 4.5,
+            steps: 421,
+            seed: 42,
+            device: "flex".into(),
+            options: RunOptions {
+                train: TrainConfig::default(),
+                epochs: 1,
+                max_steps: None,
+                eval_every: 500,
+                save_every: 200,
+                eval_batch_size: 64,
+                teacher: None,
+            },
+            versions: serde_json::json!({}),
+            completed: false,
+        }
+    }
+
+    #[test]
+    fn summary_of_a_run_stopped_before_any_evaluation_says_so_instead_of_nan() {
+        let text = results_summary(&results(f64::NAN), Path::new("runs/x"));
+        assert!(!text.contains("NaN"), "{text}");
+        assert!(text.contains("stopped at step 421 before its first evaluation"), "{text}");
+        assert!(text.contains("accuracy 0.8532") && text.contains("no best checkpoint yet"), "{text}");
+        let text = results_summary(&results(0.86), Path::new("runs/x"));
+        assert!(text.contains("best accuracy 0.8600 at step 400 of 421") && text.contains("best checkpoint and results.json in runs/x"), "{text}");
+    }
 }
