@@ -28,7 +28,7 @@ if [ "$DEV" = wgpu ] && python3 -c "import torch, transformers; assert torch.cud
 fi
 log "bench done"
 
-"$BIN" finetune "$MODEL" --data "$DATA" --epochs 1 --max-len 64 --eval-every 500 --device $DEV --out "$O/full" > "$O/full.log" 2>&1 & PF=$!
+"$BIN" finetune "$MODEL" --data "$DATA" --epochs 1 --max-len 64 --eval-every 500 --device $DEV --out "$O/full" > "$O/full.log" 2>&1 &
 for p in 0,5 none; do
   "$BIN" heal "$MODEL" --keep-ffn $p --text "$DATA" --heal-epochs 1 --device $DEV --out "$O/heal-${p/,/_}" > "$O/heal-${p/,/_}.log" 2>&1 &
 done
@@ -36,13 +36,16 @@ wait
 log "phase A done"
 for d in full heal-0_5 heal-none; do [ -f "$O/$d/config.json" ] || { log "$d failed: see $O/$d.log"; exit 1; }; done
 
+students=()
 for p in 0_5 none; do
   "$BIN" finetune "$O/heal-$p" --data "$DATA" --epochs $EPOCHS --max-len 64 --eval-every 500 --teacher "$O/full" \
     --distill-hidden 1 --distill-attention 1 --device $DEV --out "$O/ld-$p" > "$O/ld-$p.log" 2>&1 &
+  students+=($!)
 done
 if [ -n "${WALL:-}" ]; then
-  while pgrep -f "$O/ld-" > /dev/null; do
-    [ $(( $(date +%s) - S )) -ge "$WALL" ] && { log "out of time: interrupting"; pkill -INT -f "out $O/ld-"; break; }
+  alive() { for p in "${students[@]}"; do kill -0 $p 2> /dev/null && return 0; done; return 1; }
+  while alive; do
+    [ $(( $(date +%s) - S )) -ge "$WALL" ] && { log "out of time: interrupting"; kill -INT "${students[@]}" 2> /dev/null; break; }
     sleep 2
   done
 fi

@@ -64,3 +64,32 @@ pub enum TextError {
     #[error("max length {max_len} is out of range: expected 3..={limit} (the model's max_position_embeddings)")]
     MaxLen { max_len: usize, limit: usize },
 }
+
+/// Failure of a run. Whatever was saved before it stays valid.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the training loss became {value} at step {step}; stopped. {kept} Try a lower --lr or a larger --warmup-ratio."
+    )]
+    NonFinite { step: usize, value: f32, kept: String },
+    #[error("cannot resume from {path}: {reason}")]
+    Resume { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Maps an I/O failure on `path` to a `TrainError` naming it.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.to_path_buf(), source }
+}

@@ -18,31 +18,9 @@ use super::resume::{kept_after_failure, read_last_optimizer, read_last_weights, 
 use super::trainer::{TrainConfig, Trainer, classifier_config};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier};
 use crate::data::Task;
-use crate::error::CheckpointError;
+pub use crate::error::TrainError;
+use crate::error::io;
 use crate::model::{BertConfig, FfnPlan, ModelStats};
-
-/// Failure of a run. Whatever was saved before it stays valid.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Text(#[from] crate::error::TextError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "the training loss became {value} at step {step}; stopped. {kept} Try a lower --lr or a larger --warmup-ratio."
-    )]
-    NonFinite { step: usize, value: f32, kept: String },
-    #[error("cannot resume from {path}: {reason}")]
-    Resume { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Config(String),
-}
 
 /// Length of the run and when to evaluate and save.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,10 +81,6 @@ pub struct RunResults {
     pub versions: Value,
     /// False when the run was stopped before its last step.
     pub completed: bool,
-}
-
-pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.to_path_buf(), source }
 }
 
 pub(crate) fn versions() -> Value {

@@ -13,7 +13,8 @@ use web_time::Instant;
 
 use super::batches::{epoch_batches, eval_batches};
 use super::eval::{EvalResult, Prepared};
-use super::finetune::{TrainError, io, versions};
+use super::finetune::versions;
+use crate::error::{TrainError, io};
 use super::resume::{kept_after_failure, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
 use super::heal::{HealConfig, Healer};
 use super::observer::{Observer, Progress, RateWindow};

@@ -1,8 +1,9 @@
 //! What fine-tuning and healing runs write to disk and read back: atomic checkpoint folders and
 //! the `last/` folder (weights, optimizer state, position) that `--resume` continues from.
 //!
-//! Every folder is written beside its final place and renamed over it, so a run killed at any
-//! moment leaves either the old checkpoint or the new one, never a half-written one.
+//! `last/` is written beside its final place and renamed over it; a top-level checkpoint is staged
+//! and its files moved up with `config.json` last. Either way a run killed at any moment leaves
+//! the old checkpoint or the new one, never a half-written one.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
 use serde::Serialize;
 
-use super::finetune::{TrainError, io};
+use crate::error::{TrainError, io};
 use crate::checkpoint::write_checkpoint;
 use crate::model::BertConfig;
 
