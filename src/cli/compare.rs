@@ -120,7 +120,8 @@ pub fn summarise(runs: &[PlanRuns], config: &crate::model::BertConfig, seq_len: 
         .iter()
         .map(|run| {
             let results = &run.results;
-            let values: Vec<f64> = results.iter().map(|r| r.best_value).collect();
+            // Runs reach the table only once finished, and a finished run has evaluated.
+            let values: Vec<f64> = results.iter().filter_map(|r| r.best_value).collect();
             let n = values.len() as f64;
             let mean = values.iter().sum::<f64>() / n;
             let std = if values.len() > 1 { (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
@@ -271,7 +272,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 let label = format!("`{plan}` {} seed {}", variant.label(), train.seed);
                 let r = run_or_reuse(model, plan, &args.data, &train, &device, &dir, &label)?;
                 anyhow::ensure!(r.completed, "{label}: stopped at step {}; run the same compare again to continue", r.steps);
-                println!("{label}: {} {:.4}, {:.1} examples/s", r.main_metric, r.best_value, r.examples_per_second);
+                let best = r.best_value.with_context(|| format!("{label}: finished without a dev evaluation"))?;
+                println!("{label}: {} {best:.4}, {:.1} examples/s", r.main_metric, r.examples_per_second);
                 results.push(r);
             }
             let heal = if variant == Variant::Deleted { None } else { healed.as_ref().map(|(_, h)| h.clone()) };

@@ -246,10 +246,9 @@ impl Drop for ProgressObserver {
 /// The lines `finetune` prints at the end. A run stopped before its first evaluation has no best
 /// checkpoint: it says so and shows the dev metrics of the model where it stopped.
 fn results_summary(r: &RunResults, out: &Path) -> String {
-    let head = if r.best_value.is_nan() {
-        format!("stopped at step {} before its first evaluation", r.steps)
-    } else {
-        format!("best {} {:.4} at step {} of {}", r.main_metric, r.best_value, r.best_step, r.steps)
+    let head = match r.best_value.zip(r.best_step) {
+        None => format!("stopped at step {} before its first evaluation", r.steps),
+        Some((value, step)) => format!("best {} {value:.4} at step {step} of {}", r.main_metric, r.steps),
     };
     let mut lines = vec![format!(
         "{} plan `{}`: {head}; {} parameters; {:.0} s training, {:.1} examples/s",
@@ -263,7 +262,7 @@ fn results_summary(r: &RunResults, out: &Path) -> String {
         let metrics: Vec<String> = e.metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
         lines.push(format!("  {name} ({} examples): {}", e.examples, metrics.join(", ")));
     }
-    lines.push(if r.best_value.is_nan() {
+    lines.push(if r.best_value.is_none() {
         format!("results.json in {} (the model at step {}; no best checkpoint yet)", out.display(), r.steps)
     } else {
         format!("best checkpoint and results.json in {}", out.display())
@@ -420,14 +419,14 @@ pub fn run_predict(args: PredictArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn results(best_value: f64) -> RunResults {
+    fn results(best_value: Option<f64>) -> RunResults {
         RunResults {
             task: Task::Sst2,
             plan: "none".into(),
             dev: vec![("dev".into(), EvalResult { metrics: [("accuracy".to_string(), 0.8532)].into(), examples: 872 })],
             main_metric: "accuracy".into(),
             best_value,
-            best_step: if best_value.is_nan() { 0 } else { 400 },
+            best_step: best_value.map(|_| 400),
             params: 15_619_970,
             train_seconds: 2983.0,
             examples_per_second: 4.5,
@@ -450,11 +449,26 @@ mod tests {
 
     #[test]
     fn summary_of_a_run_stopped_before_any_evaluation_says_so_instead_of_nan() {
-        let text = results_summary(&results(f64::NAN), Path::new("runs/x"));
+        let text = results_summary(&results(None), Path::new("runs/x"));
         assert!(!text.contains("NaN"), "{text}");
         assert!(text.contains("stopped at step 421 before its first evaluation"), "{text}");
         assert!(text.contains("accuracy 0.8532") && text.contains("no best checkpoint yet"), "{text}");
-        let text = results_summary(&results(0.86), Path::new("runs/x"));
+        let text = results_summary(&results(Some(0.86)), Path::new("runs/x"));
         assert!(text.contains("best accuracy 0.8600 at step 400 of 421") && text.contains("best checkpoint and results.json in runs/x"), "{text}");
+    }
+
+    /// A stopped run's `results.json` reads back (it held a NaN, which JSON writes as `null`, and
+    /// then no longer parsed), and the page's reader says why it cannot show it.
+    #[test]
+    fn results_of_a_run_stopped_before_any_evaluation_read_back() {
+        let stopped = results(None);
+        let json = serde_json::to_string(&stopped).unwrap();
+        assert!(json.contains(r#""best_value":null"#), "{json}");
+        assert_eq!(serde_json::from_str::<RunResults>(&json).unwrap(), stopped);
+        let err = crate::train::results::parse_results("results.json", &json).unwrap_err();
+        assert!(err.contains("results.json") && err.contains("stopped before its first evaluation"), "{err}");
+        let finished = serde_json::to_string(&results(Some(0.86))).unwrap();
+        let rows = crate::train::results::parse_results("results.json", &finished).unwrap().rows;
+        assert_eq!(rows[0].value, 0.86);
     }
 }

@@ -147,12 +147,16 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         let states = layer_representations(&model, &rows, tokenizer.pad_id(), 64, Pooling::Mean, &device);
         Reference { rows, pad_id: tokenizer.pad_id(), states }
     };
+    // `train` only returns finished runs, and a finished run has evaluated.
+    let best = |r: &RunResults| r.best_value.with_context(|| format!("plan `{}`: finished without a dev evaluation", r.plan));
+    let full_value = best(&full)?;
     let step = |removed: Vec<usize>, r: &RunResults, plan: &FfnPlan| -> anyhow::Result<SweepStep> {
+        let value = best(r)?;
         Ok(SweepStep {
             removed,
             plan: plan.to_string(),
-            value: r.best_value,
-            delta: r.best_value - full.best_value,
+            value,
+            delta: value - full_value,
             params: r.params,
             cka_to_full: reference.cka_to(&seed_dir(plan), &device)?,
             train_seconds: r.train_seconds,

@@ -69,8 +69,11 @@ pub struct RunResults {
     /// Dev metrics of the best checkpoint, per dev file.
     pub dev: Vec<(String, EvalResult)>,
     pub main_metric: String,
-    pub best_value: f64,
-    pub best_step: usize,
+    /// The main metric of the best checkpoint and the step it was taken at; `None` when the run
+    /// was stopped before its first evaluation (then `dev` holds the model where it stopped). A
+    /// finished run always has them: it evaluates at its last step.
+    pub best_value: Option<f64>,
+    pub best_step: Option<usize>,
     pub params: usize,
     pub train_seconds: f64,
     pub examples_per_second: f64,
@@ -324,7 +327,7 @@ pub fn finetune(
         // Stopped before any evaluation: report the current model.
         best_dev = dev.iter().map(|(name, data)| (name.clone(), evaluate(&trainer.model, data, pad_id, options.eval_batch_size, &ad))).collect();
     }
-    let (best_value, best_step) = state.best.unwrap_or((f64::NAN, 0));
+    let (best_value, best_step) = state.best.unzip();
     let results = RunResults {
         task,
         plan: plan.to_string(),

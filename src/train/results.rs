@@ -55,6 +55,9 @@ pub fn parse_results(name: &str, text: &str) -> Result<NativeResults, String> {
         }
         return Ok(NativeResults { title: v["title"].as_str().unwrap_or(name).to_string(), rows });
     }
+    if v.get("best_value").is_some_and(|b| b.is_null()) {
+        return Err(bad("the run stopped before its first evaluation (`best_value` is null): resume it or pick a finished run"));
+    }
     if v.get("best_value").is_some() {
         let row = ResultRow {
             plan: v["plan"].as_str().ok_or_else(|| bad("no `plan`"))?.to_string(),
