@@ -1,8 +1,8 @@
 //! The `undivided` command-line tool; see `undivided --help`.
 
 /// burn-flex allocates a new buffer for every tensor op; glibc's allocator unmaps large ones on free,
-/// so the next op page-faults them back in (a quarter of a training step on 2 cores). mimalloc keeps
-/// and reuses them.
+/// so the next op page-faults them back in. mimalloc keeps and reuses them: the full model trains
+/// about a third faster on 2 cores (8.1 → 10.7–11.6 examples/s at 32 × 64 tokens).
 #[cfg(not(target_arch = "wasm32"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
