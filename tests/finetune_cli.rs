@@ -121,7 +121,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let o = out.path().to_str().unwrap();
     let args = [
         "compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--eval-every", "0",
-        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--distill-hidden", "1", "--out", o,
+        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--from-finetuned", "--distill-hidden", "1", "--out", o,
     ];
     let r = undivided(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -130,7 +130,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let kinds: Vec<(String, String)> = rows.iter().map(|r| (r["plan"].as_str().unwrap().into(), r["variant"].as_str().unwrap().into())).collect();
     assert_eq!(
         kinds,
-        [("all", "deleted"), ("none", "deleted"), ("none", "healed"), ("none", "healed-distill")].map(|(a, b)| (a.to_string(), b.to_string()))
+        [("all", "deleted"), ("none", "deleted"), ("none", "healed"), ("none", "healed-distill"), ("none", "pruned-distill")].map(|(a, b)| (a.to_string(), b.to_string()))
     );
     assert!(rows[2]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[2]["heal_examples"] == 16);
     assert!(rows[1]["heal_seconds"].is_null());
@@ -142,10 +142,18 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     // Layer-to-layer distillation reaches the distilled variant only, and the table says so.
     assert_eq!(distilled["options"]["train"]["distill"]["hidden_weight"], 1.0);
     assert!(md.contains("distillation T 2, α 0.5, hidden-state weight 1, attention weight 0"), "{md}");
+    // The pruned variant starts from the full plan's fine-tuned model of the same seed: that run
+    // is the teacher of its healing and of its fine-tuning.
+    let heal: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("heal-none-pruned/seed-42/heal.json")).unwrap()).unwrap();
+    assert!(heal["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"), "{heal}");
+    let pruned: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-pruned-distill/seed-42/results.json")).unwrap()).unwrap();
+    assert!(pruned["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
+    assert!(rows[4]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[4]["heal_examples"] == 16);
+    assert!(md.contains("| `none` | pruned from fine-tuned + healed + distill |"), "{md}");
 
     // The page reads this file back (same parser as in the browser).
     let shown = undivided::train::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
-    assert_eq!(shown.rows.len(), 4);
+    assert_eq!(shown.rows.len(), 5);
     assert_eq!(shown.rows[3].variant, "healed-distill");
     assert!(shown.rows[2].heal_seconds.is_some());
 
@@ -153,7 +161,28 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let again = undivided(&args);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert_eq!(stdout.matches("reusing the finished").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("reusing the finished").count(), 7, "{stdout}");
+}
+
+#[test]
+fn compare_refuses_distillation_it_cannot_run() {
+    let out = common::tempdir();
+    let o = out.path().to_str().unwrap();
+    let text = ["--text", "data/sample/train.tsv", "--text-task", "sst2"];
+    let cases: [(&[&str], &str); 4] = [
+        (&["--distill"], "--distill: needs --text"),
+        (&["--from-finetuned"], "--from-finetuned: needs --text"),
+        (&["--plans", "none", "--from-finetuned", text[0], text[1], text[2], text[3]], "--from-finetuned: the plans must include `all` (the teacher)"),
+        (&["--distill-hidden", "1"], "--distill-hidden / --distill-attention: need --distill or --from-finetuned"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["compare", "default", "--steps", "1", "--out", o];
+        args.extend_from_slice(extra);
+        let r = undivided(&args);
+        assert!(!r.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&r.stderr).contains(expected), "{args:?}: {}", String::from_utf8_lossy(&r.stderr));
+    }
+    assert!(!out.path().join("compare.json").exists());
 }
 
 #[test]

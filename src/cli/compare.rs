@@ -1,7 +1,10 @@
 //! `undivided compare`: the Undivided Attention claim made testable — several plans fine-tuned
 //! with identical settings and seeds, summarised relative to the full model. With `--heal-text`,
 //! every reduced plan also appears healed (and, with `--distill`, healed + task distillation
-//! from the fine-tuned full model), next to what healing cost.
+//! from the fine-tuned full model), next to what healing cost. With `--from-finetuned`, each
+//! reduced plan is also cut from the fine-tuned full model itself, healed against it and
+//! fine-tuned with distillation from it: the student keeps what fine-tuning taught the full
+//! model's attention, instead of relearning it from the pre-trained checkpoint.
 //!
 //! Finished runs in `--out` are reused and interrupted ones resumed, so an interrupted compare
 //! continues where it stopped when run again with the same arguments.
@@ -42,6 +45,11 @@ pub struct CompareArgs {
     /// model of the same seed (needs --text and `all` among the plans).
     #[arg(long)]
     pub distill: bool,
+    /// Also cut each reduced plan from the full plan's fine-tuned model of the same seed, heal it
+    /// against that model on --text, then fine-tune it with distillation from it (needs --text
+    /// and `all` among the plans; --distill-hidden / --distill-attention weigh its layer losses).
+    #[arg(long)]
+    pub from_finetuned: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Output folder: one run per plan, variant and seed, healing runs, compare.md and compare.json.
@@ -59,6 +67,9 @@ pub enum Variant {
     Healed,
     /// Healed, then fine-tuned with soft targets from the fine-tuned full model.
     HealedDistill,
+    /// Deleted from the fine-tuned full model, healed against it, then fine-tuned with
+    /// distillation from it.
+    PrunedDistill,
 }
 
 impl Variant {
@@ -67,6 +78,7 @@ impl Variant {
             Variant::Deleted => "",
             Variant::Healed => "-healed",
             Variant::HealedDistill => "-healed-distill",
+            Variant::PrunedDistill => "-pruned-distill",
         }
     }
 
@@ -75,6 +87,7 @@ impl Variant {
             Variant::Deleted => "deleted",
             Variant::Healed => "healed",
             Variant::HealedDistill => "healed + distill",
+            Variant::PrunedDistill => "pruned from fine-tuned + healed + distill",
         }
     }
 }
@@ -96,7 +109,7 @@ pub struct PlanSummary {
     pub examples_per_second: f64,
     pub speedup: f64,
     pub delta_vs_full: Option<f64>,
-    /// Wall time and sentences of healing, for healed variants.
+    /// Wall time and sentences of healing (per seed, averaged), for healed variants.
     pub heal_seconds: Option<f64>,
     pub heal_examples: Option<usize>,
 }
@@ -106,12 +119,13 @@ pub fn parse_plans(spec: &str, layers: usize) -> anyhow::Result<Vec<FfnPlan>> {
     parts.iter().map(|p| Ok(FfnPlan::parse(p, layers)?)).collect()
 }
 
-/// Finished runs of one plan and variant (one per seed), and its healing run if any.
+/// Finished runs of one plan and variant (one per seed), and the healing they started from:
+/// none, one shared by every seed, or one per seed (`--from-finetuned`).
 pub struct PlanRuns {
     pub plan: FfnPlan,
     pub variant: Variant,
     pub results: Vec<RunResults>,
-    pub heal: Option<HealResults>,
+    pub heals: Vec<HealResults>,
 }
 
 pub fn summarise(runs: &[PlanRuns], config: &crate::model::BertConfig, seq_len: usize) -> Vec<PlanSummary> {
@@ -140,8 +154,8 @@ pub fn summarise(runs: &[PlanRuns], config: &crate::model::BertConfig, seq_len: 
                 examples_per_second: results.iter().map(|r| r.examples_per_second).sum::<f64>() / n,
                 speedup: 1.0,
                 delta_vs_full: None,
-                heal_seconds: run.heal.as_ref().map(|h| h.train_seconds),
-                heal_examples: run.heal.as_ref().map(|h| h.examples_seen),
+                heal_seconds: (!run.heals.is_empty()).then(|| run.heals.iter().map(|h| h.train_seconds).sum::<f64>() / run.heals.len() as f64),
+                heal_examples: run.heals.first().map(|h| h.examples_seen),
             }
         })
         .collect();
@@ -226,8 +240,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let full_plan = checkpoint.plan();
     let heal = args.heal.text.is_some();
     anyhow::ensure!(!args.distill || heal, "--distill: needs --text (distillation is compared on healed models)");
-    anyhow::ensure!(args.distill || !args.train.layer_to_layer(), "--distill-hidden / --distill-attention: need --distill");
-    anyhow::ensure!(!args.distill || plans.contains(&full_plan), "--distill: the plans must include `{full_plan}` (the teacher)");
+    anyhow::ensure!(!args.from_finetuned || heal, "--from-finetuned: needs --text (the pruned model is healed on it)");
+    anyhow::ensure!(args.distill || args.from_finetuned || !args.train.layer_to_layer(), "--distill-hidden / --distill-attention: need --distill or --from-finetuned");
+    for (on, flag) in [(args.distill, "--distill"), (args.from_finetuned, "--from-finetuned")] {
+        anyhow::ensure!(!on || plans.contains(&full_plan), "{flag}: the plans must include `{full_plan}` (the teacher)");
+    }
     let device = args.device.init()?;
     install_stop_handler();
     let plan_dir = |plan: &FfnPlan, variant: Variant| args.out.join(format!("plan-{}{}", plan.to_string().replace(',', "_"), variant.suffix()));
@@ -255,17 +272,29 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
             if args.distill {
                 variants.push(Variant::HealedDistill);
             }
+            if args.from_finetuned {
+                variants.push(Variant::PrunedDistill);
+            }
         }
         for variant in variants {
-            let mut results = Vec::new();
+            let (mut results, mut heals) = (Vec::new(), Vec::new());
             for s in 0..args.seeds {
                 let mut train = args.train.clone();
                 train.seed = args.train.seed + s;
-                if variant == Variant::HealedDistill {
-                    train.teacher = Some(plan_dir(&full_plan, Variant::Deleted).join(format!("seed-{}", train.seed)));
+                let teacher = plan_dir(&full_plan, Variant::Deleted).join(format!("seed-{}", train.seed));
+                if matches!(variant, Variant::HealedDistill | Variant::PrunedDistill) {
+                    train.teacher = Some(teacher.clone());
                 }
-                let model = match (&healed, variant) {
-                    (Some((healed, _)), Variant::Healed | Variant::HealedDistill) => healed,
+                let pruned = if variant == Variant::PrunedDistill {
+                    let dir = args.out.join(format!("heal-{}-pruned", plan.to_string().replace(',', "_"))).join(format!("seed-{}", train.seed));
+                    heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir)?);
+                    Some(Checkpoint::open(&dir)?)
+                } else {
+                    None
+                };
+                let model = match (&healed, variant, &pruned) {
+                    (_, Variant::PrunedDistill, Some(pruned)) => pruned,
+                    (Some((healed, _)), Variant::Healed | Variant::HealedDistill, _) => healed,
                     _ => &checkpoint,
                 };
                 let dir = plan_dir(plan, variant).join(format!("seed-{}", train.seed));
@@ -276,14 +305,16 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 println!("{label}: {} {best:.4}, {:.1} examples/s", r.main_metric, r.examples_per_second);
                 results.push(r);
             }
-            let heal = if variant == Variant::Deleted { None } else { healed.as_ref().map(|(_, h)| h.clone()) };
-            runs.push(PlanRuns { plan: plan.clone(), variant, results, heal });
+            if matches!(variant, Variant::Healed | Variant::HealedDistill) {
+                heals.extend(healed.as_ref().map(|(_, h)| h.clone()));
+            }
+            runs.push(PlanRuns { plan: plan.clone(), variant, results, heals });
         }
     }
     let rows = summarise(&runs, &checkpoint.config, args.train.max_len);
     let length = args.train.steps.map(|s| format!("{s} steps")).unwrap_or_else(|| format!("{} epoch(s)", args.train.epochs));
     let mut title = format!("{} on {} — {} seed(s), {length}, batch {}, lr {}", checkpoint.name(), args.data.task, args.seeds, args.train.batch_size, args.train.lr);
-    if args.distill {
+    if args.distill || args.from_finetuned {
         let t = &args.train;
         title.push_str(&format!("; distillation T {}, α {}", t.temperature, t.alpha));
         if t.layer_to_layer() {
