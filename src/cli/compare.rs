@@ -292,9 +292,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 } else {
                     None
                 };
-                let model = match (&healed, variant, &pruned) {
-                    (_, Variant::PrunedDistill, Some(pruned)) => pruned,
-                    (Some((healed, _)), Variant::Healed | Variant::HealedDistill, _) => healed,
+                let model = match (&pruned, &healed, variant) {
+                    (Some(pruned), _, _) => pruned,
+                    (None, Some((healed, _)), Variant::Healed | Variant::HealedDistill) => healed,
                     _ => &checkpoint,
                 };
                 let dir = plan_dir(plan, variant).join(format!("seed-{}", train.seed));
