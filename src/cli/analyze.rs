@@ -11,6 +11,7 @@ use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations, probe
 use crate::chart::{Series, png};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Task;
+use crate::model::FfnPlan;
 use crate::data::text::read_texts;
 use crate::train::Prepared;
 
@@ -32,7 +33,7 @@ pub enum AnalyzeCommand {
 pub struct ProbeArgs {
     /// Checkpoint folder, `default` or a HuggingFace repo id.
     pub model: String,
-    /// Plans to probe, `;` between plans (`all;0,5`); default: the checkpoint's own plan.
+    /// Plans to probe (`all;0,5`, or `all,0,5` as in `compare`); default: the checkpoint's own plan.
     #[arg(long)]
     pub plans: Option<String>,
     #[command(flatten)]
@@ -141,7 +142,7 @@ fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
     let matrix = pollster::block_on(cka_matrix(reps_a, reps_b, kind)).map_err(anyhow::Error::msg)?;
     let cka_seconds = started.elapsed().as_secs_f64();
 
-    let label = |c: &Checkpoint, p: &crate::model::FfnPlan| format!("{} `{p}`", c.name());
+    let label = |c: &Checkpoint, p: &FfnPlan| format!("{} `{p}`", c.name());
     println!(
         "{:?} CKA, {} sentences, {:?} pooling: rows = {} (embeddings, layers 1..), columns = {}",
         kind,
@@ -177,7 +178,7 @@ fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
 fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
     let plans = match &args.plans {
-        Some(spec) => super::compare::parse_plans(spec, checkpoint.config.num_hidden_layers)?,
+        Some(spec) => FfnPlan::parse_list(spec, checkpoint.config.num_hidden_layers)?,
         None => vec![checkpoint.plan()],
     };
     let (mut train, dev_sets) = args.data.load()?;

@@ -18,7 +18,7 @@ pub struct BenchArgs {
     /// Checkpoint folder, `default` or a HuggingFace repo id.
     #[arg(default_value = "default")]
     pub model: String,
-    /// Plans to compare, separated by `;` (each `all`, `none` or `0,2,5`).
+    /// Plans to compare: `all;0,5;none`, or `all,0,5,none` as in `compare`.
     #[arg(long, default_value = "all;none")]
     pub plans: String,
     #[command(flatten)]
@@ -114,8 +114,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
     let device: Device = args.device.init()?;
     let n_layers = checkpoint.config.num_hidden_layers;
-    let plans: Vec<FfnPlan> =
-        args.plans.split(';').map(|s| FfnPlan::parse(s, n_layers)).collect::<Result<_, _>>()?;
+    let plans = FfnPlan::parse_list(&args.plans, n_layers)?;
     if args.train {
         return run_train(&args, &checkpoint, &device, &plans);
     }

@@ -27,8 +27,9 @@ use crate::train::heal_run::HealResults;
 pub struct CompareArgs {
     /// Checkpoint folder, `default` or a HuggingFace repo id.
     pub model: String,
-    /// Plans to compare: `all;none;0,5` (`;` between plans), or comma-separated single tokens
-    /// when no `;` is given (`all,none,0,5` = all, none, only layer 0, only layer 5).
+    /// Plans to compare: `all;none;0,5` (`;` between plans), or a comma list in which `all` and
+    /// `none` stand alone and the layers between them form one plan (`all,none,0,5` = all, none
+    /// and layers {0, 5}; `0;5` for two single-layer plans).
     #[arg(long, default_value = "all;0,5;none")]
     pub plans: String,
     /// Number of seeds per plan (seed, seed+1, ...).
@@ -112,11 +113,6 @@ pub struct PlanSummary {
     /// Wall time and sentences of healing (per seed, averaged), for healed variants.
     pub heal_seconds: Option<f64>,
     pub heal_examples: Option<usize>,
-}
-
-pub fn parse_plans(spec: &str, layers: usize) -> anyhow::Result<Vec<FfnPlan>> {
-    let parts: Vec<&str> = if spec.contains(';') { spec.split(';').collect() } else { spec.split(',').collect() };
-    parts.iter().map(|p| Ok(FfnPlan::parse(p, layers)?)).collect()
 }
 
 /// Finished runs of one plan and variant (one per seed), and the healing they started from:
@@ -234,7 +230,7 @@ fn heal_or_reuse(teacher: &Checkpoint, plan: &FfnPlan, settings: &HealSettings, 
 
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let checkpoint = Checkpoint::open(resolve_model(&args.model)?)?;
-    let plans = parse_plans(&args.plans, checkpoint.config.num_hidden_layers)?;
+    let plans = FfnPlan::parse_list(&args.plans, checkpoint.config.num_hidden_layers)?;
     anyhow::ensure!(args.seeds > 0, "--seeds: expected at least 1");
     anyhow::ensure!(args.train.teacher.is_none(), "--teacher: compare picks the teacher itself (the full plan's run); use --distill");
     let full_plan = checkpoint.plan();

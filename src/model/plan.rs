@@ -70,6 +70,35 @@ impl FfnPlan {
         })
     }
 
+    /// Parses several plans: `all;0,5;none` (`;` between plans), or, without `;`, a comma list in
+    /// which `all` and `none` stand alone and the layers between them form one plan, so that
+    /// `all,none,0,5` is all, none and layers {0, 5} (two single-layer plans: `0;5`).
+    pub fn parse_list(spec: &str, num_layers: usize) -> Result<Vec<Self>, ConfigError> {
+        let empty = || ConfigError::Plan { spec: spec.to_string(), expected: "plans such as `all;0,5;none` (found an empty one)".into() };
+        if spec.contains(';') {
+            return spec.split(';').map(|part| if part.trim().is_empty() { Err(empty()) } else { Self::parse(part, num_layers) }).collect();
+        }
+        let mut plans = Vec::new();
+        let mut layers: Vec<&str> = Vec::new();
+        for token in spec.split(',').map(str::trim) {
+            if matches!(token.to_ascii_lowercase().as_str(), "all" | "full" | "none") {
+                if !layers.is_empty() {
+                    plans.push(Self::parse(&layers.join(","), num_layers)?);
+                    layers.clear();
+                }
+                plans.push(Self::parse(token, num_layers)?);
+            } else if token.is_empty() {
+                return Err(empty());
+            } else {
+                layers.push(token);
+            }
+        }
+        if !layers.is_empty() {
+            plans.push(Self::parse(&layers.join(","), num_layers)?);
+        }
+        Ok(plans)
+    }
+
     pub fn num_layers(&self) -> usize {
         self.keep.len()
     }
@@ -145,6 +174,22 @@ mod tests {
         let e = FfnPlan::parse("zero", 6).unwrap_err().to_string();
         assert!(e.contains("`zero`"), "{e}");
         assert!(FfnPlan::parse("3-1", 6).is_err());
+    }
+
+    #[test]
+    fn parses_lists_of_plans() {
+        let list = |spec: &str| FfnPlan::parse_list(spec, 6).unwrap().iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(list("all;0,5;none"), ["all", "0,5", "none"]);
+        assert_eq!(list("all,none,0,5"), ["all", "none", "0,5"]);
+        assert_eq!(list("0,5"), ["0,5"]);
+        assert_eq!(list("0,5,all,1-2"), ["0,5", "all", "1,2"]);
+        assert_eq!(list("0;5"), ["0", "5"]);
+        assert_eq!(list("full"), ["all"]);
+        for bad in ["all;", "all,,none", ""] {
+            let e = FfnPlan::parse_list(bad, 6).unwrap_err().to_string();
+            assert!(e.contains("empty"), "{bad}: {e}");
+        }
+        assert!(FfnPlan::parse_list("all,7", 6).unwrap_err().to_string().contains("0..5"));
     }
 
     #[test]
