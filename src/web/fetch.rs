@@ -45,8 +45,16 @@ pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64
     if let Some(cache) = &cache
         && let Ok(copy) = response.clone()
     {
-        // Stored in the background while the body streams in; a failed store only means no cache.
-        let _ = cache.put_with_str(url, &copy);
+        // Stored in the background while the body streams in. A failed store (a full disk, an
+        // exhausted storage quota) only means the next load downloads again: say so on the
+        // console instead of leaving the promise's rejection unhandled.
+        let stored = JsFuture::from(cache.put_with_str(url, &copy));
+        let url = url.to_string();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = stored.await {
+                web_sys::console::warn_1(&format!("{url}: not kept in the browser cache ({}); the next load downloads it again", describe(&e)).into());
+            }
+        });
     }
     Ok(Some((read_body(url, &response, progress).await?, false)))
 }

@@ -53,6 +53,28 @@ const MIN = 60000;
     await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
     const cached = await text('#load-detail');
     check('a reload loads the checkpoint from the browser cache', /from the browser cache/.test(cached), `${firstLoad} / ${cached}`);
+
+    // A cache that refuses to store (a full disk, an exhausted quota) costs only the cache: the
+    // model still loads, the console says why the next load downloads again, nothing is uncaught.
+    const failPut = 'undivided-test-fail-cache-put';
+    await page.addInitScript((key) => {
+      if (!localStorage.getItem(key)) return;
+      window.cachePut = Cache.prototype.put;
+      Cache.prototype.put = () => Promise.reject(new DOMException('refused by the test', 'QuotaExceededError'));
+    }, failPut);
+    const warnings = [];
+    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+    await page.evaluate(async (key) => { localStorage.setItem(key, '1'); await caches.delete('undivided-checkpoints-v1'); }, failPut);
+    const errorsBefore = errors.length;
+    await page.reload();
+    await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    await page.waitForTimeout(500);
+    const refused = await text('#status');
+    check('a cache that refuses to store still loads the model, with a warning',
+      /Loaded .* on .*Wgpu/.test(refused) && errors.length === errorsBefore && warnings.some((w) => /not kept in the browser cache/.test(w)),
+      `status: ${refused}; errors: ${errors.slice(errorsBefore).join('; ')}; warnings: ${warnings.join('; ')}`);
+    await page.evaluate((key) => { localStorage.removeItem(key); Cache.prototype.put = window.cachePut; }, failPut);
+
     const t0 = Date.now();
     await page.click('#encode');
     await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
