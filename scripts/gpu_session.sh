@@ -8,13 +8,18 @@
 #    and `none` students healed for one pass over the task's sentences
 # B. both healed students fine-tuned with layer-to-layer distillation from the teacher, EPOCHS epochs
 #
+# ROUTE=finetuned instead cuts the students from the fine-tuned teacher (docs/benchmarks.md, "Cut
+# from the fine-tuned full model"): A runs the teacher alone, then heals both students from it
+# (HEAL_STEPS steps, default 1000, lr 2e-4), and B fine-tunes them at lr 3e-5.
+#
 # WALL=seconds stops phase B with Ctrl-C (the runs keep their best checkpoint and can be resumed)
 # for machines lent for a fixed time. The runs are small enough to share the GPU: each one is
 # bound by kernel launches, not by the GPU's arithmetic.
 set -u
 S=$(date +%s)
 BIN=${BIN:-target/debug/undivided}; MODEL=${MODEL:-default}; DATA=${DATA:-../shared/glue/SST-2}
-O=${OUT:-runs/gpu}; EPOCHS=${EPOCHS:-1}; DEV=${DEV:-wgpu}
+O=${OUT:-runs/gpu}; EPOCHS=${EPOCHS:-1}; DEV=${DEV:-wgpu}; ROUTE=${ROUTE:-pretrained}
+case "$ROUTE" in pretrained|finetuned) ;; *) echo "ROUTE: expected pretrained or finetuned, got $ROUTE" >&2; exit 2 ;; esac
 mkdir -p "$O"
 log() { echo "[$(( $(date +%s) - S ))s] $*" | tee -a "$O/summary.txt"; }
 
@@ -29,8 +34,16 @@ fi
 log "bench done"
 
 "$BIN" finetune "$MODEL" --data "$DATA" --epochs 1 --max-len 64 --eval-every 500 --device $DEV --out "$O/full" > "$O/full.log" 2>&1 &
+if [ "$ROUTE" = finetuned ]; then
+  wait
+  [ -f "$O/full/results.json" ] || { log "full failed: see $O/full.log"; exit 1; }
+  log "teacher done"
+  heal_from=("$O/full" --heal-steps ${HEAL_STEPS:-1000} --heal-lr 0.0002); student_lr=3e-5
+else
+  heal_from=("$MODEL" --heal-epochs 1); student_lr=5e-5
+fi
 for p in 0,5 none; do
-  "$BIN" heal "$MODEL" --keep-ffn $p --text "$DATA" --heal-epochs 1 --device $DEV --out "$O/heal-${p/,/_}" > "$O/heal-${p/,/_}.log" 2>&1 &
+  "$BIN" heal "${heal_from[@]}" --keep-ffn $p --text "$DATA" --device $DEV --out "$O/heal-${p/,/_}" > "$O/heal-${p/,/_}.log" 2>&1 &
 done
 wait
 log "phase A done"
@@ -38,7 +51,7 @@ for d in full heal-0_5 heal-none; do [ -f "$O/$d/config.json" ] || { log "$d fai
 
 students=()
 for p in 0_5 none; do
-  "$BIN" finetune "$O/heal-$p" --data "$DATA" --epochs $EPOCHS --max-len 64 --eval-every 500 --teacher "$O/full" \
+  "$BIN" finetune "$O/heal-$p" --data "$DATA" --epochs $EPOCHS --max-len 64 --lr $student_lr --eval-every 500 --teacher "$O/full" \
     --distill-hidden 1 --distill-attention 1 --device $DEV --out "$O/ld-$p" > "$O/ld-$p.log" 2>&1 &
   students+=($!)
 done
