@@ -162,6 +162,18 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert_eq!(stdout.matches("reusing the finished").count(), 7, "{stdout}");
+
+    // A teacher redone since (same path, same options, new weights) makes what learned from it
+    // stale: the two distilled runs and the pruned healing are redone, the rest reused.
+    let teacher_results = out.path().join("plan-all/seed-42/results.json");
+    std::fs::File::options().append(true).open(&teacher_results).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
+    let third = undivided(&args);
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    let stdout = String::from_utf8_lossy(&third.stdout);
+    assert_eq!(stdout.matches("reusing the finished").count(), 4, "{stdout}");
+    for redone in ["healed + distill seed 42: reusing", "pruned from fine-tuned + healed + distill seed 42: reusing", "heal-none-pruned/seed-42"] {
+        assert!(!stdout.contains(redone), "{redone}: {stdout}");
+    }
 }
 
 #[test]

@@ -198,33 +198,46 @@ pub fn markdown(rows: &[PlanSummary], title: &str) -> String {
     md
 }
 
-/// A finished run in `dir` with the same options is reused; an interrupted one is resumed.
-pub(super) fn run_or_reuse(checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataArgs, train: &TrainArgs, device: &burn::tensor::Device, dir: &Path, label: &str) -> anyhow::Result<RunResults> {
+/// Whether `file` was written after every file in `inputs` (the results of the runs it started
+/// from). Options alone cannot tell that a teacher or a healing was redone since: the path is
+/// the same, the weights are not.
+fn newer_than_inputs(file: &Path, inputs: &[PathBuf]) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(written) = modified(file) else { return false };
+    inputs.iter().all(|input| modified(input).is_some_and(|t| t <= written))
+}
+
+/// A finished run in `dir` with the same options, written after its `inputs`, is reused; an
+/// interrupted one is resumed on the same terms.
+pub(super) fn run_or_reuse(checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataArgs, train: &TrainArgs, device: &burn::tensor::Device, dir: &Path, inputs: &[PathBuf], label: &str) -> anyhow::Result<RunResults> {
     if let Ok(bytes) = std::fs::read(dir.join("results.json"))
         && let Ok(previous) = serde_json::from_slice::<RunResults>(&bytes)
         && previous.completed
         && previous.options == train.options()?
         && previous.plan == plan.to_string()
+        && newer_than_inputs(&dir.join("results.json"), inputs)
     {
         println!("{label}: reusing the finished run in {}", dir.display());
         return Ok(previous);
     }
-    let resume = dir.join("last/state.json").is_file();
+    let resume = newer_than_inputs(&dir.join("last/state.json"), inputs);
     run_one(checkpoint, plan, data, train, device, dir, resume, label).with_context(|| format!("{label} in {}", dir.display()))
 }
 
-/// A finished healing in `dir` with the same options is reused; an interrupted one is resumed.
-fn heal_or_reuse(teacher: &Checkpoint, plan: &FfnPlan, settings: &HealSettings, device: &burn::tensor::Device, dir: &Path) -> anyhow::Result<HealResults> {
+/// A finished healing in `dir` with the same options, written after its `inputs`, is reused; an
+/// interrupted one is resumed on the same terms.
+fn heal_or_reuse(teacher: &Checkpoint, plan: &FfnPlan, settings: &HealSettings, device: &burn::tensor::Device, dir: &Path, inputs: &[PathBuf]) -> anyhow::Result<HealResults> {
     if let Ok(bytes) = std::fs::read(dir.join("heal.json"))
         && let Ok(previous) = serde_json::from_slice::<HealResults>(&bytes)
         && previous.completed
         && previous.options == settings.options()?
         && dir.join("config.json").is_file()
+        && newer_than_inputs(&dir.join("heal.json"), inputs)
     {
         println!("heal `{plan}`: reusing the finished healing in {}", dir.display());
         return Ok(previous);
     }
-    let resume = dir.join("last/state.json").is_file();
+    let resume = newer_than_inputs(&dir.join("last/state.json"), inputs);
     run_heal(teacher, plan, settings, device, dir, resume).with_context(|| format!("healing `{plan}` in {}", dir.display()))
 }
 
@@ -253,12 +266,12 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         let reduced = *plan != full_plan;
         let healed = if heal && reduced {
             let dir = args.out.join(format!("heal-{}", plan.to_string().replace(',', "_")));
-            let report = heal_or_reuse(&checkpoint, plan, &args.heal, &device, &dir)?;
+            let report = heal_or_reuse(&checkpoint, plan, &args.heal, &device, &dir, &[])?;
             println!(
                 "heal `{plan}`: held-out hidden MSE {:.4} -> {:.4}, attention KL {:.4} -> {:.4}, {:.0} s",
                 report.before.hidden_mse, report.after.hidden_mse, report.before.attention_kl, report.after.attention_kl, report.train_seconds
             );
-            Some((Checkpoint::open(&dir)?, report))
+            Some((Checkpoint::open(&dir)?, report, dir.join("heal.json")))
         } else {
             None
         };
@@ -278,31 +291,38 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 let mut train = args.train.clone();
                 train.seed = args.train.seed + s;
                 let teacher = plan_dir(&full_plan, Variant::Deleted).join(format!("seed-{}", train.seed));
+                // What this run starts from or learns from: it is redone when any of them was.
+                let mut inputs = Vec::new();
                 if matches!(variant, Variant::HealedDistill | Variant::PrunedDistill) {
                     train.teacher = Some(teacher.clone());
+                    inputs.push(teacher.join("results.json"));
                 }
                 let pruned = if variant == Variant::PrunedDistill {
                     let dir = args.out.join(format!("heal-{}-pruned", plan.to_string().replace(',', "_"))).join(format!("seed-{}", train.seed));
-                    heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir)?);
+                    heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir, &inputs)?);
+                    inputs.push(dir.join("heal.json"));
                     Some(Checkpoint::open(&dir)?)
                 } else {
                     None
                 };
                 let model = match (&pruned, &healed, variant) {
                     (Some(pruned), _, _) => pruned,
-                    (None, Some((healed, _)), Variant::Healed | Variant::HealedDistill) => healed,
+                    (None, Some((healed, _, heal_json)), Variant::Healed | Variant::HealedDistill) => {
+                        inputs.push(heal_json.clone());
+                        healed
+                    }
                     _ => &checkpoint,
                 };
                 let dir = plan_dir(plan, variant).join(format!("seed-{}", train.seed));
                 let label = format!("`{plan}` {} seed {}", variant.label(), train.seed);
-                let r = run_or_reuse(model, plan, &args.data, &train, &device, &dir, &label)?;
+                let r = run_or_reuse(model, plan, &args.data, &train, &device, &dir, &inputs, &label)?;
                 anyhow::ensure!(r.completed, "{label}: stopped at step {}; run the same compare again to continue", r.steps);
                 let best = r.best_value.with_context(|| format!("{label}: finished without a dev evaluation"))?;
                 println!("{label}: {} {best:.4}, {:.1} examples/s", r.main_metric, r.examples_per_second);
                 results.push(r);
             }
             if matches!(variant, Variant::Healed | Variant::HealedDistill) {
-                heals.extend(healed.as_ref().map(|(_, h)| h.clone()));
+                heals.extend(healed.as_ref().map(|(_, h, _)| h.clone()));
             }
             runs.push(PlanRuns { plan: plan.clone(), variant, results, heals });
         }

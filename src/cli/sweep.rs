@@ -130,7 +130,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let run_dir = |plan: &FfnPlan| args.out.join(format!("plan-{}", plan.to_string().replace(',', "_")));
     let seed_dir = |plan: &FfnPlan| run_dir(plan).join(format!("seed-{}", args.train.seed));
     let train = |plan: &FfnPlan, label: &str| -> anyhow::Result<RunResults> {
-        let r = run_or_reuse(&checkpoint, plan, &args.data, &args.train, &device, &seed_dir(plan), label)?;
+        let r = run_or_reuse(&checkpoint, plan, &args.data, &args.train, &device, &seed_dir(plan), &[], label)?;
         anyhow::ensure!(r.completed, "{label}: stopped at step {}; run the same sweep again to continue", r.steps);
         Ok(r)
     };
