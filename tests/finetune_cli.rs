@@ -121,7 +121,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let o = out.path().to_str().unwrap();
     let args = [
         "compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--eval-every", "0",
-        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--from-finetuned", "--distill-hidden", "1", "--out", o,
+        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--from-finetuned", "--pruned-lr", "3e-5", "--distill-hidden", "1", "--out", o,
     ];
     let r = undivided(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -148,8 +148,11 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert!(heal["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"), "{heal}");
     let pruned: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-pruned-distill/seed-42/results.json")).unwrap()).unwrap();
     assert!(pruned["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
+    assert_eq!(pruned["options"]["train"]["lr"], 3e-5);
+    assert_eq!(distilled["options"]["train"]["lr"], 5e-5);
     assert!(rows[4]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[4]["heal_examples"] == 16);
     assert!(md.contains("| `none` | pruned from fine-tuned + healed + distill |"), "{md}");
+    assert!(md.contains("students cut from the fine-tuned model at lr 0.00003"), "{md}");
 
     // The page reads this file back (same parser as in the browser).
     let shown = undivided::train::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
@@ -181,11 +184,12 @@ fn compare_refuses_distillation_it_cannot_run() {
     let out = common::tempdir();
     let o = out.path().to_str().unwrap();
     let text = ["--text", "data/sample/train.tsv", "--text-task", "sst2"];
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--distill"], "--distill: needs --text"),
         (&["--from-finetuned"], "--from-finetuned: needs --text"),
         (&["--plans", "none", "--from-finetuned", text[0], text[1], text[2], text[3]], "--from-finetuned: the plans must include `all` (the teacher)"),
         (&["--distill-hidden", "1"], "--distill-hidden / --distill-attention: need --distill or --from-finetuned"),
+        (&["--pruned-lr", "3e-5"], "--pruned-lr: needs --from-finetuned"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["compare", "default", "--steps", "1", "--out", o];

@@ -51,6 +51,10 @@ pub struct CompareArgs {
     /// and `all` among the plans; --distill-hidden / --distill-attention weigh its layer losses).
     #[arg(long)]
     pub from_finetuned: bool,
+    /// Peak learning rate of the `--from-finetuned` rows (default: --lr). A student cut from a
+    /// fine-tuned model is past the stage where the task is learnt: 3e-5 served better than 5e-5.
+    #[arg(long)]
+    pub pruned_lr: Option<f64>,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Output folder: one run per plan, variant and seed, healing runs, compare.md and compare.json.
@@ -250,6 +254,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let heal = args.heal.text.is_some();
     anyhow::ensure!(!args.distill || heal, "--distill: needs --text (distillation is compared on healed models)");
     anyhow::ensure!(!args.from_finetuned || heal, "--from-finetuned: needs --text (the pruned model is healed on it)");
+    anyhow::ensure!(args.from_finetuned || args.pruned_lr.is_none(), "--pruned-lr: needs --from-finetuned");
     anyhow::ensure!(args.distill || args.from_finetuned || !args.train.layer_to_layer(), "--distill-hidden / --distill-attention: need --distill or --from-finetuned");
     for (on, flag) in [(args.distill, "--distill"), (args.from_finetuned, "--from-finetuned")] {
         anyhow::ensure!(!on || plans.contains(&full_plan), "{flag}: the plans must include `{full_plan}` (the teacher)");
@@ -298,6 +303,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                     inputs.push(teacher.join("results.json"));
                 }
                 let pruned = if variant == Variant::PrunedDistill {
+                    train.lr = args.pruned_lr.unwrap_or(train.lr);
                     let dir = args.out.join(format!("heal-{}-pruned", plan.to_string().replace(',', "_"))).join(format!("seed-{}", train.seed));
                     heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir, &inputs)?);
                     inputs.push(dir.join("heal.json"));
@@ -335,6 +341,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         title.push_str(&format!("; distillation T {}, α {}", t.temperature, t.alpha));
         if t.layer_to_layer() {
             title.push_str(&format!(", hidden-state weight {}, attention weight {}", t.distill_hidden, t.distill_attention));
+        }
+        if let Some(lr) = args.pruned_lr {
+            title.push_str(&format!("; students cut from the fine-tuned model at lr {lr}"));
         }
     }
     let md = markdown(&rows, &title);
