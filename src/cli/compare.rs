@@ -261,7 +261,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     }
     let device = args.device.init()?;
     install_stop_handler();
-    let plan_dir = |plan: &FfnPlan, variant: Variant| args.out.join(format!("plan-{}{}", plan.to_string().replace(',', "_"), variant.suffix()));
+    let plan_dir = |plan: &FfnPlan, variant: Variant| args.out.join(format!("plan-{}{}", plan.file_stem(), variant.suffix()));
 
     // The full plan first: it is the reference of every row and the teacher of distillation.
     let mut ordered = plans.clone();
@@ -270,13 +270,13 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     for plan in &ordered {
         let reduced = *plan != full_plan;
         let healed = if heal && reduced {
-            let dir = args.out.join(format!("heal-{}", plan.to_string().replace(',', "_")));
+            let dir = args.out.join(format!("heal-{}", plan.file_stem()));
             let report = heal_or_reuse(&checkpoint, plan, &args.heal, &device, &dir, &[])?;
             println!(
                 "heal `{plan}`: held-out hidden MSE {:.4} -> {:.4}, attention KL {:.4} -> {:.4}, {:.0} s",
                 report.before.hidden_mse, report.after.hidden_mse, report.before.attention_kl, report.after.attention_kl, report.train_seconds
             );
-            Some((Checkpoint::open(&dir)?, report, dir.join("heal.json")))
+            Some((dir, report))
         } else {
             None
         };
@@ -302,22 +302,24 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                     train.teacher = Some(teacher.clone());
                     inputs.push(teacher.join("results.json"));
                 }
-                let pruned = if variant == Variant::PrunedDistill {
-                    train.lr = args.pruned_lr.unwrap_or(train.lr);
-                    let dir = args.out.join(format!("heal-{}-pruned", plan.to_string().replace(',', "_"))).join(format!("seed-{}", train.seed));
-                    heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir, &inputs)?);
-                    inputs.push(dir.join("heal.json"));
-                    Some(Checkpoint::open(&dir)?)
-                } else {
-                    None
-                };
-                let model = match (&pruned, &healed, variant) {
-                    (Some(pruned), _, _) => pruned,
-                    (None, Some((healed, _, heal_json)), Variant::Healed | Variant::HealedDistill) => {
-                        inputs.push(heal_json.clone());
-                        healed
+                let heal_dir = match variant {
+                    Variant::Deleted => None,
+                    Variant::Healed | Variant::HealedDistill => healed.as_ref().map(|(dir, _)| dir.clone()),
+                    Variant::PrunedDistill => {
+                        train.lr = args.pruned_lr.unwrap_or(train.lr);
+                        let dir = args.out.join(format!("heal-{}-pruned", plan.file_stem())).join(format!("seed-{}", train.seed));
+                        heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir, &inputs)?);
+                        Some(dir)
                     }
-                    _ => &checkpoint,
+                };
+                let student;
+                let model = match &heal_dir {
+                    Some(dir) => {
+                        inputs.push(dir.join("heal.json"));
+                        student = Checkpoint::open(dir)?;
+                        &student
+                    }
+                    None => &checkpoint,
                 };
                 let dir = plan_dir(plan, variant).join(format!("seed-{}", train.seed));
                 let label = format!("`{plan}` {} seed {}", variant.label(), train.seed);
@@ -328,7 +330,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 results.push(r);
             }
             if matches!(variant, Variant::Healed | Variant::HealedDistill) {
-                heals.extend(healed.as_ref().map(|(_, h, _)| h.clone()));
+                heals.extend(healed.as_ref().map(|(_, h)| h.clone()));
             }
             runs.push(PlanRuns { plan: plan.clone(), variant, results, heals });
         }

@@ -127,7 +127,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.tolerance >= 0.0 && args.tolerance.is_finite(), "--tolerance: expected points ≥ 0");
     let device = args.device.init()?;
     install_stop_handler();
-    let run_dir = |plan: &FfnPlan| args.out.join(format!("plan-{}", plan.to_string().replace(',', "_")));
+    let run_dir = |plan: &FfnPlan| args.out.join(format!("plan-{}", plan.file_stem()));
     let seed_dir = |plan: &FfnPlan| run_dir(plan).join(format!("seed-{}", args.train.seed));
     let train = |plan: &FfnPlan, label: &str| -> anyhow::Result<RunResults> {
         let r = run_or_reuse(&checkpoint, plan, &args.data, &args.train, &device, &seed_dir(plan), &[], label)?;

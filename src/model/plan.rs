@@ -99,6 +99,11 @@ impl FfnPlan {
         Ok(plans)
     }
 
+    /// The plan as part of a file name: `all`, `none` or `0_5` (commas would need quoting).
+    pub fn file_stem(&self) -> String {
+        self.to_string().replace(',', "_")
+    }
+
     pub fn num_layers(&self) -> usize {
         self.keep.len()
     }
@@ -165,6 +170,7 @@ mod tests {
         assert_eq!(p.kept().collect::<Vec<_>>(), vec![0, 2, 5]);
         assert_eq!(p.to_string(), "0,2,5");
         assert_eq!(FfnPlan::parse("1-3", 6).unwrap().to_string(), "1,2,3");
+        assert_eq!(p.file_stem(), "0_2_5");
     }
 
     #[test]
