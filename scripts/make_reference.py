@@ -50,9 +50,14 @@ CASES = [
 PLANS = {"all": [], "0,2,4": [1, 3, 5]}  # plan name (kept layers) -> layers whose block is removed
 
 
-def remove_blocks(model, layers):
+def remove_blocks(model, layers, keep_norm=False):
+    """A `+norm` plan keeps the removed block's output.LayerNorm: the layer outputs LayerNorm(attention output)."""
     for i in layers:
-        model.encoder.layer[i].feed_forward_chunk = lambda attention_output: attention_output
+        layer = model.encoder.layer[i]
+        if keep_norm:
+            layer.feed_forward_chunk = (lambda norm: lambda attention_output: norm(attention_output))(layer.output.LayerNorm)
+        else:
+            layer.feed_forward_chunk = lambda attention_output: attention_output
 
 
 def sha256(path):
@@ -118,10 +123,10 @@ def tiny():
     types = torch.tensor([[0, 0, 0, 0, 0, 0, 0, 1, 1, 1], [0] * 10])
     mask = torch.tensor([[1] * 10, [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]])
     expected = {"input_ids": ids.tolist(), "token_type_ids": types.tolist(), "attention_mask": mask.tolist(), "plans": {}}
-    for plan, removed in {"all": [], "1": [0, 2]}.items():
+    for plan, removed in {"all": [], "1": [0, 2], "1+norm": [0, 2]}.items():
         m = BertModel(config).eval()
         m.load_state_dict(model.state_dict())
-        remove_blocks(m, removed)
+        remove_blocks(m, removed, keep_norm=plan.endswith("+norm"))
         with torch.no_grad():
             o = m(input_ids=ids, token_type_ids=types, attention_mask=mask)
         expected["plans"][plan] = {

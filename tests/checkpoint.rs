@@ -217,6 +217,39 @@ fn nan_weights_are_rejected() {
 }
 
 #[test]
+fn norm_plan_keeps_the_removed_layer_norms_through_save_and_load() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    let plan = FfnPlan::parse("1+norm", 3).unwrap();
+    let (reduced, report) = checkpoint.load_bert(Some(&plan), &device).unwrap();
+    assert_eq!(report.dropped.len(), 8, "4 dense tensors per removed block, 2 blocks; their LayerNorms stay");
+    assert!(report.dropped.iter().all(|n| !n.contains("LayerNorm")), "{:?}", report.dropped);
+    let plain = checkpoint.load_bert(Some(&FfnPlan::parse("1", 3).unwrap()), &device).unwrap().0;
+    assert_eq!(reduced.num_params(), plain.num_params() + 2 * 2 * 32);
+
+    let out_dir = common::tempdir();
+    let weights = pollster::block_on(bert_to_safetensors(&reduced)).unwrap();
+    let config = checkpoint.config_with_plan(&plan);
+    write_checkpoint(out_dir.path(), &config, &weights, &checkpoint.tokenizer_files).unwrap();
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(json["ffn_layers"], serde_json::json!([1]));
+    assert_eq!(json["ffn_keep_layer_norm"], true);
+
+    let back = Checkpoint::open(out_dir.path()).unwrap();
+    assert_eq!(back.plan(), plan);
+    let (model, _) = back.load_bert(None, &device).unwrap();
+    assert_eq!(model.plan(), plan);
+    let a = common::to_vec(model.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
+    let b = floats(&expected()["plans"]["1+norm"]["last_hidden_state"]);
+    assert!(common::max_abs_diff(&a, &b) < 1e-4);
+    // The norms can be dropped later, not added back to a checkpoint that lost them.
+    assert!(load(&weights, &config, "1").is_ok());
+    let plain_bytes = pollster::block_on(bert_to_safetensors(&plain)).unwrap();
+    let msg = load(&plain_bytes, &checkpoint.config_with_plan(&FfnPlan::parse("1", 3).unwrap()), "1+norm").unwrap_err().to_string();
+    assert!(msg.contains("encoder.layer.0.output.LayerNorm.weight` is missing") && msg.contains("+norm"), "{msg}");
+}
+
+#[test]
 fn a_reduced_checkpoint_cannot_grow_blocks_back() {
     let device = Device::flex();
     let checkpoint = tiny();

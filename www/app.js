@@ -17,8 +17,10 @@ const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&l
 const nextFrame = () => new Promise((r) => setTimeout(r, 0));
 
 function plan() {
-  const kept = [...document.querySelectorAll("#layers input:checked")].map((c) => c.dataset.layer);
-  return kept.length === model.num_layers ? "all" : kept.length === 0 ? "none" : kept.join(",");
+  const kept = [...document.querySelectorAll("#layers input[data-layer]:checked")].map((c) => c.dataset.layer);
+  if (kept.length === model.num_layers) return "all";
+  // `+norm`: the removed blocks leave their output.LayerNorm behind (FfnPlan in src/model/plan.rs).
+  return (kept.length === 0 ? "none" : kept.join(",")) + ($("keep-norm")?.checked ? "+norm" : "");
 }
 
 function setBusy(on) {
@@ -74,6 +76,7 @@ async function load() {
       const keep = i === 0 || i === model.num_layers - 1;
       layers.insertAdjacentHTML("beforeend", `<label><input type="checkbox" data-layer="${i}" ${keep ? "checked" : ""}/> ${i}</label>`);
     }
+    layers.insertAdjacentHTML("beforeend", `<label class="inline" title="A removed block's two dense layers go; its output.LayerNorm stays, so the next layer reads features on the scale it was trained on"><input type="checkbox" id="keep-norm" /> removed blocks keep their LayerNorm (<code>+norm</code>)</label>`);
     layers.querySelectorAll("input").forEach((c) => c.addEventListener("change", renderStats));
     renderStats();
     $("load-detail").textContent = `${model.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(model.load_ms / 1000).toFixed(1)} s`;

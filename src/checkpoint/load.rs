@@ -100,6 +100,9 @@ fn fill_slots(
     let mut loaded = 0;
     for (prefix, slot) in slots {
         let hint = || match intermediate_layer_of(&prefix) {
+            Some(layer) if prefix.ends_with("output.LayerNorm") && !checkpoint_plan.has_output_norm(layer) => format!(
+                " — this checkpoint removed layer {layer}'s intermediate block with its LayerNorm (its plan is `{checkpoint_plan}`), so a `+norm` plan cannot be loaded from it; load it without `+norm`, or cut from a checkpoint that has the block"
+            ),
             Some(layer) if !checkpoint_plan.keeps(layer) => format!(
                 " — this checkpoint has no intermediate block in layer {layer} (its config.json keeps them in layers `{checkpoint_plan}`); a plan can remove blocks, not add them"
             ),

@@ -37,6 +37,9 @@ pub(crate) fn bert_slots(model: &mut BertModel) -> Vec<(String, Slot<'_>)> {
             slots.push((format!("{p}.output.dense"), Slot::Linear(&mut block.output_dense)));
             slots.push((format!("{p}.output.LayerNorm"), Slot::LayerNorm(&mut block.output_layer_norm)));
         }
+        if let Some(norm) = layer.output_layer_norm.as_mut() {
+            slots.push((format!("{p}.output.LayerNorm"), Slot::LayerNorm(norm)));
+        }
     }
     slots.push(("pooler.dense".into(), Slot::Linear(&mut model.pooler.dense)));
     slots

@@ -29,7 +29,8 @@ pub struct CompareArgs {
     pub model: String,
     /// Plans to compare: `all;none;0,5` (`;` between plans), or a comma list in which `all` and
     /// `none` stand alone and the layers between them form one plan (`all,none,0,5` = all, none
-    /// and layers {0, 5}; `0;5` for two single-layer plans).
+    /// and layers {0, 5}; `0;5` for two single-layer plans). `+norm` ends a plan whose removed
+    /// blocks keep their LayerNorm (`all,0,5+norm,0,5`).
     #[arg(long, default_value = "all;0,5;none")]
     pub plans: String,
     /// Number of seeds per plan (seed, seed+1, ...).

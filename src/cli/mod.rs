@@ -58,7 +58,8 @@ pub enum Command {
 pub struct ModelArgs {
     /// Checkpoint folder, `default` (all-MiniLM-L6-v2 placed by setup) or a HuggingFace repo id.
     pub model: String,
-    /// Layers that keep their intermediate block: `all`, `none` or `0,2,5` (default: the checkpoint's own).
+    /// Layers that keep their intermediate block: `all`, `none` or `0,2,5`, with `+norm` (`0,5+norm`)
+    /// if the removed blocks keep their LayerNorm (default: the checkpoint's own).
     #[arg(long = "keep-ffn", value_name = "SPEC")]
     pub keep_ffn: Option<String>,
 }

@@ -52,6 +52,10 @@ pub struct BertConfig {
     /// Absent means every layer keeps it (a plain HF checkpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ffn_layers: Option<Vec<usize>>,
+    /// Undivided's own field: whether the layers outside `ffn_layers` keep their intermediate
+    /// block's `output.LayerNorm` (a `+norm` plan, see [`FfnPlan`]). Absent means they do not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ffn_keep_layer_norm: bool,
     /// Label names of a sequence-classification head (HF `id2label`), if the checkpoint has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<std::collections::BTreeMap<String, String>>,
@@ -111,6 +115,7 @@ impl BertConfig {
             layer_norm_eps: 1e-12,
             pad_token_id: 0,
             ffn_layers: None,
+            ffn_keep_layer_norm: false,
             id2label: None,
             extra: Map::new(),
         }
@@ -160,7 +165,8 @@ impl BertConfig {
         match &self.ffn_layers {
             None => FfnPlan::all(self.num_hidden_layers),
             Some(layers) => FfnPlan::from_layers(self.num_hidden_layers, layers.iter().copied())
-                .expect("validated in from_json"),
+                .expect("validated in from_json")
+                .with_norm(self.ffn_keep_layer_norm),
         }
     }
 
@@ -168,6 +174,7 @@ impl BertConfig {
     pub fn with_plan(&self, plan: &FfnPlan) -> Self {
         let mut config = self.clone();
         config.ffn_layers = if plan.is_full() { None } else { Some(plan.kept().collect()) };
+        config.ffn_keep_layer_norm = plan.keeps_norm();
         config
     }
 

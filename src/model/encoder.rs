@@ -22,14 +22,15 @@ pub struct EncoderOutput {
 
 impl BertEncoder {
     pub fn new(config: &BertConfig, plan: &FfnPlan, device: &Device) -> Self {
-        let layers = (0..config.num_hidden_layers).map(|i| BertLayer::new(config, plan.keeps(i), device)).collect();
+        let layers = (0..config.num_hidden_layers).map(|i| BertLayer::new(config, plan.keeps(i), plan.keeps_norm(), device)).collect();
         Self { layers }
     }
 
     /// The plan this encoder was built with (read from which layers have an intermediate block).
     pub fn plan(&self) -> FfnPlan {
         let kept = self.layers.iter().enumerate().filter(|(_, l)| l.intermediate.is_some()).map(|(i, _)| i);
-        FfnPlan::from_layers(self.layers.len(), kept).expect("indices come from the layer list")
+        let keep_norm = self.layers.iter().any(|l| l.output_layer_norm.is_some());
+        FfnPlan::from_layers(self.layers.len(), kept).expect("indices come from the layer list").with_norm(keep_norm)
     }
 
     pub fn forward(

@@ -1,6 +1,7 @@
 //! `BertLayer`: one encoder layer, self-attention followed by an optional intermediate block.
 
 use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate};
@@ -13,10 +14,16 @@ use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate};
 /// output is the attention block's output, `LayerNorm₁(x + Attention(x))`. The attention block
 /// keeps its own residual connection and LayerNorm, so the hidden states stay normalised and the
 /// next layer sees inputs on the scale it was trained on.
+///
+/// A `+norm` plan keeps the removed block's `output.LayerNorm` (`output_layer_norm`), and the
+/// layer outputs `LayerNorm₂(LayerNorm₁(x + Attention(x)))`: the next layer then reads features
+/// with the scale and shift the full model gave them.
 #[derive(Module, Debug)]
 pub struct BertLayer {
     pub attention: BertAttention,
     pub intermediate: Option<BertIntermediate>,
+    /// `output.LayerNorm` of a removed block kept by a `+norm` plan; `None` otherwise.
+    pub output_layer_norm: Option<LayerNorm>,
 }
 
 /// A layer's output and, when asked for, its attention probabilities `[batch, heads, seq, seq]`.
@@ -26,10 +33,14 @@ pub struct LayerOutput {
 }
 
 impl BertLayer {
-    pub fn new(config: &BertConfig, keep_intermediate: bool, device: &Device) -> Self {
+    /// `keep_intermediate`: whether the layer keeps its block; `keep_norm`: whether a removed
+    /// block leaves its `output.LayerNorm` behind (ignored when the block is kept).
+    pub fn new(config: &BertConfig, keep_intermediate: bool, keep_norm: bool, device: &Device) -> Self {
+        let norm = || LayerNormConfig::new(config.hidden_size).with_epsilon(config.layer_norm_eps).init(device);
         Self {
             attention: BertAttention::new(config, device),
             intermediate: keep_intermediate.then(|| BertIntermediate::new(config, device)),
+            output_layer_norm: (!keep_intermediate && keep_norm).then(norm),
         }
     }
 
@@ -37,7 +48,10 @@ impl BertLayer {
         let AttentionOutput { hidden, probs } = self.attention.forward(x, mask_bias, keep_probs);
         let hidden = match &self.intermediate {
             Some(block) => block.forward(hidden),
-            None => hidden,
+            None => match &self.output_layer_norm {
+                Some(norm) => norm.forward(hidden),
+                None => hidden,
+            },
         };
         LayerOutput { hidden, attention_probs: probs }
     }

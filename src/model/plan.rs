@@ -7,21 +7,31 @@ use crate::error::ConfigError;
 /// A per-layer plan of intermediate blocks: `keep[i]` says whether layer `i` keeps its block.
 ///
 /// Written on the command line as `all`, `none` or a comma-separated list of 0-based layers
-/// (`0,2,5`; ranges such as `0-3` are accepted too).
+/// (`0,2,5`; ranges such as `0-3` are accepted too), optionally followed by `+norm`.
+///
+/// **`+norm`: the removed blocks keep their LayerNorm.** A layer's intermediate block ends in
+/// `output.LayerNorm`, whose scale and shift are what the next layer was trained to read. By
+/// default a removed block takes it along (the layer outputs the attention block's own
+/// normalised output); with `+norm` (`0,5+norm`) a removed layer outputs
+/// `output.LayerNorm(attention output)`: the two dense layers go, their 2 × hidden LayerNorm
+/// weights stay. On all-MiniLM-L6-v2 with `0,5` this brings the cut model's hidden states much
+/// closer to the full model's before any training (docs/benchmarks.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FfnPlan {
     keep: Vec<bool>,
+    /// Whether removed layers keep `output.LayerNorm` (`+norm`); always false when nothing is removed.
+    keep_norm: bool,
 }
 
 impl FfnPlan {
     /// Every layer keeps its intermediate block: the unmodified model.
     pub fn all(num_layers: usize) -> Self {
-        Self { keep: vec![true; num_layers] }
+        Self { keep: vec![true; num_layers], keep_norm: false }
     }
 
     /// No layer keeps its intermediate block.
     pub fn none(num_layers: usize) -> Self {
-        Self { keep: vec![false; num_layers] }
+        Self { keep: vec![false; num_layers], keep_norm: false }
     }
 
     /// Only the given layers keep their block.
@@ -34,12 +44,42 @@ impl FfnPlan {
             })?;
             *slot = true;
         }
-        Ok(Self { keep })
+        Ok(Self { keep, keep_norm: false })
     }
 
-    /// Parses `all`, `none`, `0,2,5` or `0-3,5` for a model with `num_layers` layers.
+    /// The same plan with the removed layers keeping (`true`) or losing their `output.LayerNorm`.
+    /// A plan that removes nothing has no norm to keep, so `all+norm` is `all`.
+    pub fn with_norm(mut self, keep_norm: bool) -> Self {
+        self.keep_norm = keep_norm && !self.is_full();
+        self
+    }
+
+    /// Whether removed layers keep their `output.LayerNorm` (`+norm`).
+    pub fn keeps_norm(&self) -> bool {
+        self.keep_norm
+    }
+
+    /// Whether layer `layer` has an `output.LayerNorm`: it keeps its block, or the plan is `+norm`.
+    pub fn has_output_norm(&self, layer: usize) -> bool {
+        layer < self.num_layers() && (self.keeps(layer) || self.keep_norm)
+    }
+
+    /// Parses `all`, `none`, `0,2,5` or `0-3,5`, each optionally followed by `+norm`, for a
+    /// model with `num_layers` layers.
     pub fn parse(spec: &str, num_layers: usize) -> Result<Self, ConfigError> {
         let spec = spec.trim();
+        if let Some((layers, suffix)) = spec.rsplit_once('+') {
+            if !suffix.trim().eq_ignore_ascii_case("norm") || layers.contains('+') {
+                return Err(ConfigError::Plan {
+                    spec: spec.to_string(),
+                    expected: format!("a plan such as `0,5` or `0,5+norm` (`+{}` is not a known suffix)", suffix.trim()),
+                });
+            }
+            if layers.trim().is_empty() {
+                return Err(ConfigError::Plan { spec: spec.to_string(), expected: "layers before `+norm`, such as `0,5+norm` or `none+norm`".into() });
+            }
+            return Ok(Self::parse(layers, num_layers)?.with_norm(true));
+        }
         match spec.to_ascii_lowercase().as_str() {
             "all" | "full" => return Ok(Self::all(num_layers)),
             "none" | "" => return Ok(Self::none(num_layers)),
@@ -81,7 +121,9 @@ impl FfnPlan {
         let mut plans = Vec::new();
         let mut layers: Vec<&str> = Vec::new();
         for token in spec.split(',').map(str::trim) {
-            if matches!(token.to_ascii_lowercase().as_str(), "all" | "full" | "none") {
+            let bare = token.to_ascii_lowercase();
+            let bare = bare.strip_suffix("+norm").unwrap_or(&bare);
+            if matches!(bare, "all" | "full" | "none") {
                 if !layers.is_empty() {
                     plans.push(Self::parse(&layers.join(","), num_layers)?);
                     layers.clear();
@@ -91,6 +133,11 @@ impl FfnPlan {
                 return Err(empty());
             } else {
                 layers.push(token);
+                // `+norm` ends the plan it belongs to: `all,0,5+norm,none`.
+                if token.contains('+') {
+                    plans.push(Self::parse(&layers.join(","), num_layers)?);
+                    layers.clear();
+                }
             }
         }
         if !layers.is_empty() {
@@ -99,9 +146,10 @@ impl FfnPlan {
         Ok(plans)
     }
 
-    /// The plan as part of a file name: `all`, `none` or `0_5` (commas would need quoting).
+    /// The plan as part of a file name: `all`, `none`, `0_5` or `0_5-norm` (commas and `+`
+    /// would need quoting).
     pub fn file_stem(&self) -> String {
-        self.to_string().replace(',', "_")
+        self.to_string().replace(',', "_").replace('+', "-")
     }
 
     pub fn num_layers(&self) -> usize {
@@ -126,7 +174,7 @@ impl FfnPlan {
                 *k = false;
             }
         }
-        Self { keep }
+        Self { keep, keep_norm: self.keep_norm }.with_norm(self.keep_norm)
     }
 
     pub fn num_kept(&self) -> usize {
@@ -137,24 +185,29 @@ impl FfnPlan {
         self.keep.iter().all(|k| *k)
     }
 
-    /// Whether every block this plan keeps is also kept by `other`
+    /// Whether every block (and `output.LayerNorm`) this plan keeps is also kept by `other`
     /// (so a checkpoint with plan `other` can be loaded into this plan).
     pub fn is_subset_of(&self, other: &FfnPlan) -> bool {
-        self.num_layers() == other.num_layers() && self.kept().all(|l| other.keeps(l))
+        self.num_layers() == other.num_layers()
+            && self.kept().all(|l| other.keeps(l))
+            && (0..self.num_layers()).all(|l| !self.has_output_norm(l) || other.has_output_norm(l))
     }
 }
 
 impl fmt::Display for FfnPlan {
-    /// `all`, `none`, or the kept layers such as `0,5`: the same syntax `parse` reads.
+    /// `all`, `none`, or the kept layers such as `0,5`, then `+norm` if removed layers keep
+    /// their LayerNorm: the same syntax `parse` reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_full() {
             return f.write_str("all");
         }
         if self.num_kept() == 0 {
-            return f.write_str("none");
+            f.write_str("none")?;
+        } else {
+            let layers: Vec<String> = self.kept().map(|l| l.to_string()).collect();
+            f.write_str(&layers.join(","))?;
         }
-        let layers: Vec<String> = self.kept().map(|l| l.to_string()).collect();
-        f.write_str(&layers.join(","))
+        if self.keep_norm { f.write_str("+norm") } else { Ok(()) }
     }
 }
 
@@ -196,6 +249,32 @@ mod tests {
             assert!(e.contains("empty"), "{bad}: {e}");
         }
         assert!(FfnPlan::parse_list("all,7", 6).unwrap_err().to_string().contains("0..5"));
+        assert_eq!(list("all,0,5+norm,0,5,none+norm"), ["all", "0,5+norm", "0,5", "none+norm"]);
+        assert_eq!(list("all;0,5+NORM"), ["all", "0,5+norm"]);
+    }
+
+    #[test]
+    fn norm_suffix_keeps_the_removed_layer_norms() {
+        let p = FfnPlan::parse("0,5+norm", 6).unwrap();
+        assert!(p.keeps_norm());
+        assert_eq!(p.kept().collect::<Vec<_>>(), vec![0, 5]);
+        assert_eq!(p.to_string(), "0,5+norm");
+        assert_eq!(p.file_stem(), "0_5-norm");
+        assert!((0..6).all(|l| p.has_output_norm(l)));
+        let plain = FfnPlan::parse("0,5", 6).unwrap();
+        assert!(!plain.has_output_norm(1) && plain.has_output_norm(5));
+        assert_ne!(p, plain);
+        // A checkpoint without the norms cannot provide them; one with them can drop them.
+        assert!(!p.is_subset_of(&plain));
+        assert!(plain.is_subset_of(&p));
+        assert!(p.is_subset_of(&FfnPlan::all(6)));
+        assert_eq!(FfnPlan::parse("none+norm", 6).unwrap().to_string(), "none+norm");
+        assert_eq!(FfnPlan::parse("all+norm", 6).unwrap(), FfnPlan::all(6));
+        assert_eq!(p.without(&[0]).to_string(), "5+norm");
+        for bad in ["0,5+ln", "+norm", "0+norm+norm"] {
+            let e = FfnPlan::parse(bad, 6).unwrap_err().to_string();
+            assert!(e.contains("norm"), "{bad}: {e}");
+        }
     }
 
     #[test]

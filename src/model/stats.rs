@@ -9,7 +9,8 @@ use super::{BertConfig, FfnPlan};
 pub struct LayerStats {
     pub layer: usize,
     pub attention_params: usize,
-    /// 0 when the plan removes this layer's intermediate block.
+    /// 0 when the plan removes this layer's intermediate block (its `output.LayerNorm`'s
+    /// 2 × hidden when a `+norm` plan keeps that).
     pub intermediate_params: usize,
     pub has_intermediate: bool,
     /// Multiply-add FLOPs per token (2 per MAC) of the attention block at the given sequence length.
@@ -54,7 +55,13 @@ impl ModelStats {
                 LayerStats {
                     layer,
                     attention_params,
-                    intermediate_params: if keep { intermediate_params } else { 0 },
+                    intermediate_params: if keep {
+                        intermediate_params
+                    } else if plan.has_output_norm(layer) {
+                        layer_norm
+                    } else {
+                        0
+                    },
                     has_intermediate: keep,
                     attention_flops_per_token: attention_flops,
                     intermediate_flops_per_token: if keep { intermediate_flops } else { 0 },
@@ -96,5 +103,9 @@ mod tests {
         let l = &full.layers[0];
         let share = l.intermediate_params as f64 / (l.attention_params + l.intermediate_params) as f64;
         assert!((share - 2.0 / 3.0).abs() < 0.01, "{share}");
+        // `+norm` keeps 2 × 768 LayerNorm weights in each of the 12 layers, and no FLOPs.
+        let none_norm = ModelStats::new(&config, &FfnPlan::none(12).with_norm(true), 128);
+        assert_eq!(none_norm.total_params, 52_794_624 + 12 * 2 * 768);
+        assert_eq!(none_norm.flops_per_token, none.flops_per_token);
     }
 }

@@ -36,7 +36,7 @@ const MIN = 60000;
     const status = await text('#status');
     check('model loads on WebGPU', /Loaded .* on .*Wgpu/.test(status), `status: ${status} error: ${await text('#error')}`);
     check('the adapter is shown', /WebGPU adapter/.test(await text('#adapter')), await text('#adapter'));
-    check('one toggle per layer', (await page.$$('#layers input')).length === 6);
+    check('one toggle per layer', (await page.$$('#layers input[data-layer]')).length === 6);
     check('parameter table', /22,713,216/.test(await text('#stats')));
 
     await page.click('#encode');
@@ -46,6 +46,19 @@ const MIN = 60000;
     const cos = parseFloat((results.match(/of \[CLS\]\s*([-\d.]+)/) || [])[1]);
     check('reduced differs from full but stays related', cos > 0.3 && cos < 0.9999, `cosine ${cos}`);
     check('sentence similarity for a pair', /similarity of the two sentences\s*0\.\d+\s*0\.\d+/.test(results), results);
+
+    // `+norm`: the removed blocks keep their LayerNorm (2 x 384 weights in each of 4 layers), and
+    // the reduced model is a different one.
+    await page.click('#keep-norm');
+    const normStats = await text('#stats');
+    check('+norm plan in the table, with its LayerNorms counted', /0,5\+norm/.test(normStats) && /17,986,944/.test(normStats), normStats);
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#encode');
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    const normResults = await text('#results');
+    const normCos = parseFloat((normResults.match(/of \[CLS\]\s*([-\d.]+)/) || [])[1]);
+    check('+norm reduced model runs and differs from the plain cut', normCos > 0.3 && Math.abs(normCos - cos) > 1e-4, `cosine ${normCos} vs ${cos}`);
+    await page.click('#keep-norm');
 
     // A reload takes the checkpoint from the Cache API instead of downloading it again.
     const firstLoad = await text('#load-detail');
