@@ -46,6 +46,17 @@ fn info_from_config_json_alone() {
 
     let table = String::from_utf8(undivided(&["info", path, "--keep-ffn", "none"]).stdout).unwrap();
     assert!(table.contains("layer 3 intermediate") && table.contains("removed"), "{table}");
+
+    // `+norm` keeps the four removed blocks' LayerNorms: 4 × 2 × 384 more, no more FLOPs.
+    let norm = ok_json(&["info", path, "--keep-ffn", "0,5+norm", "--json", "--seq-len", "64"]);
+    assert_eq!(norm["stats"]["plan"], "0,5+norm");
+    assert_eq!(
+        norm["stats"]["total_params"].as_u64().unwrap() - reduced["stats"]["total_params"].as_u64().unwrap(),
+        4 * 2 * 384
+    );
+    assert_eq!(norm["stats"]["flops_per_token"], reduced["stats"]["flops_per_token"]);
+    let table = String::from_utf8(undivided(&["info", path, "--keep-ffn", "none+norm"]).stdout).unwrap();
+    assert!(table.contains("removed; its LayerNorm kept"), "{table}");
 }
 
 #[test]

@@ -59,14 +59,20 @@ fn malformed_tsv_is_reported_with_file_and_line() {
 #[test]
 fn compare_writes_a_table() {
     let out = common::tempdir();
-    let r = undivided(&["compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--out", out.path().to_str().unwrap()]);
+    let r = undivided(&["compare", "default", "--plans", "all,none,none+norm", "--steps", "2", "--batch-size", "8", "--out", out.path().to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
-    assert!(md.contains("| `all` |") && md.contains("| `none` |"), "{md}");
+    assert!(md.contains("| `all` |") && md.contains("| `none` |") && md.contains("| `none+norm` |"), "{md}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("compare.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     assert!(rows[1]["params_ratio"].as_f64().unwrap() < 0.8);
+    // `none+norm` is its own run, whose checkpoint keeps the six LayerNorms and says so.
+    let params = |i: usize| rows[i]["params"].as_u64().unwrap();
+    assert_eq!(params(2) - params(1), 6 * 2 * 384, "{:?}", rows[2]);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("plan-none-norm/seed-42/config.json")).unwrap()).unwrap();
+    assert_eq!((config["ffn_layers"].clone(), config["ffn_keep_layer_norm"].clone()), (serde_json::json!([]), serde_json::json!(true)));
     common::assert_png_chart(&out.path().join("compare.png"));
 }
 

@@ -63,6 +63,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
                 thousands(l.intermediate_params),
                 pct(l.intermediate_params)
             );
+        } else if l.intermediate_params > 0 {
+            // A `+norm` plan: the dense layers are gone, output.LayerNorm stays.
+            println!(
+                "{:<26}{:>14}{:>8.1}%  (removed; its LayerNorm kept)",
+                format!("layer {} intermediate", l.layer),
+                thousands(l.intermediate_params),
+                pct(l.intermediate_params)
+            );
         } else {
             println!("{:<26}{:>14}", format!("layer {} intermediate", l.layer), "removed");
         }
