@@ -105,7 +105,7 @@ const MIN = 60000;
     await page.fill('#model-url', 'test-models/tiny');
     await page.click('#load');
     await idle();
-    check('a second model loads', /Loaded tiny/.test(await text('#status')) && (await page.$$('#layers input')).length === 3, await text('#status') + (await text('#error')));
+    check('a second model loads', /Loaded tiny/.test(await text('#status')) && (await page.$$('#layers input[data-layer]')).length === 3, await text('#status') + (await text('#error')));
     // Heal the reduced model for 2 steps, then fine-tune both for 2 steps on the built-in sample.
     await page.click('details summary');
     await page.fill('#heal-steps', '2'); await page.fill('#train-steps', '2');
