@@ -97,6 +97,30 @@ fn save_load_round_trip_is_bit_exact() {
     assert_eq!(pollster::block_on(bert_to_safetensors(&reloaded)).unwrap(), saved);
 }
 
+/// Writes `model`, cut from `checkpoint` with `plan`, as a checkpoint folder; returns the folder,
+/// the weights written and its `config.json`.
+fn write_reduced(checkpoint: &Checkpoint, model: &undivided::BertModel, plan: &FfnPlan) -> (common::TempDir, Vec<u8>, Value) {
+    let out_dir = common::tempdir();
+    let weights = pollster::block_on(bert_to_safetensors(model)).unwrap();
+    write_checkpoint(out_dir.path(), &checkpoint.config_with_plan(plan), &weights, &checkpoint.tokenizer_files).unwrap();
+    let config = serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("config.json")).unwrap()).unwrap();
+    (out_dir, weights, config)
+}
+
+/// Reopens a folder written by [`write_reduced`] and checks its plan, and its output against
+/// PyTorch's for that plan.
+fn assert_reopens_as(dir: &Path, plan: &FfnPlan, num_params: usize) {
+    let device = Device::flex();
+    let back = Checkpoint::open(dir).unwrap();
+    assert_eq!(back.plan(), *plan);
+    let (model, _) = back.load_bert(None, &device).unwrap();
+    assert_eq!(model.plan(), *plan);
+    assert_eq!(model.num_params(), num_params);
+    let a = common::to_vec(model.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
+    let b = floats(&expected()["plans"][plan.to_string()]["last_hidden_state"]);
+    assert!(common::max_abs_diff(&a, &b) < 1e-4);
+}
+
 #[test]
 fn reduced_checkpoint_written_and_reloaded_gives_the_same_outputs() {
     let device = Device::flex();
@@ -105,22 +129,11 @@ fn reduced_checkpoint_written_and_reloaded_gives_the_same_outputs() {
     let (reduced, report) = checkpoint.load_bert(Some(&plan), &device).unwrap();
     assert_eq!(report.dropped.len(), 12, "6 tensors per removed block, 2 blocks");
     assert!(report.dropped.iter().all(|n| n.starts_with("encoder.layer.0.") || n.starts_with("encoder.layer.2.")));
-    let out_dir = common::tempdir();
-    let weights = pollster::block_on(bert_to_safetensors(&reduced)).unwrap();
-    write_checkpoint(out_dir.path(), &checkpoint.config_with_plan(&plan), &weights, &checkpoint.tokenizer_files).unwrap();
-
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("config.json")).unwrap()).unwrap();
+    let (out_dir, _, config) = write_reduced(&checkpoint, &reduced, &plan);
     assert_eq!(config["ffn_layers"], serde_json::json!([1]));
     assert_eq!(config["model_type"], "bert", "HF fields are kept");
     assert!(out_dir.path().join("vocab.txt").is_file(), "tokenizer files travel with the checkpoint");
-
-    let back = Checkpoint::open(out_dir.path()).unwrap();
-    assert_eq!(back.plan(), plan);
-    let (model, _) = back.load_bert(None, &device).unwrap();
-    assert_eq!(model.num_params(), reduced.num_params());
-    let a = common::to_vec(model.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
-    let b = floats(&expected()["plans"]["1"]["last_hidden_state"]);
-    assert!(common::max_abs_diff(&a, &b) < 1e-4);
+    assert_reopens_as(out_dir.path(), &plan, reduced.num_params());
 }
 
 #[test]
@@ -227,21 +240,11 @@ fn norm_plan_keeps_the_removed_layer_norms_through_save_and_load() {
     let plain = checkpoint.load_bert(Some(&FfnPlan::parse("1", 3).unwrap()), &device).unwrap().0;
     assert_eq!(reduced.num_params(), plain.num_params() + 2 * 2 * 32);
 
-    let out_dir = common::tempdir();
-    let weights = pollster::block_on(bert_to_safetensors(&reduced)).unwrap();
-    let config = checkpoint.config_with_plan(&plan);
-    write_checkpoint(out_dir.path(), &config, &weights, &checkpoint.tokenizer_files).unwrap();
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("config.json")).unwrap()).unwrap();
+    let (out_dir, weights, json) = write_reduced(&checkpoint, &reduced, &plan);
     assert_eq!(json["ffn_layers"], serde_json::json!([1]));
     assert_eq!(json["ffn_keep_layer_norm"], true);
-
-    let back = Checkpoint::open(out_dir.path()).unwrap();
-    assert_eq!(back.plan(), plan);
-    let (model, _) = back.load_bert(None, &device).unwrap();
-    assert_eq!(model.plan(), plan);
-    let a = common::to_vec(model.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
-    let b = floats(&expected()["plans"]["1+norm"]["last_hidden_state"]);
-    assert!(common::max_abs_diff(&a, &b) < 1e-4);
+    assert_reopens_as(out_dir.path(), &plan, reduced.num_params());
+    let config = checkpoint.config_with_plan(&plan);
     // The norms can be dropped later, not added back to a checkpoint that lost them.
     assert!(load(&weights, &config, "1").is_ok());
     let plain_bytes = pollster::block_on(bert_to_safetensors(&plain)).unwrap();

@@ -11,8 +11,8 @@ use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations, probe
 use crate::chart::{Series, png};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Task;
-use crate::model::FfnPlan;
 use crate::data::text::read_texts;
+use crate::model::FfnPlan;
 use crate::train::Prepared;
 
 #[derive(Args, Debug)]

@@ -56,17 +56,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     println!("{:<26}{:>14}{:>8.1}%", "embeddings", thousands(stats.embeddings_params), pct(stats.embeddings_params));
     for l in &stats.layers {
         println!("{:<26}{:>14}{:>8.1}%", format!("layer {} attention", l.layer), thousands(l.attention_params), pct(l.attention_params));
-        if l.has_intermediate {
+        if l.intermediate_params > 0 {
+            // Without the block, what is left is a `+norm` plan's output.LayerNorm.
+            let note = if l.has_intermediate { "" } else { "  (removed; its LayerNorm kept)" };
             println!(
-                "{:<26}{:>14}{:>8.1}%",
-                format!("layer {} intermediate", l.layer),
-                thousands(l.intermediate_params),
-                pct(l.intermediate_params)
-            );
-        } else if l.intermediate_params > 0 {
-            // A `+norm` plan: the dense layers are gone, output.LayerNorm stays.
-            println!(
-                "{:<26}{:>14}{:>8.1}%  (removed; its LayerNorm kept)",
+                "{:<26}{:>14}{:>8.1}%{note}",
                 format!("layer {} intermediate", l.layer),
                 thousands(l.intermediate_params),
                 pct(l.intermediate_params)

@@ -1,7 +1,7 @@
 //! `BertAttention`: multi-head self-attention with a padding mask, then the residual LayerNorm.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -43,7 +43,7 @@ impl BertAttention {
             key: linear(),
             value: linear(),
             output_dense: linear(),
-            output_layer_norm: LayerNormConfig::new(h).with_epsilon(config.layer_norm_eps).init(device),
+            output_layer_norm: config.layer_norm(device),
             attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             hidden_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             num_heads: config.num_attention_heads,

@@ -178,6 +178,11 @@ impl BertConfig {
         config
     }
 
+    /// A LayerNorm over the hidden size with this config's epsilon: every LayerNorm of BERT.
+    pub fn layer_norm(&self, device: &burn::tensor::Device) -> burn::nn::LayerNorm {
+        burn::nn::LayerNormConfig::new(self.hidden_size).with_epsilon(self.layer_norm_eps).init(device)
+    }
+
     /// Size of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads

@@ -1,7 +1,7 @@
 //! `BertEmbeddings`: word + position + token-type embeddings, then LayerNorm and dropout.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::BertConfig;
@@ -23,7 +23,7 @@ impl BertEmbeddings {
             word_embeddings: EmbeddingConfig::new(config.vocab_size, h).init(device),
             position_embeddings: EmbeddingConfig::new(config.max_position_embeddings, h).init(device),
             token_type_embeddings: EmbeddingConfig::new(config.type_vocab_size, h).init(device),
-            layer_norm: LayerNormConfig::new(h).with_epsilon(config.layer_norm_eps).init(device),
+            layer_norm: config.layer_norm(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         }
     }

@@ -1,7 +1,7 @@
 //! `BertIntermediate`: the feed-forward block that Undivided can remove from a layer.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::{Device, Tensor};
 
@@ -27,7 +27,7 @@ impl BertIntermediate {
         Self {
             intermediate_dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
             output_dense: LinearConfig::new(config.intermediate_size, config.hidden_size).init(device),
-            output_layer_norm: LayerNormConfig::new(config.hidden_size).with_epsilon(config.layer_norm_eps).init(device),
+            output_layer_norm: config.layer_norm(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             act: config.hidden_act,
         }

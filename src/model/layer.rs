@@ -1,7 +1,7 @@
 //! `BertLayer`: one encoder layer, self-attention followed by an optional intermediate block.
 
 use burn::module::Module;
-use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor};
 
 use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate};
@@ -36,11 +36,10 @@ impl BertLayer {
     /// `keep_intermediate`: whether the layer keeps its block; `keep_norm`: whether a removed
     /// block leaves its `output.LayerNorm` behind (ignored when the block is kept).
     pub fn new(config: &BertConfig, keep_intermediate: bool, keep_norm: bool, device: &Device) -> Self {
-        let norm = || LayerNormConfig::new(config.hidden_size).with_epsilon(config.layer_norm_eps).init(device);
         Self {
             attention: BertAttention::new(config, device),
             intermediate: keep_intermediate.then(|| BertIntermediate::new(config, device)),
-            output_layer_norm: (!keep_intermediate && keep_norm).then(norm),
+            output_layer_norm: (!keep_intermediate && keep_norm).then(|| config.layer_norm(device)),
         }
     }
 

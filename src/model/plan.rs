@@ -174,7 +174,7 @@ impl FfnPlan {
                 *k = false;
             }
         }
-        Self { keep, keep_norm: self.keep_norm }.with_norm(self.keep_norm)
+        Self { keep, keep_norm: false }.with_norm(self.keep_norm)
     }
 
     pub fn num_kept(&self) -> usize {
