@@ -59,14 +59,23 @@ fn malformed_tsv_is_reported_with_file_and_line() {
 #[test]
 fn compare_writes_a_table() {
     let out = common::tempdir();
-    let r = undivided(&["compare", "default", "--plans", "all,none,none+norm", "--steps", "2", "--batch-size", "8", "--out", out.path().to_str().unwrap()]);
+    let r = undivided(&[
+        "compare", "default", "--plans", "all,none,none+norm", "--steps", "2", "--batch-size", "8", "--reduced-lr", "0.0002", "--out",
+        out.path().to_str().unwrap(),
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
-    assert!(md.contains("| `all` |") && md.contains("| `none` |") && md.contains("| `none+norm` |"), "{md}");
+    // --reduced-lr trains the reduced plans, and only them, at their own rate, and the table says so.
+    assert!(md.contains("| `all` (lr 0.00005) |") && md.contains("| `none` (lr 0.0002) |") && md.contains("| `none+norm` (lr 0.0002) |"), "{md}");
+    assert!(md.contains("lr 0.00005 (reduced plans 0.0002)"), "{md}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("compare.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows[1]["params_ratio"].as_f64().unwrap() < 0.8);
+    let lrs: Vec<f64> = rows.iter().map(|r| r["lr"].as_f64().unwrap()).collect();
+    assert_eq!(lrs, [5e-5, 2e-4, 2e-4]);
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none/seed-42/results.json")).unwrap()).unwrap();
+    assert_eq!(run["options"]["train"]["lr"].as_f64(), Some(2e-4), "{run}");
     // `none+norm` is its own run, whose checkpoint keeps the six LayerNorms and says so.
     let params = |i: usize| rows[i]["params"].as_u64().unwrap();
     assert_eq!(params(2) - params(1), 6 * 2 * 384, "{:?}", rows[2]);
@@ -141,7 +150,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert!(rows[2]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[2]["heal_examples"] == 16);
     assert!(rows[1]["heal_seconds"].is_null());
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
-    assert!(md.contains("healing cost") && md.contains("| `none` | healed + distill |"), "{md}");
+    assert!(md.contains("healing cost") && md.contains("| `none` (lr 0.00005) | healed + distill |"), "{md}");
     // The distilled run learned from the full plan's fine-tuned model of the same seed.
     let distilled: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-healed-distill/seed-42/results.json")).unwrap()).unwrap();
     assert!(distilled["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
@@ -157,7 +166,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert_eq!(pruned["options"]["train"]["lr"], 3e-5);
     assert_eq!(distilled["options"]["train"]["lr"], 5e-5);
     assert!(rows[4]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[4]["heal_examples"] == 16);
-    assert!(md.contains("| `none` | pruned from fine-tuned + healed + distill |"), "{md}");
+    assert!(md.contains("| `none` (lr 0.00003) | pruned from fine-tuned + healed + distill |"), "{md}");
     assert!(md.contains("students cut from the fine-tuned model at lr 0.00003"), "{md}");
 
     // The page reads this file back (same parser as in the browser).
@@ -190,12 +199,13 @@ fn compare_refuses_distillation_it_cannot_run() {
     let out = common::tempdir();
     let o = out.path().to_str().unwrap();
     let text = ["--text", "data/sample/train.tsv", "--text-task", "sst2"];
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--distill"], "--distill: needs --text"),
         (&["--from-finetuned"], "--from-finetuned: needs --text"),
         (&["--plans", "none", "--from-finetuned", text[0], text[1], text[2], text[3]], "--from-finetuned: the plans must include `all` (the teacher)"),
         (&["--distill-hidden", "1"], "--distill-hidden / --distill-attention: need --distill or --from-finetuned"),
         (&["--pruned-lr", "3e-5"], "--pruned-lr: needs --from-finetuned"),
+        (&["--reduced-lr", "0"], "--reduced-lr: expected a positive number"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["compare", "default", "--steps", "1", "--out", o];
