@@ -199,13 +199,14 @@ fn compare_refuses_distillation_it_cannot_run() {
     let out = common::tempdir();
     let o = out.path().to_str().unwrap();
     let text = ["--text", "data/sample/train.tsv", "--text-task", "sst2"];
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--distill"], "--distill: needs --text"),
         (&["--from-finetuned"], "--from-finetuned: needs --text"),
         (&["--plans", "none", "--from-finetuned", text[0], text[1], text[2], text[3]], "--from-finetuned: the plans must include `all` (the teacher)"),
         (&["--distill-hidden", "1"], "--distill-hidden / --distill-attention: need --distill or --from-finetuned"),
         (&["--pruned-lr", "3e-5"], "--pruned-lr: needs --from-finetuned"),
         (&["--reduced-lr", "0"], "--reduced-lr: expected a positive number"),
+        (&["--dropout", "1"], "--dropout: expected a probability in [0, 1)"),
     ];
     for (extra, expected) in cases {
         let mut args = vec!["compare", "default", "--steps", "1", "--out", o];

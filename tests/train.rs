@@ -41,7 +41,7 @@ fn toy_dataset() -> Dataset {
 
 fn options(steps: usize, lr: f64) -> RunOptions {
     RunOptions {
-        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
+        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None, dropout: None },
         epochs: 1,
         max_steps: Some(steps),
         eval_every: 0,
@@ -104,6 +104,29 @@ fn same_seed_same_weights() {
     // The output folder is itself a loadable checkpoint with label names.
     let best = Checkpoint::open(a.path()).unwrap();
     assert_eq!(best.config.label_names(), vec!["negative", "positive"]);
+}
+
+#[test]
+fn a_dropout_override_reaches_the_model_and_its_config() {
+    let _turn = turn();
+    let (_ckpt_dir, checkpoint, data, dev) = setup();
+    let plan = FfnPlan::all(3);
+    let train = |dropout: Option<f64>| {
+        let dir = common::tempdir();
+        let mut options = options(4, 1e-3);
+        options.train.dropout = dropout;
+        finetune(&checkpoint, &plan, Task::Sst2, &data, &dev, dir.path(), &options, false, &Device::flex(), &mut Quiet).unwrap();
+        (std::fs::read(dir.path().join("last/model.safetensors")).unwrap(), Checkpoint::open(dir.path()).unwrap().config)
+    };
+    // The tiny checkpoint's own dropout is 0.1: asking for it changes nothing, asking for 0 does.
+    assert_eq!(checkpoint.config.hidden_dropout_prob, 0.1);
+    let (default_weights, default_config) = train(None);
+    let (same_weights, _) = train(Some(0.1));
+    let (no_dropout_weights, no_dropout_config) = train(Some(0.0));
+    assert!(default_weights == same_weights, "--dropout 0.1 on a 0.1 checkpoint changed the run");
+    assert!(default_weights != no_dropout_weights, "--dropout 0 left the run unchanged");
+    assert_eq!((default_config.hidden_dropout_prob, default_config.attention_probs_dropout_prob), (0.1, 0.1));
+    assert_eq!((no_dropout_config.hidden_dropout_prob, no_dropout_config.attention_probs_dropout_prob), (0.0, 0.0));
 }
 
 #[test]

@@ -78,6 +78,11 @@ pub struct TrainArgs {
     /// Clip gradients to this global L2 norm (0: no clipping).
     #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
+    /// Dropout probability of every dropout layer (default: the checkpoint's
+    /// `hidden_dropout_prob` / `attention_probs_dropout_prob`, 0.1 for BERT). A model with
+    /// blocks removed, trained for one epoch, underfits rather than overfits.
+    #[arg(long)]
+    pub dropout: Option<f64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Evaluate on dev (and keep the best checkpoint) every N steps; 0: at the end only.
@@ -127,6 +132,7 @@ impl TrainArgs {
         anyhow::ensure!(self.batch_size > 0, "--batch-size: expected at least 1");
         anyhow::ensure!(self.lr > 0.0 && self.lr.is_finite(), "--lr: expected a positive number");
         anyhow::ensure!((0.0..1.0).contains(&self.warmup_ratio), "--warmup-ratio: expected a fraction in [0, 1)");
+        anyhow::ensure!(self.dropout.is_none_or(|p| (0.0..1.0).contains(&p)), "--dropout: expected a probability in [0, 1)");
         anyhow::ensure!(self.epochs > 0 || self.steps.is_some(), "--epochs: expected at least 1");
         anyhow::ensure!(self.temperature > 0.0 && self.temperature.is_finite(), "--temperature: expected a positive number");
         anyhow::ensure!((0.0..=1.0).contains(&self.alpha), "--alpha: expected a weight in [0, 1]");
@@ -143,6 +149,7 @@ impl TrainArgs {
                 max_grad_norm: self.max_grad_norm,
                 seed: self.seed,
                 distill: self.teacher.as_ref().map(|_| self.distill()),
+                dropout: self.dropout,
             },
             teacher: self.teacher.clone(),
             epochs: self.epochs,

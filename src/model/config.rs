@@ -209,6 +209,16 @@ impl BertConfig {
             .collect()
     }
 
+    /// Sets every dropout probability (hidden states, attention, classifier head) to `p`, as HF's
+    /// `from_pretrained(..., hidden_dropout_prob=p, attention_probs_dropout_prob=p)` does.
+    pub fn set_dropout(&mut self, p: f64) {
+        self.hidden_dropout_prob = p;
+        self.attention_probs_dropout_prob = p;
+        if self.classifier_dropout.is_some() {
+            self.classifier_dropout = Some(p);
+        }
+    }
+
     /// Sets the classification labels, in HF's `id2label` / `label2id` form.
     pub fn set_labels(&mut self, names: &[String]) {
         self.id2label = Some(names.iter().enumerate().map(|(i, n)| (i.to_string(), n.clone())).collect());

@@ -187,6 +187,17 @@ pub fn finetune(
         return Err(TrainError::Config("the training set is empty".into()));
     }
     let ad = device.clone().autodiff();
+    // A dropout override applies to the model trained here and is saved in its config.json.
+    let overridden;
+    let checkpoint = match options.train.dropout {
+        Some(p) => {
+            let mut c = checkpoint.clone();
+            c.config.set_dropout(p);
+            overridden = c;
+            &overridden
+        }
+        None => checkpoint,
+    };
     let config = classifier_config(&checkpoint.config, plan, task);
     let pad_id = checkpoint.tokenizer.pad_id();
     let steps_per_epoch = train.len().div_ceil(options.train.batch_size);
