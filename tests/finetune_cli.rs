@@ -60,25 +60,31 @@ fn malformed_tsv_is_reported_with_file_and_line() {
 fn compare_writes_a_table() {
     let out = common::tempdir();
     let r = undivided(&[
-        "compare", "default", "--plans", "all,none,none+norm", "--steps", "2", "--batch-size", "8", "--reduced-lr", "0.0002", "--out",
+        "compare", "default", "--plans", "all,none,none+norm", "--steps", "2", "--batch-size", "8", "--reduced-lr", "0.0002", "--distill", "--out",
         out.path().to_str().unwrap(),
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
-    // --reduced-lr trains the reduced plans, and only them, at their own rate, and the table says so.
-    assert!(md.contains("| `all` (lr 0.00005) |") && md.contains("| `none` (lr 0.0002) |") && md.contains("| `none+norm` (lr 0.0002) |"), "{md}");
+    // --reduced-lr trains the reduced plans, and only them, at their own rate, and the table says so;
+    // --distill adds each reduced plan fine-tuned with distillation from the full plan's run.
+    for row in ["| `all` (lr 0.00005) | full |", "| `none` (lr 0.0002) | deleted |", "| `none` (lr 0.0002) | deleted + distill |", "| `none+norm` (lr 0.0002) | deleted |", "| `none+norm` (lr 0.0002) | deleted + distill |"] {
+        assert!(md.contains(row), "{row}: {md}");
+    }
     assert!(md.contains("lr 0.00005 (reduced plans 0.0002)"), "{md}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("compare.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 5);
     assert!(rows[1]["params_ratio"].as_f64().unwrap() < 0.8);
     let lrs: Vec<f64> = rows.iter().map(|r| r["lr"].as_f64().unwrap()).collect();
-    assert_eq!(lrs, [5e-5, 2e-4, 2e-4]);
+    assert_eq!(lrs, [5e-5, 2e-4, 2e-4, 2e-4, 2e-4]);
+    let distilled: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-norm-distill/seed-42/results.json")).unwrap()).unwrap();
+    assert!(distilled["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"), "{distilled}");
+    assert_eq!(distilled["plan"], "none+norm");
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none/seed-42/results.json")).unwrap()).unwrap();
     assert_eq!(run["options"]["train"]["lr"].as_f64(), Some(2e-4), "{run}");
     // `none+norm` is its own run, whose checkpoint keeps the six LayerNorms and says so.
     let params = |i: usize| rows[i]["params"].as_u64().unwrap();
-    assert_eq!(params(2) - params(1), 6 * 2 * 384, "{:?}", rows[2]);
+    assert_eq!(params(3) - params(1), 6 * 2 * 384, "{:?}", rows[3]);
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("plan-none-norm/seed-42/config.json")).unwrap()).unwrap();
     assert_eq!((config["ffn_layers"].clone(), config["ffn_keep_layer_norm"].clone()), (serde_json::json!([]), serde_json::json!(true)));
@@ -145,10 +151,11 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let kinds: Vec<(String, String)> = rows.iter().map(|r| (r["plan"].as_str().unwrap().into(), r["variant"].as_str().unwrap().into())).collect();
     assert_eq!(
         kinds,
-        [("all", "deleted"), ("none", "deleted"), ("none", "healed"), ("none", "healed-distill"), ("none", "pruned-distill")].map(|(a, b)| (a.to_string(), b.to_string()))
+        [("all", "deleted"), ("none", "deleted"), ("none", "deleted-distill"), ("none", "healed"), ("none", "healed-distill"), ("none", "pruned-distill")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    assert!(rows[2]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[2]["heal_examples"] == 16);
-    assert!(rows[1]["heal_seconds"].is_null());
+    assert!(rows[3]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[3]["heal_examples"] == 16);
+    assert!(rows[1]["heal_seconds"].is_null() && rows[2]["heal_seconds"].is_null());
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
     assert!(md.contains("healing cost") && md.contains("| `none` (lr 0.00005) | healed + distill |"), "{md}");
     // The distilled run learned from the full plan's fine-tuned model of the same seed.
@@ -165,31 +172,31 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert!(pruned["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
     assert_eq!(pruned["options"]["train"]["lr"], 3e-5);
     assert_eq!(distilled["options"]["train"]["lr"], 5e-5);
-    assert!(rows[4]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[4]["heal_examples"] == 16);
+    assert!(rows[5]["heal_seconds"].as_f64().unwrap() > 0.0 && rows[5]["heal_examples"] == 16);
     assert!(md.contains("| `none` (lr 0.00003) | pruned from fine-tuned + healed + distill |"), "{md}");
     assert!(md.contains("students cut from the fine-tuned model at lr 0.00003"), "{md}");
 
     // The page reads this file back (same parser as in the browser).
     let shown = undivided::train::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
-    assert_eq!(shown.rows.len(), 5);
-    assert_eq!(shown.rows[3].variant, "healed-distill");
-    assert!(shown.rows[2].heal_seconds.is_some());
+    assert_eq!(shown.rows.len(), 6);
+    assert_eq!(shown.rows[4].variant, "healed-distill");
+    assert!(shown.rows[3].heal_seconds.is_some());
 
     // Run again: every finished run and the healing are reused, not redone.
     let again = undivided(&args);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert_eq!(stdout.matches("reusing the finished").count(), 7, "{stdout}");
+    assert_eq!(stdout.matches("reusing the finished").count(), 8, "{stdout}");
 
     // A teacher redone since (same path, same options, new weights) makes what learned from it
-    // stale: the two distilled runs and the pruned healing are redone, the rest reused.
+    // stale: the three distilled runs and the pruned healing are redone, the rest reused.
     let teacher_results = out.path().join("plan-all/seed-42/results.json");
     std::fs::File::options().append(true).open(&teacher_results).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
     let third = undivided(&args);
     assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
     let stdout = String::from_utf8_lossy(&third.stdout);
     assert_eq!(stdout.matches("reusing the finished").count(), 4, "{stdout}");
-    for redone in ["healed + distill seed 42: reusing", "pruned from fine-tuned + healed + distill seed 42: reusing", "heal-none-pruned/seed-42"] {
+    for redone in ["deleted + distill seed 42: reusing", "healed + distill seed 42: reusing", "pruned from fine-tuned + healed + distill seed 42: reusing", "heal-none-pruned/seed-42"] {
         assert!(!stdout.contains(redone), "{redone}: {stdout}");
     }
 }
@@ -200,7 +207,7 @@ fn compare_refuses_distillation_it_cannot_run() {
     let o = out.path().to_str().unwrap();
     let text = ["--text", "data/sample/train.tsv", "--text-task", "sst2"];
     let cases: [(&[&str], &str); 7] = [
-        (&["--distill"], "--distill: needs --text"),
+        (&["--plans", "none", "--distill"], "--distill: the plans must include `all` (the teacher)"),
         (&["--from-finetuned"], "--from-finetuned: needs --text"),
         (&["--plans", "none", "--from-finetuned", text[0], text[1], text[2], text[3]], "--from-finetuned: the plans must include `all` (the teacher)"),
         (&["--distill-hidden", "1"], "--distill-hidden / --distill-attention: need --distill or --from-finetuned"),

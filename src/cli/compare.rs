@@ -1,7 +1,8 @@
 //! `undivided compare`: the Undivided Attention claim made testable — several plans fine-tuned
-//! with identical settings and seeds, summarised relative to the full model. With `--heal-text`,
-//! every reduced plan also appears healed (and, with `--distill`, healed + task distillation
-//! from the fine-tuned full model), next to what healing cost. With `--from-finetuned`, each
+//! with identical settings and seeds, summarised relative to the full model. With `--distill`,
+//! every reduced plan is also fine-tuned with task distillation from the fine-tuned full model.
+//! With `--text`, every reduced plan also appears healed (and, with `--distill`, healed + task
+//! distillation), next to what healing cost. With `--from-finetuned`, each
 //! reduced plan is also cut from the fine-tuned full model itself, healed against it and
 //! fine-tuned with distillation from it: the student keeps what fine-tuning taught the full
 //! model's attention, instead of relearning it from the pre-trained checkpoint.
@@ -43,8 +44,9 @@ pub struct CompareArgs {
     /// Healing of each reduced plan (used when --text is given).
     #[command(flatten)]
     pub heal: HealSettings,
-    /// Also fine-tune each healed plan with task distillation from the full plan's fine-tuned
-    /// model of the same seed (needs --text and `all` among the plans).
+    /// Also fine-tune each reduced plan with task distillation from the full plan's fine-tuned
+    /// model of the same seed: as deleted, and as healed with --text (needs `all` among the
+    /// plans). --distill-hidden / --distill-attention add the layer-to-layer losses.
     #[arg(long)]
     pub distill: bool,
     /// Also cut each reduced plan from the full plan's fine-tuned model of the same seed, heal it
@@ -74,6 +76,8 @@ pub struct CompareArgs {
 pub enum Variant {
     /// Blocks deleted from the pre-trained checkpoint, then fine-tuned.
     Deleted,
+    /// Deleted, then fine-tuned with distillation from the fine-tuned full model.
+    DeletedDistill,
     /// Deleted, healed against the full model, then fine-tuned.
     Healed,
     /// Healed, then fine-tuned with soft targets from the fine-tuned full model.
@@ -87,6 +91,7 @@ impl Variant {
     fn suffix(self) -> &'static str {
         match self {
             Variant::Deleted => "",
+            Variant::DeletedDistill => "-distill",
             Variant::Healed => "-healed",
             Variant::HealedDistill => "-healed-distill",
             Variant::PrunedDistill => "-pruned-distill",
@@ -96,6 +101,7 @@ impl Variant {
     fn label(self) -> &'static str {
         match self {
             Variant::Deleted => "deleted",
+            Variant::DeletedDistill => "deleted + distill",
             Variant::Healed => "healed",
             Variant::HealedDistill => "healed + distill",
             Variant::PrunedDistill => "pruned from fine-tuned + healed + distill",
@@ -178,19 +184,21 @@ pub fn summarise(runs: &[PlanRuns], config: &crate::model::BertConfig, seq_len: 
 }
 
 pub fn markdown(rows: &[PlanSummary], title: &str) -> String {
+    // A variant column once a plan appears in more than one way; a cost column once one healed.
+    let variants = rows.iter().any(|r| r.variant != Variant::Deleted);
     let healed = rows.iter().any(|r| r.heal_seconds.is_some());
     // Rows trained at different learning rates (--reduced-lr, --pruned-lr) say which.
     let lrs_differ = rows.iter().any(|r| rows.first().is_some_and(|first| r.lr != first.lr));
     let mut md = format!(
         "## {title}\n\n| plan (layers keeping their intermediate block) | {}{} (mean ± sd) | Δ vs full | parameters | params vs full | FLOPs vs full | train time | examples/s | speed-up |{}\n|---|{}---|---|---|---|---|---|---|---|{}\n",
-        if healed { "variant | " } else { "" },
+        if variants { "variant | " } else { "" },
         rows.first().map(|r| r.metric.as_str()).unwrap_or("metric"),
         if healed { " healing cost |" } else { "" },
-        if healed { "---|" } else { "" },
+        if variants { "---|" } else { "" },
         if healed { "---|" } else { "" },
     );
     for r in rows {
-        let variant = if healed { format!(" {} |", if r.plan == "all" { "full" } else { r.variant.label() }) } else { String::new() };
+        let variant = if variants { format!(" {} |", if r.plan == "all" { "full" } else { r.variant.label() }) } else { String::new() };
         let cost = match (healed, r.heal_seconds, r.heal_examples) {
             (false, _, _) => String::new(),
             (true, Some(s), Some(n)) => format!(" {s:.0} s, {} sentences |", thousands(n)),
@@ -264,7 +272,6 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.train.teacher.is_none(), "--teacher: compare picks the teacher itself (the full plan's run); use --distill");
     let full_plan = checkpoint.plan();
     let heal = args.heal.text.is_some();
-    anyhow::ensure!(!args.distill || heal, "--distill: needs --text (distillation is compared on healed models)");
     anyhow::ensure!(!args.from_finetuned || heal, "--from-finetuned: needs --text (the pruned model is healed on it)");
     anyhow::ensure!(args.from_finetuned || args.pruned_lr.is_none(), "--pruned-lr: needs --from-finetuned");
     for (flag, lr) in [("--reduced-lr", args.reduced_lr), ("--pruned-lr", args.pruned_lr)] {
@@ -296,6 +303,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
             None
         };
         let mut variants = vec![Variant::Deleted];
+        if reduced && args.distill {
+            variants.push(Variant::DeletedDistill);
+        }
         if healed.is_some() {
             variants.push(Variant::Healed);
             if args.distill {
@@ -316,15 +326,15 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                 let teacher = plan_dir(&full_plan, Variant::Deleted).join(format!("seed-{}", train.seed));
                 // What this run starts from or learns from: it is redone when any of them was.
                 let mut inputs = Vec::new();
-                if matches!(variant, Variant::HealedDistill | Variant::PrunedDistill) {
+                if matches!(variant, Variant::DeletedDistill | Variant::HealedDistill | Variant::PrunedDistill) {
                     train.teacher = Some(teacher.clone());
                     inputs.push(teacher.join("results.json"));
                 }
                 let heal_dir = match variant {
-                    Variant::Deleted => None,
+                    Variant::Deleted | Variant::DeletedDistill => None,
                     Variant::Healed | Variant::HealedDistill => healed.as_ref().map(|(dir, _)| dir.clone()),
                     Variant::PrunedDistill => {
-                        train.lr = args.pruned_lr.unwrap_or(train.lr);
+                        train.lr = args.pruned_lr.unwrap_or(args.train.lr);
                         let dir = args.out.join(format!("heal-{}-pruned", plan.file_stem())).join(format!("seed-{}", train.seed));
                         heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir, &inputs)?);
                         Some(dir)
