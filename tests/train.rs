@@ -41,13 +41,14 @@ fn toy_dataset() -> Dataset {
 
 fn options(steps: usize, lr: f64) -> RunOptions {
     RunOptions {
-        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None, dropout: None },
+        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
         epochs: 1,
         max_steps: Some(steps),
         eval_every: 0,
         save_every: 0,
         eval_batch_size: 16,
         teacher: None,
+        dropout: None,
     }
 }
 
@@ -114,7 +115,7 @@ fn a_dropout_override_reaches_the_model_and_its_config() {
     let train = |dropout: Option<f64>| {
         let dir = common::tempdir();
         let mut options = options(4, 1e-3);
-        options.train.dropout = dropout;
+        options.dropout = dropout;
         finetune(&checkpoint, &plan, Task::Sst2, &data, &dev, dir.path(), &options, false, &Device::flex(), &mut Quiet).unwrap();
         (std::fs::read(dir.path().join("last/model.safetensors")).unwrap(), Checkpoint::open(dir.path()).unwrap().config)
     };

@@ -188,7 +188,7 @@ pub fn markdown(rows: &[PlanSummary], title: &str) -> String {
     let variants = rows.iter().any(|r| r.variant != Variant::Deleted);
     let healed = rows.iter().any(|r| r.heal_seconds.is_some());
     // Rows trained at different learning rates (--reduced-lr, --pruned-lr) say which.
-    let lrs_differ = rows.iter().any(|r| rows.first().is_some_and(|first| r.lr != first.lr));
+    let lrs_differ = rows.iter().any(|r| r.lr != rows[0].lr);
     let mut md = format!(
         "## {title}\n\n| plan (layers keeping their intermediate block) | {}{} (mean ± sd) | Δ vs full | parameters | params vs full | FLOPs vs full | train time | examples/s | speed-up |{}\n|---|{}---|---|---|---|---|---|---|---|{}\n",
         if variants { "variant | " } else { "" },
@@ -320,9 +320,12 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
             for s in 0..args.seeds {
                 let mut train = args.train.clone();
                 train.seed = args.train.seed + s;
-                if reduced {
-                    train.lr = args.reduced_lr.unwrap_or(train.lr);
+                train.lr = match variant {
+                    Variant::PrunedDistill => args.pruned_lr,
+                    _ if reduced => args.reduced_lr,
+                    _ => None,
                 }
+                .unwrap_or(args.train.lr);
                 let teacher = plan_dir(&full_plan, Variant::Deleted).join(format!("seed-{}", train.seed));
                 // What this run starts from or learns from: it is redone when any of them was.
                 let mut inputs = Vec::new();
@@ -334,7 +337,6 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                     Variant::Deleted | Variant::DeletedDistill => None,
                     Variant::Healed | Variant::HealedDistill => healed.as_ref().map(|(dir, _)| dir.clone()),
                     Variant::PrunedDistill => {
-                        train.lr = args.pruned_lr.unwrap_or(args.train.lr);
                         let dir = args.out.join(format!("heal-{}-pruned", plan.file_stem())).join(format!("seed-{}", train.seed));
                         heals.push(heal_or_reuse(&Checkpoint::open(&teacher)?, plan, &args.heal, &device, &dir, &inputs)?);
                         Some(dir)

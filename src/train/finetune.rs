@@ -37,6 +37,11 @@ pub struct RunOptions {
     /// The fine-tuned teacher checkpoint of task distillation (`train.distill` says how much).
     #[serde(default)]
     pub teacher: Option<PathBuf>,
+    /// Dropout probability of every dropout layer, instead of the checkpoint's
+    /// `hidden_dropout_prob` / `attention_probs_dropout_prob` (`None`: the checkpoint's). It is
+    /// a property of the model built for the run, like the teacher, not of the optimiser step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
 }
 
 /// Where a run is, saved in `last/state.json` for `--resume`.
@@ -189,7 +194,7 @@ pub fn finetune(
     let ad = device.clone().autodiff();
     // A dropout override applies to the model trained here and is saved in its config.json.
     let overridden;
-    let checkpoint = match options.train.dropout {
+    let checkpoint = match options.dropout {
         Some(p) => {
             let mut c = checkpoint.clone();
             c.config.set_dropout(p);
@@ -214,7 +219,7 @@ pub fn finetune(
     // Start from the pre-trained checkpoint, or from `last/` when resuming.
     let (mut trainer, mut state) = if resume {
         let (state, state_path): (RunState, _) = read_state(&last_dir)?;
-        if state.plan != plan.to_string() || state.task != task || state.options.train != options.train || state.options.teacher != options.teacher {
+        if state.plan != plan.to_string() || state.task != task || state.options.train != options.train || state.options.teacher != options.teacher || state.options.dropout != options.dropout {
             return Err(TrainError::Resume {
                 path: state_path,
                 reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),

@@ -26,15 +26,11 @@ pub struct TrainConfig {
     /// Task distillation from a fine-tuned teacher, when one is given.
     #[serde(default)]
     pub distill: Option<DistillConfig>,
-    /// Dropout probability of every dropout layer, instead of the checkpoint's
-    /// `hidden_dropout_prob` / `attention_probs_dropout_prob` (`None`: the checkpoint's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dropout: Option<f64>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { batch_size: 32, max_len: 128, lr: 5e-5, warmup_ratio: 0.1, weight_decay: 0.01, max_grad_norm: 1.0, seed: 42, distill: None, dropout: None }
+        Self { batch_size: 32, max_len: 128, lr: 5e-5, warmup_ratio: 0.1, weight_decay: 0.01, max_grad_norm: 1.0, seed: 42, distill: None }
     }
 }
 
