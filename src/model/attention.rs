@@ -7,7 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::BertConfig;
+use super::{BertConfig, per_token};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
 ///
@@ -56,9 +56,9 @@ impl BertAttention {
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> AttentionOutput {
         let [batch, seq, hidden] = x.dims();
         let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, self.head_dim]).swap_dims(1, 2);
-        let q = heads(self.query.forward(x.clone()));
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x.clone()));
+        let q = heads(per_token(&self.query, x.clone()));
+        let k = heads(per_token(&self.key, x.clone()));
+        let v = heads(per_token(&self.value, x.clone()));
 
         let scale = (self.head_dim as f64).sqrt().recip();
         // Inference without attention maps: the backend's fused attention (on the CPU, burn-flex
@@ -77,7 +77,7 @@ impl BertAttention {
         };
         let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
 
-        let out = self.hidden_dropout.forward(self.output_dense.forward(context));
+        let out = self.hidden_dropout.forward(per_token(&self.output_dense, context));
         AttentionOutput {
             hidden: self.output_layer_norm.forward(out + x),
             probs,
