@@ -24,6 +24,11 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// Whether `device` (with or without autodiff) is burn-flex, the CPU backend.
+pub fn is_flex(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
+}
+
 /// The backend could not be started.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the {backend} backend: {reason}")]

@@ -84,6 +84,53 @@ fn a_short_run_lowers_the_loss() {
     assert!(last < first * 0.5, "loss {first} -> {last}: {losses:?}");
 }
 
+/// On the CPU a step trains its batch in slices on parallel threads. With dropout off, the
+/// slices' losses and gradients must sum to the whole batch's, including the per-token means of
+/// layer-to-layer distillation when the slices hold different numbers of real tokens.
+#[test]
+fn a_batch_in_slices_gives_the_whole_batch_loss_and_gradients() {
+    let _turn = turn();
+    let (_dir, checkpoint, data, _) = setup();
+    let device = Device::flex().autodiff();
+    let mut config = checkpoint.config.clone();
+    config.set_labels(&["negative".into(), "positive".into()]);
+    config.set_dropout(0.0);
+    let load = |plan: &FfnPlan, device: &Device| undivided::checkpoint::load_classifier(&checkpoint.weights, Path::new("tiny"), &config, plan, device).unwrap().0;
+    let teacher = load(&FfnPlan::all(3), &Device::flex());
+    let mut train = options(1, 1e-3).train;
+    train.distill = Some(DistillConfig { temperature: 2.0, alpha: 0.5, hidden_weight: 1.0, attention_weight: 1.0 });
+    let trainer = Trainer::new(load(&FfnPlan::parse("1", 3).unwrap(), &device), Task::Sst2, train, 1, &device).with_teacher(teacher);
+    // Short sentences first, long ones last: the halves differ in real tokens.
+    let mut rows: Vec<usize> = (0..data.len()).collect();
+    rows.sort_by_key(|&i| data.rows[i].input_ids.len());
+    let rows: Vec<usize> = rows.into_iter().step_by(3).collect();
+    let batch = data.batch(&rows, checkpoint.tokenizer.pad_id());
+    let labels: Vec<_> = rows.iter().map(|&i| data.labels[i].clone()).collect();
+    let (first, last) = (batch.rows(0..batch.batch_size / 2).real_tokens(), batch.rows(batch.batch_size / 2..batch.batch_size).real_tokens());
+    assert_ne!(first * 2, first + last, "the halves should differ in real tokens");
+
+    let (whole_loss, whole) = trainer.gradients(&batch, &labels, 1, 0);
+    let whole_loss = whole_loss.into_scalar::<f32>();
+    for parts in [2, 3] {
+        let (loss, grads) = trainer.gradients(&batch, &labels, parts, 0);
+        let loss = loss.into_scalar::<f32>();
+        assert!((loss - whole_loss).abs() < 1e-5 * whole_loss.abs().max(1.0), "{parts} slices: loss {loss}, whole batch {whole_loss}");
+        for &(id, rank, _) in &trainer.params.0 {
+            let read = |g: &burn::optim::GradientsParams| match rank {
+                1 => g.get::<1>(id).map(|t| t.into_data().to_vec::<f32>().unwrap()),
+                _ => g.get::<2>(id).map(|t| t.into_data().to_vec::<f32>().unwrap()),
+            };
+            let (Some(a), Some(b)) = (read(&whole), read(&grads)) else {
+                assert_eq!(read(&whole).is_some(), read(&grads).is_some(), "{parts} slices: parameter {id} has a gradient in one case only");
+                continue;
+            };
+            let scale = a.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+            let diff = common::max_abs_diff(&a, &b);
+            assert!(diff < 1e-4 * scale, "{parts} slices: parameter {id}: gradients differ by {diff} (largest {scale})");
+        }
+    }
+}
+
 fn run(dir: &Path, steps: usize, resume: bool, observer: &mut dyn Observer) -> Result<Vec<u8>, TrainError> {
     let (_ckpt_dir, checkpoint, data, dev) = setup();
     let plan = FfnPlan::all(3);
@@ -183,6 +230,35 @@ fn the_same_run_works_on_wgpu() {
     assert!(results.dev[0].1.metrics["accuracy"].is_finite());
 }
 
+/// When gradients are tracked the intermediate block's GELU is written out through `erf`; on
+/// every native backend its derivative must be the exact one, Φ(x) + x·φ(x), not the tanh
+/// approximation that burn's default GELU backward differentiates.
+#[test]
+fn the_training_gelu_has_the_exact_derivative_on_every_native_backend() {
+    use burn::tensor::{Tensor, TensorData};
+    use undivided::model::{BertConfig, BertIntermediate};
+    let config = BertConfig::from_json(&std::fs::read_to_string(common::tiny_dir().join("config.json")).unwrap()).unwrap();
+    let xs: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.25).chain([-20.0, 12.0, 20.0]).collect();
+    // erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+    let erf = |x: f64| {
+        let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+        let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * (-x * x).exp();
+        if x < 0.0 { -y } else { y }
+    };
+    let exact = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    for backend in [undivided::device::Backend::Flex, undivided::device::Backend::Wgpu] {
+        let device = pollster::block_on(undivided::device::init_device(backend)).unwrap().autodiff();
+        let block = BertIntermediate::new(&config, &device);
+        let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [1, 1, xs.len()]), &device).require_grad();
+        let grads = block.activate(x.clone()).sum().backward();
+        let g = x.grad(&grads).expect("a gradient for x").into_data().to_vec::<f32>().unwrap();
+        for (x, g) in xs.iter().zip(&g) {
+            let want = exact(*x as f64);
+            assert!((*g as f64 - want).abs() < 1e-5, "{backend}: GELU gradient at x = {x}: {g}, expected {want}");
+        }
+    }
+}
+
 #[test]
 fn a_teacher_overrides_wrong_labels_when_alpha_is_one() {
     // Task distillation is wired in: a student trained on inverted labels with alpha = 1 learns
@@ -234,6 +310,9 @@ fn layer_to_layer_distillation_pulls_hidden_states_and_attentions_to_the_teacher
         let mut o = options(40, 2e-3);
         o.teacher = Some(teacher_dir.path().to_path_buf());
         o.train.distill = Some(DistillConfig { temperature: 2.0, alpha: 0.5, hidden_weight, attention_weight });
+        // Without dropout: on a model this small, which masks a run draws moves the distances
+        // as much as the layer losses do.
+        o.dropout = Some(0.0);
         o
     };
     let distance_after = |o: &RunOptions| {

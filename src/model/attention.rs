@@ -7,7 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::{BertConfig, per_token};
+use super::{BertConfig, dropout, per_token};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
 ///
@@ -69,7 +69,7 @@ impl BertAttention {
         let (context, probs) = if explicit {
             let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
             let probs = softmax(scores, 3);
-            let context = self.attention_dropout.forward(probs.clone()).matmul(v);
+            let context = dropout(&self.attention_dropout, probs.clone()).matmul(v);
             (context, keep_probs.then_some(probs))
         } else {
             let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
@@ -77,7 +77,7 @@ impl BertAttention {
         };
         let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
 
-        let out = self.hidden_dropout.forward(per_token(&self.output_dense, context));
+        let out = dropout(&self.hidden_dropout, per_token(&self.output_dense, context));
         AttentionOutput {
             hidden: self.output_layer_norm.forward(out + x),
             probs,

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardOptions};
+use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardOptions, dropout};
 
 /// HF `BertForSequenceClassification`: `bert.*` + `classifier.{weight,bias}`.
 /// With one label the head is a regression (STS-B), otherwise a softmax classifier.
@@ -44,7 +44,7 @@ impl BertForSequenceClassification {
     /// (layer-to-layer distillation during fine-tuning).
     pub fn forward_with(&self, input: BertInput, options: ForwardOptions) -> SequenceClassifierOutput {
         let BertOutput { pooler_output, hidden_states, attentions, .. } = self.bert.forward(input, options);
-        let logits = self.classifier.forward(self.dropout.forward(pooler_output));
+        let logits = self.classifier.forward(dropout(&self.dropout, pooler_output));
         SequenceClassifierOutput { logits, hidden_states, attentions }
     }
 

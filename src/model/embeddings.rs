@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm};
 use burn::tensor::{Device, Int, Tensor};
 
-use super::BertConfig;
+use super::{BertConfig, dropout};
 
 /// HF `embeddings.*`: `word_embeddings`, `position_embeddings`, `token_type_embeddings`, `LayerNorm`.
 #[derive(Module, Debug)]
@@ -37,6 +37,6 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        self.dropout.forward(self.layer_norm.forward(x))
+        dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }

@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::{Device, Tensor};
 
-use super::{BertConfig, HiddenAct, per_token};
+use super::{BertConfig, HiddenAct, dropout, per_token};
 
 /// HF `intermediate.dense` + `output.{dense,LayerNorm}` of one encoder layer:
 /// `LayerNorm(h + Dropout(Dense₂(act(Dense₁(h)))))` with `Dense₁: hidden → intermediate_size`
@@ -36,7 +36,7 @@ impl BertIntermediate {
     /// `h`: the attention block's output `[batch, seq, hidden]` → the layer output.
     pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
         let x = self.activate(per_token(&self.intermediate_dense, h.clone()));
-        let x = self.dropout.forward(per_token(&self.output_dense, x));
+        let x = dropout(&self.dropout, per_token(&self.output_dense, x));
         self.output_layer_norm.forward(x + h)
     }
 

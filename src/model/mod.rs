@@ -3,6 +3,7 @@
 //! One file per component, named as HF's `modeling_bert.py` names them: [`BertEmbeddings`],
 //! [`BertAttention`], [`BertIntermediate`] (the removable feed-forward block), [`BertLayer`],
 //! [`BertEncoder`], [`BertPooler`], [`BertModel`] and [`BertForSequenceClassification`].
+//! [`dropout`] draws its masks per thread inside [`with_mask_seed`].
 //! [`FfnPlan`] says which layers keep their intermediate block; [`ModelStats`] counts
 //! parameters and FLOPs from a config alone.
 
@@ -10,6 +11,7 @@ mod attention;
 mod bert;
 mod classifier;
 mod config;
+mod dropout;
 mod embeddings;
 mod encoder;
 mod intermediate;
@@ -22,6 +24,7 @@ pub use attention::{AttentionOutput, BertAttention};
 pub use bert::{BertInput, BertModel, BertOutput, ForwardOptions, mask_bias};
 pub use classifier::{BertForSequenceClassification, SequenceClassifierOutput};
 pub use config::{BertConfig, HiddenAct};
+pub use dropout::{dropout, with_mask_seed};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderOutput};
 pub use intermediate::BertIntermediate;

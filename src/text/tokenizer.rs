@@ -82,6 +82,25 @@ impl Batch {
         }
     }
 
+    /// The rows `rows` of this batch, padded as they are here (`truncated` is counted per batch,
+    /// not per row, and is 0 in the slice).
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Batch {
+        let cells = rows.start * self.seq_len..rows.end * self.seq_len;
+        Batch {
+            input_ids: self.input_ids[cells.clone()].to_vec(),
+            token_type_ids: self.token_type_ids[cells.clone()].to_vec(),
+            attention_mask: self.attention_mask[cells].to_vec(),
+            batch_size: rows.len(),
+            seq_len: self.seq_len,
+            truncated: 0,
+        }
+    }
+
+    /// Number of real (unpadded) tokens in the whole batch.
+    pub fn real_tokens(&self) -> usize {
+        self.attention_mask.iter().filter(|m| **m != 0).count()
+    }
+
     /// Row `i` of a `[batch, seq]` field.
     pub fn row<'a>(&self, field: &'a [i64], i: usize) -> &'a [i64] {
         &field[i * self.seq_len..(i + 1) * self.seq_len]

@@ -37,6 +37,26 @@ fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: &Tens
     }
 }
 
+fn add<const D: usize>(into: &mut GradientsParams, other: &mut GradientsParams, id: ParamId) {
+    let sum = match (into.remove::<D>(id), other.remove::<D>(id)) {
+        (Some(a), Some(b)) => a + b,
+        (Some(g), None) | (None, Some(g)) => g,
+        (None, None) => return,
+    };
+    into.register::<D>(id, sum);
+}
+
+/// Adds the gradients of `other` to those of `into`, parameter by parameter (gradients of the
+/// slices of one batch, see `Trainer::gradients`).
+pub fn add_gradients(into: &mut GradientsParams, mut other: GradientsParams, params: &ParamTable) {
+    for &(id, rank, _) in &params.0 {
+        match rank {
+            1 => add::<1>(into, &mut other, id),
+            _ => add::<2>(into, &mut other, id),
+        }
+    }
+}
+
 /// Scales all gradients so that their global L2 norm is at most `max_norm` (as PyTorch's
 /// `clip_grad_norm_`), on the device, without reading anything back. Returns the norm before
 /// clipping, `[1]`, for logging.

@@ -7,10 +7,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses, soft_target_loss};
-use super::optim::{ParamTable, adamw, clip_global_norm};
+use super::optim::{ParamTable, adamw, add_gradients, clip_global_norm};
 use super::schedule::LinearSchedule;
 use crate::data::{Label, Task};
-use crate::model::{BertConfig, BertForSequenceClassification, FfnPlan, ForwardOptions};
+use crate::device::is_flex;
+use crate::model::{BertConfig, BertForSequenceClassification, FfnPlan, ForwardOptions, with_mask_seed};
 use crate::text::Batch;
 
 /// Hyper-parameters of fine-tuning; defaults are BERT's usual GLUE settings, scaled for a CPU.
@@ -114,40 +115,134 @@ impl Trainer {
 
     /// The training loss of `batch` (dropout on), without updating anything.
     pub fn loss(&self, batch: &Batch, labels: &[Label]) -> Tensor<1> {
-        let input = batch.to_input(&self.device);
-        let (Some(teacher), Some(distill)) = (&self.teacher, &self.config.distill) else {
-            return task_loss(self.task, self.model.forward(input), labels, &self.device);
-        };
-        let layers = distill.layer_to_layer();
-        let options = ForwardOptions { hidden_states: layers, attentions: layers };
-        let mask = input.attention_mask.clone();
-        let s = self.model.forward_with(input, options);
-        let t = teacher.forward_with(batch.to_input(&self.device.clone().without_autodiff()), options);
-        let hard = task_loss(self.task, s.logits.clone(), labels, &self.device);
-        let soft = if self.task.is_regression() {
-            MseLoss::new().forward(s.logits, t.logits, Reduction::Mean)
-        } else {
-            soft_target_loss(s.logits, t.logits, distill.temperature)
-        };
-        let loss = hard.mul_scalar(1.0 - distill.alpha) + soft.mul_scalar(distill.alpha);
-        if !layers {
-            return loss;
+        self.objective().loss(&self.model, batch, labels, Share::WHOLE)
+    }
+
+    fn objective(&self) -> Objective<'_> {
+        Objective { task: self.task, teacher: self.teacher.as_ref().zip(self.config.distill.as_ref()), device: &self.device }
+    }
+
+    /// The loss of `batch` and the gradients of every parameter, from `parts` slices of the batch
+    /// whose losses are weighted to sum to the whole batch's (`parts` 1: one pass). On the CPU
+    /// the slices run on parallel threads (see [`Trainer::step`]); each slice's dropout masks come
+    /// from its own generator seeded with `seed` and the slice's index, so the result does not
+    /// depend on which thread runs which slice.
+    pub fn gradients(&self, batch: &Batch, labels: &[Label], parts: usize, seed: u64) -> (Tensor<1>, GradientsParams) {
+        let parts = parts.clamp(1, batch.batch_size.max(1));
+        if parts == 1 {
+            let loss = self.loss(batch, labels);
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            return (loss, grads);
         }
-        let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
-        loss + hidden.mul_scalar(distill.hidden_weight) + attention.mul_scalar(distill.attention_weight)
+        let objective = self.objective();
+        let (n, tokens) = (batch.batch_size, batch.real_tokens());
+        let slices: Vec<(Batch, &[Label])> = (0..parts)
+            .map(|i| {
+                let rows = i * n / parts..(i + 1) * n / parts;
+                (batch.rows(rows.clone()), &labels[rows])
+            })
+            .collect();
+        let run = |i: usize| {
+            let (slice, labels) = &slices[i];
+            let share = Share { examples: slice.batch_size as f64 / n as f64, tokens: slice.real_tokens() as f64 / tokens.max(1) as f64 };
+            // A fresh autodiff leaf per slice: slices that shared the model's own nodes would
+            // share one autodiff graph, and one lock.
+            let model = self.model.clone().fork(&self.device);
+            with_mask_seed(seed.wrapping_add((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)), || {
+                let loss = objective.loss(&model, slice, labels, share);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                (loss.detach(), grads)
+            })
+        };
+        let mut results = run_parts(parts, &run).into_iter();
+        let (mut loss, mut grads) = results.next().expect("at least one part");
+        for (l, g) in results {
+            loss = loss + l;
+            add_gradients(&mut grads, g, &self.params);
+        }
+        (loss, grads)
     }
 
     /// One AdamW step on `batch`. Dropout masks depend only on `(seed, step)`, so a resumed run
     /// draws the same masks as an uninterrupted one.
+    ///
+    /// On burn-flex (the CPU) the batch is trained as two halves on two threads and their
+    /// gradients summed: most of burn-flex's element-wise kernels run on one thread, so one
+    /// pass leaves the other cores idle outside the matrix products, and the halves keep them
+    /// busy (1.4× on a 2-core machine, see docs/benchmarks.md). The sum is the whole batch's
+    /// gradient; the number of halves is fixed, not taken from the machine, so a seed gives the
+    /// same run on any CPU.
     pub fn step(&mut self, batch: &Batch, labels: &[Label]) -> StepOutput {
-        self.device.seed(self.config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(self.step as u64));
-        let loss = self.loss(batch, labels);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let seed = self.config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(self.step as u64);
+        self.device.seed(seed);
+        let parts = if cfg!(not(target_arch = "wasm32")) && is_flex(&self.device) { CPU_PARTS } else { 1 };
+        let (loss, mut grads) = self.gradients(batch, labels, parts, seed);
         let grad_norm = clip_global_norm(&mut grads, &self.params, self.config.max_grad_norm);
         let lr = self.schedule.lr(self.step);
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
         StepOutput { loss: loss.detach(), grad_norm, lr }
+    }
+}
+
+/// Slices of a batch trained on parallel threads on the CPU ([`Trainer::step`]).
+const CPU_PARTS: usize = 2;
+
+/// Runs `run(0..parts)`, in parallel where threads exist, and returns the results in order.
+#[cfg(not(target_arch = "wasm32"))]
+fn run_parts<R: Send>(parts: usize, run: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
+    use rayon::prelude::*;
+    (0..parts).into_par_iter().map(run).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn run_parts<R>(parts: usize, run: &dyn Fn(usize) -> R) -> Vec<R> {
+    (0..parts).map(run).collect()
+}
+
+/// What part of a batch's loss one slice carries: its share of the examples (per-example means:
+/// the task loss, soft targets) and of the real tokens (per-token means: layer-to-layer
+/// distillation). Weighted by them, the slices' losses and gradients sum to the whole batch's.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    examples: f64,
+    tokens: f64,
+}
+
+impl Share {
+    const WHOLE: Share = Share { examples: 1.0, tokens: 1.0 };
+}
+
+/// The training objective: the task loss, with distillation from a teacher when there is one.
+struct Objective<'a> {
+    task: Task,
+    teacher: Option<(&'a BertForSequenceClassification, &'a DistillConfig)>,
+    device: &'a Device,
+}
+
+impl Objective<'_> {
+    fn loss(&self, model: &BertForSequenceClassification, batch: &Batch, labels: &[Label], share: Share) -> Tensor<1> {
+        let input = batch.to_input(self.device);
+        let Some((teacher, distill)) = self.teacher else {
+            return task_loss(self.task, model.forward(input), labels, self.device).mul_scalar(share.examples);
+        };
+        let layers = distill.layer_to_layer();
+        let options = ForwardOptions { hidden_states: layers, attentions: layers };
+        let mask = input.attention_mask.clone();
+        let s = model.forward_with(input, options);
+        let t = teacher.forward_with(batch.to_input(&self.device.clone().without_autodiff()), options);
+        let hard = task_loss(self.task, s.logits.clone(), labels, self.device);
+        let soft = if self.task.is_regression() {
+            MseLoss::new().forward(s.logits, t.logits, Reduction::Mean)
+        } else {
+            soft_target_loss(s.logits, t.logits, distill.temperature)
+        };
+        let loss = (hard.mul_scalar(1.0 - distill.alpha) + soft.mul_scalar(distill.alpha)).mul_scalar(share.examples);
+        if !layers {
+            return loss;
+        }
+        let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
+        loss + (hidden.mul_scalar(distill.hidden_weight) + attention.mul_scalar(distill.attention_weight)).mul_scalar(share.tokens)
     }
 }
 
