@@ -67,7 +67,9 @@ impl BertAttention {
         // the explicit path, which gives the same result.
         let explicit = keep_probs || x.device().is_autodiff();
         let (context, probs) = if explicit {
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+            // Scaling the queries rather than the scores: [seq, head_dim] per head instead of
+            // [seq, seq], forward and backward.
+            let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3)) + mask_bias;
             let probs = softmax(scores, 3);
             let context = dropout(&self.attention_dropout, probs.clone()).matmul(v);
             (context, keep_probs.then_some(probs))
