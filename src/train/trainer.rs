@@ -169,7 +169,7 @@ impl Trainer {
     /// On burn-flex (the CPU) the batch is trained as two halves on two threads and their
     /// gradients summed: most of burn-flex's element-wise kernels run on one thread, so one
     /// pass leaves the other cores idle outside the matrix products, and the halves keep them
-    /// busy (1.4× on a 2-core machine, see docs/benchmarks.md). The sum is the whole batch's
+    /// busy (about 1.5× on a 2-core machine, see docs/benchmarks.md). The sum is the whole batch's
     /// gradient; the number of halves is fixed, not taken from the machine, so a seed gives the
     /// same run on any CPU.
     pub fn step(&mut self, batch: &Batch, labels: &[Label]) -> StepOutput {
