@@ -98,7 +98,7 @@ impl Batch {
 
     /// Number of real (unpadded) tokens in the whole batch.
     pub fn real_tokens(&self) -> usize {
-        self.attention_mask.iter().filter(|m| **m != 0).count()
+        (0..self.batch_size).map(|i| self.len_of(i)).sum()
     }
 
     /// Row `i` of a `[batch, seq]` field.
