@@ -12,7 +12,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/undivided-xdg}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 echo "== native tests (cargo test)"
-cargo test --all-targets
+cargo test --workspace --all-targets
 
 echo "== the library builds for wasm32 (what trunk builds for the page)"
 cargo build --lib --target wasm32-unknown-unknown --no-default-features

@@ -117,8 +117,8 @@ fn a_batch_in_slices_gives_the_whole_batch_loss_and_gradients() {
         assert!((loss - whole_loss).abs() < 1e-5 * whole_loss.abs().max(1.0), "{parts} slices: loss {loss}, whole batch {whole_loss}");
         for &(id, rank, _) in &trainer.params.0 {
             let read = |g: &burn::optim::GradientsParams| match rank {
-                1 => g.get::<1>(id).map(|t| t.into_data().to_vec::<f32>().unwrap()),
-                _ => g.get::<2>(id).map(|t| t.into_data().to_vec::<f32>().unwrap()),
+                1 => g.get::<1>(id).map(|t| t.into_data().try_to_vec::<f32>().unwrap()),
+                _ => g.get::<2>(id).map(|t| t.into_data().try_to_vec::<f32>().unwrap()),
             };
             let (Some(a), Some(b)) = (read(&whole), read(&grads)) else {
                 assert_eq!(read(&whole).is_some(), read(&grads).is_some(), "{parts} slices: parameter {id} has a gradient in one case only");
@@ -251,7 +251,7 @@ fn the_training_gelu_has_the_exact_derivative_on_every_native_backend() {
         let block = BertIntermediate::new(&config, &device);
         let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [1, 1, xs.len()]), &device).require_grad();
         let grads = block.activate(x.clone()).sum().backward();
-        let g = x.grad(&grads).expect("a gradient for x").into_data().to_vec::<f32>().unwrap();
+        let g = x.grad(&grads).expect("a gradient for x").into_data().try_to_vec::<f32>().unwrap();
         for (x, g) in xs.iter().zip(&g) {
             let want = exact(*x as f64);
             assert!((*g as f64 - want).abs() < 1e-5, "{backend}: GELU gradient at x = {x}: {g}, expected {want}");
@@ -348,4 +348,54 @@ fn layer_to_layer_distillation_pulls_hidden_states_and_attentions_to_the_teacher
     let err = finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &data, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains(&shallow.path().display().to_string()) && msg.contains("layer-to-layer distillation needs the student's shape"), "{msg}");
+}
+
+/// The one-pass AdamW the CPU trains with is burn's AdamW: the same weights after several
+/// steps, with and without weight decay, for a parameter large enough to be split across
+/// threads; and its optimizer record is burn's, so either continues from the other's.
+#[test]
+fn the_fused_adamw_is_burns_adamw_and_shares_its_record() {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+    use burn::tensor::{Distribution, Tensor};
+    use undivided::train::adamw::FusedAdamW;
+    let device = Device::flex().autodiff();
+    let weights = |l: &Linear| {
+        let mut w = l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        w.extend(l.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap());
+        w
+    };
+    for weight_decay in [0.0, 0.01] {
+        // 300 × 300 weights: above the size at which the update is split into chunks.
+        let start = LinearConfig::new(300, 300).init(&device);
+        let x = Tensor::<2>::random([4, 300], Distribution::Normal(0.0, 1.0), &device);
+        let grads = |l: &Linear, i: usize| GradientsParams::from_grads(l.forward(x.clone().mul_scalar(i as f32 + 1.0)).tanh().sum().backward(), l);
+        let fused = || ModuleOptimizer::from(FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay));
+        let burns = || AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(weight_decay).init();
+        let steps = |optim: &mut ModuleOptimizer, mut l: Linear, range: std::ops::Range<usize>| {
+            for i in range {
+                let g = grads(&l, i);
+                l = optim.step(1e-2 * (i + 1) as f64, l, g);
+            }
+            l
+        };
+        let (mut a, mut b) = (fused(), burns());
+        let (la, lb) = (steps(&mut a, start.clone(), 0..5), steps(&mut b, start.clone(), 0..5));
+        let (wa, wb) = (weights(&la), weights(&lb));
+        assert_ne!(wa, weights(&start), "the weights should have moved");
+        let diff = common::max_abs_diff(&wa, &wb);
+        assert!(diff <= 1e-6, "weight decay {weight_decay}: fused and burn's AdamW differ by {diff} after 5 steps");
+        // Records cross over: three more steps from the other optimizer's saved state.
+        let from_bytes = |o: ModuleOptimizer, from: &ModuleOptimizer| o.from_bytes(from.into_bytes().unwrap()).unwrap();
+        let (mut a2, mut b2) = (from_bytes(fused(), &b), from_bytes(burns(), &a));
+        let (la2, lb2) = (steps(&mut a2, lb.clone(), 5..8), steps(&mut b2, la.clone(), 5..8));
+        let (la3, lb3) = (steps(&mut a, la, 5..8), steps(&mut b, lb.clone(), 5..8));
+        for (what, x, y) in [("fused from burn's record", &la2, &lb3), ("burn's from the fused record", &lb2, &la3)] {
+            let diff = common::max_abs_diff(&weights(x), &weights(y));
+            assert!(diff <= 1e-6, "weight decay {weight_decay}: {what} differs by {diff} from the uninterrupted run");
+        }
+        // A record without state would restart the moments: the steps above would then differ.
+        let restarted = steps(&mut fused(), lb.clone(), 5..8);
+        assert!(common::max_abs_diff(&weights(&restarted), &weights(&la2)) > 1e-5, "the record should carry the moments");
+    }
 }

@@ -1,5 +1,6 @@
 //! Fine-tuning: batches, schedule, AdamW, the training step, evaluation and (natively) whole runs.
 
+pub mod adamw;
 pub mod batches;
 pub mod distill;
 pub mod eval;

@@ -2,9 +2,10 @@
 //! their global norm.
 
 use burn::module::{ParamGroup, ParamId};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
+use super::adamw::FusedAdamW;
 use crate::checkpoint::classifier_param_ids;
 use crate::model::BertForSequenceClassification;
 
@@ -19,11 +20,12 @@ impl ParamTable {
 }
 
 /// AdamW (β = 0.9, 0.999, ε = 1e-8 as HF) with `weight_decay` on weight matrices and
-/// embeddings, none on biases and LayerNorm parameters.
+/// embeddings, none on biases and LayerNorm parameters; one pass per parameter on the CPU
+/// ([`FusedAdamW`]).
 pub fn adamw(weight_decay: f64, params: &ParamTable) -> ModuleOptimizer {
-    let config = |wd: f64| AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(wd as f32);
+    let adamw = |wd: f64| FusedAdamW::new(0.9, 0.999, 1e-8, wd as f32);
     let no_decay: Vec<ParamId> = params.0.iter().filter(|(_, _, decay)| !decay).map(|(id, _, _)| *id).collect();
-    config(weight_decay).init().with_group(ParamGroup::from_ids(no_decay), config(0.0).build(), None)
+    ModuleOptimizer::from(adamw(weight_decay)).with_group(ParamGroup::from_ids(no_decay), adamw(0.0), None)
 }
 
 fn sum_squares<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {

@@ -1,0 +1,11 @@
+//! The few element-wise loops Undivided writes by hand for the CPU, where burn's composed tensor
+//! operations would make many passes over memory: the AdamW update and dropout masks.
+//!
+//! They live in their own crate because of how Undivided is built: the dev profile (what
+//! `cargo run` and the tests use) compiles every dependency at `opt-level = 3` and Undivided
+//! itself at 0, so that it rebuilds in seconds. Unoptimised, these loops were slower than the
+//! tensor operations they replace; as a dependency they are compiled like burn's own kernels.
+//! Nothing here is `#[inline]` or generic, so no caller compiles them again unoptimised.
+
+pub mod adamw;
+pub mod dropout;
