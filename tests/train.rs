@@ -230,9 +230,10 @@ fn the_same_run_works_on_wgpu() {
     assert!(results.dev[0].1.metrics["accuracy"].is_finite());
 }
 
-/// When gradients are tracked the intermediate block's GELU is written out through `erf`; on
-/// every native backend its derivative must be the exact one, Φ(x) + x·φ(x), not the tanh
-/// approximation that burn's default GELU backward differentiates.
+/// When gradients are tracked the intermediate block's GELU is written out through `erf` (on
+/// burn-flex: as a line through each point, `undivided_kernels::gelu`); on every native backend
+/// its values must be the exact GELU's and its derivative the exact one, Φ(x) + x·φ(x), not the
+/// tanh approximation that burn's default GELU backward differentiates.
 #[test]
 fn the_training_gelu_has_the_exact_derivative_on_every_native_backend() {
     use burn::tensor::{Tensor, TensorData};
@@ -250,8 +251,14 @@ fn the_training_gelu_has_the_exact_derivative_on_every_native_backend() {
         let device = pollster::block_on(undivided::device::init_device(backend)).unwrap().autodiff();
         let block = BertIntermediate::new(&config, &device);
         let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [1, 1, xs.len()]), &device).require_grad();
-        let grads = block.activate(x.clone()).sum().backward();
+        let y = block.activate(x.clone());
+        let values = y.clone().into_data().try_to_vec::<f32>().unwrap();
+        let grads = y.sum().backward();
         let g = x.grad(&grads).expect("a gradient for x").into_data().try_to_vec::<f32>().unwrap();
+        for (x, y) in xs.iter().zip(&values) {
+            let want = *x as f64 * 0.5 * (1.0 + erf(*x as f64 / std::f64::consts::SQRT_2));
+            assert!((*y as f64 - want).abs() < 1e-5 * want.abs().max(1.0), "{backend}: GELU({x}) = {y}, expected {want}");
+        }
         for (x, g) in xs.iter().zip(&g) {
             let want = exact(*x as f64);
             assert!((*g as f64 - want).abs() < 1e-5, "{backend}: GELU gradient at x = {x}: {g}, expected {want}");

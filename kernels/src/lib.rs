@@ -1,5 +1,6 @@
 //! The few element-wise loops Undivided writes by hand for the CPU, where burn's composed tensor
-//! operations would make many passes over memory: the AdamW update and dropout masks.
+//! operations would make many passes over memory: the AdamW update, the training GELU and dropout
+//! masks.
 //!
 //! They live in their own crate because of how Undivided is built: the dev profile (what
 //! `cargo run` and the tests use) compiles every dependency at `opt-level = 3` and Undivided
@@ -9,3 +10,4 @@
 
 pub mod adamw;
 pub mod dropout;
+pub mod gelu;
