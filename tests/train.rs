@@ -247,6 +247,8 @@ fn the_training_gelu_has_the_exact_derivative_on_every_native_backend() {
         if x < 0.0 { -y } else { y }
     };
     let exact = |x: f64| 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    // The block's random weights come from burn's process-wide generator: take the turn.
+    let _turn = turn();
     for backend in [undivided::device::Backend::Flex, undivided::device::Backend::Wgpu] {
         let device = pollster::block_on(undivided::device::init_device(backend)).unwrap().autodiff();
         let block = BertIntermediate::new(&config, &device);
@@ -366,6 +368,8 @@ fn the_fused_adamw_is_burns_adamw_and_shares_its_record() {
     use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
     use burn::tensor::{Distribution, Tensor};
     use undivided::train::adamw::FusedAdamW;
+    // Random weights and inputs come from burn's process-wide generator: take the turn.
+    let _turn = turn();
     let device = Device::flex().autodiff();
     let weights = |l: &Linear| {
         let mut w = l.weight.val().into_data().try_to_vec::<f32>().unwrap();
