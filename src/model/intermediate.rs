@@ -68,14 +68,13 @@ impl BertIntermediate {
 /// instead of about fifteen.
 #[cfg(not(target_arch = "wasm32"))]
 fn gelu_on_cpu(x: Tensor<3>) -> Tensor<3> {
-    use burn::tensor::{DType, TensorData};
-    let shape = x.shape();
-    let device = x.device().inner();
-    let mut slope = x.clone().inner().into_data().into_bytes();
+    use crate::device::{f32_buffer, from_f32_buffer};
+    let (shape, device) = (x.shape(), x.device().inner());
+    let mut slope = f32_buffer(x.clone().inner());
     let mut offset = vec![0f32; shape.num_elements()];
     undivided_kernels::gelu::gelu_slope_offset(bytemuck::cast_slice_mut(&mut slope), &mut offset);
     // Tensors without autodiff: constants in the products below.
-    let slope = Tensor::<3>::from_data(TensorData::from_bytes(slope, shape.clone(), DType::F32), &device);
-    let offset = Tensor::<3>::from_data(TensorData::new(offset, shape), &device);
+    let slope = from_f32_buffer(slope, shape.clone(), &device);
+    let offset = from_f32_buffer(burn::tensor::Bytes::from_elems(offset), shape, &device);
     x * slope + offset
 }

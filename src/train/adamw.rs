@@ -5,14 +5,13 @@
 //! burn-flex runs element-wise operations on one thread. For MiniLM's 22.7 M parameters (half
 //! of them the word embeddings) that was 14% of a full-model training step on a 2-core machine
 //! (docs/benchmarks.md). [`FusedAdamW`] computes the same update in one loop per parameter
-//! (`undivided_kernels::adamw`),
-//! split across threads, on burn-flex's buffers in place; on any other device (wgpu, the
-//! browser) it is burn's [`AdamW`], unchanged.
+//! (`undivided_kernels::adamw`), split across threads, on burn-flex's buffers in place; on any
+//! other device (wgpu, the browser) it is burn's [`AdamW`], unchanged.
 //!
 //! Its state is burn's [`AdamWState`], so an optimizer record saved by either is read by the
 //! other, and runs resume across the change.
 
-use burn::optim::{AdaptiveMomentumState, AdamW, AdamWConfig, AdamWState, LearningRate, Optimizer};
+use burn::optim::{AdamW, AdamWConfig, AdamWState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 #[cfg(not(target_arch = "wasm32"))]
 use undivided_kernels::adamw::{AdamWStep, adamw_update};
@@ -21,6 +20,8 @@ use undivided_kernels::adamw::{AdamWStep, adamw_update};
 /// and without cautious decay: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
 /// `p ← p(1 − lr·λ) − lr·m̂/(√v̂ + ε)` with the bias-corrected `m̂`, `v̂`.
 #[derive(Clone)]
+// In the browser only `tensor_ops` runs.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub struct FusedAdamW {
     beta_1: f32,
     beta_2: f32,
@@ -50,22 +51,19 @@ impl FusedAdamW {
     /// a copy when nothing else holds it (it copies it otherwise).
     #[cfg(not(target_arch = "wasm32"))]
     fn step_in_place<const D: usize>(&self, lr: LearningRate, tensor: Tensor<D>, grad: Tensor<D>, state: Option<AdamWState<D>>) -> (Tensor<D>, AdamWState<D>) {
-        use burn::tensor::{DType, TensorData};
+        use crate::device::{f32_buffer, from_f32_buffer};
         let (device, shape) = (tensor.device(), tensor.shape());
-        // Raw bytes cast to `f32` without `TensorData::as_mut_slice`'s check of every value: that
-        // check is generic, so it would run unoptimised in the dev build (10% of a step).
-        let values = |t: Tensor<D>| t.into_data().into_bytes();
-        let (mut param, grad) = (values(tensor), values(grad));
+        let (mut param, grad) = (f32_buffer(tensor), f32_buffer(grad));
         let (mut m, mut v, time) = match state {
-            Some(AdamWState { momentum }) => (values(momentum.moment_1), values(momentum.moment_2), momentum.time + 1),
+            Some(AdamWState { momentum }) => (f32_buffer(momentum.moment_1), f32_buffer(momentum.moment_2), momentum.time + 1),
             None => {
-                let zeros = || TensorData::new(vec![0f32; shape.num_elements()], shape.clone()).into_bytes();
+                let zeros = || burn::tensor::Bytes::from_elems(vec![0f32; shape.num_elements()]);
                 (zeros(), zeros(), 1)
             }
         };
         apply(&adamw_step(self, lr, time), bytemuck::cast_slice_mut(&mut param), bytemuck::cast_slice(&grad), bytemuck::cast_slice_mut(&mut m), bytemuck::cast_slice_mut(&mut v));
-        let tensor = |bytes| Tensor::from_data(TensorData::from_bytes(bytes, shape.clone(), DType::F32), &device);
-        let momentum = AdaptiveMomentumState::new(time, tensor(m), tensor(v));
+        let tensor = |bytes| from_f32_buffer(bytes, shape.clone(), &device);
+        let momentum = burn::optim::AdaptiveMomentumState::new(time, tensor(m), tensor(v));
         (tensor(param), AdamWState::new(momentum))
     }
 }
