@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/setup.sh
+# trunk refuses to start when a folder its watcher ignores (Trunk.toml) is missing, as build
+# outputs and runs are in a fresh clone.
+mkdir -p target runs
 exec trunk serve --offline "$@"
