@@ -2,12 +2,10 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::{BertConfig, dropout, per_token};
+use super::BertConfig;
+use super::ops::{dropout, per_token, scaled_dot_product};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
 ///
@@ -61,22 +59,7 @@ impl BertAttention {
         let v = heads(per_token(&self.value, x.clone()));
 
         let scale = (self.head_dim as f64).sqrt().recip();
-        // Inference without attention maps: the backend's fused attention (on the CPU, burn-flex
-        // computes softmax(QKᵀ·scale + bias)·V per head without a round trip through memory).
-        // Training (attention dropout, gradients) and callers asking for the probabilities take
-        // the explicit path, which gives the same result.
-        let explicit = keep_probs || x.device().is_autodiff();
-        let (context, probs) = if explicit {
-            // Scaling the queries rather than the scores: [seq, head_dim] per head instead of
-            // [seq, seq], forward and backward.
-            let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3)) + mask_bias;
-            let probs = softmax(scores, 3);
-            let context = dropout(&self.attention_dropout, probs.clone()).matmul(v);
-            (context, keep_probs.then_some(probs))
-        } else {
-            let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
-            (attention(q, k, v, None, Some(mask_bias), options), None)
-        };
+        let (context, probs) = scaled_dot_product(q, k, v, mask_bias, scale, &self.attention_dropout, keep_probs);
         let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
 
         let out = dropout(&self.hidden_dropout, per_token(&self.output_dense, context));

@@ -1,0 +1,18 @@
+//! How the model's operations run fast, kept out of the component files so that those read as
+//! HF's equations. Each function says why it exists and what it measured.
+//!
+//! - [`per_token`]: dense layers as one `[batch·seq, d]` product (2-D matmul, not batched);
+//! - [`gelu`]: the exact GELU with finite, exact gradients (a line through each point on the CPU);
+//! - [`scaled_dot_product`]: fused attention at inference, the explicit form when training;
+//! - [`dropout`] / [`with_mask_seed`]: masks from a per-thread generator, so batch slices train
+//!   on parallel threads reproducibly.
+
+mod attention;
+mod dropout;
+mod gelu;
+mod linear;
+
+pub use attention::scaled_dot_product;
+pub use dropout::{dropout, with_mask_seed};
+pub use gelu::gelu;
+pub use linear::per_token;
