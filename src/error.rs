@@ -50,6 +50,11 @@ pub enum CheckpointError {
     Download { url: String, reason: String },
     #[error("{what}: no such checkpoint folder or HuggingFace repo id ({reason})")]
     NotFound { what: String, reason: String },
+    #[error("{path}: not a fine-tuned classifier (config.json has no id2label); fine-tune it first")]
+    NotClassifier { path: PathBuf },
+    /// The files of one checkpoint disagree (a tokenizer from another model, ...).
+    #[error("{path}: {reason}")]
+    Inconsistent { path: PathBuf, reason: String },
 }
 
 /// Failure to tokenize.
@@ -63,6 +68,54 @@ pub enum TextError {
     Encode { text: String, reason: String },
     #[error("max length {max_len} is out of range: expected 3..={limit} (the model's max_position_embeddings)")]
     MaxLen { max_len: usize, limit: usize },
+    #[error("this model reads single sentences only (its config.json has type_vocab_size {type_vocab_size}), not a sentence pair")]
+    NoPairs { type_vocab_size: usize },
+}
+
+/// A training or healing setting outside its range, named as the command line names it (the page
+/// labels its fields the same way).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: expected {expected}")]
+pub struct SettingsError {
+    pub setting: &'static str,
+    pub expected: &'static str,
+}
+
+impl SettingsError {
+    /// `Ok` when `ok`, else the error for `setting`.
+    pub fn check(ok: bool, setting: &'static str, expected: &'static str) -> Result<(), SettingsError> {
+        if ok { Ok(()) } else { Err(SettingsError { setting, expected }) }
+    }
+}
+
+/// Reading a tensor back from the device failed (a lost GPU, a failed mapping).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("reading {what} from the device failed: {reason}")]
+pub struct ReadbackError {
+    pub what: &'static str,
+    pub reason: String,
+}
+
+impl ReadbackError {
+    /// Maps a burn read failure (or a conversion of what was read) to a `ReadbackError`.
+    pub fn of<E: std::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> ReadbackError {
+        move |e| ReadbackError { what, reason: format!("{e:?}") }
+    }
+}
+
+/// Failure of an analysis: CKA between representations, linear probes.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Readback(#[from] ReadbackError),
+    #[error("CKA needs at least {min} examples, got {n}")]
+    TooFewExamples { min: usize, n: usize },
+    #[error("CKA compares the same examples with one estimator: {a} vs {b} examples")]
+    Mismatch { a: usize, b: usize },
+    #[error("a probe needs training and dev examples")]
+    NoExamples,
+    #[error("linear probes are for classification tasks; {task} is a regression task")]
+    Regression { task: String },
 }
 
 /// Failure of a run. Whatever was saved before it stays valid.
@@ -84,6 +137,8 @@ pub enum TrainError {
     NonFinite { step: usize, value: f32, kept: String },
     #[error("cannot resume from {path}: {reason}")]
     Resume { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     #[error("{0}")]
     Config(String),
 }

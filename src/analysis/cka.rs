@@ -9,6 +9,8 @@
 
 use burn::tensor::Tensor;
 
+use crate::error::{AnalysisError, ReadbackError};
+
 /// Which CKA estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,9 +19,9 @@ pub enum CkaKind {
     Debiased,
 }
 
-async fn scalar(t: Tensor<1>) -> Result<f64, String> {
-    let data = t.into_data_async().await.map_err(|e| format!("reading a CKA statistic failed: {e:?}"))?;
-    let v: Vec<f32> = data.convert::<f32>().try_into_vec().map_err(|e| format!("{e:?}"))?;
+async fn scalar(t: Tensor<1>) -> Result<f64, AnalysisError> {
+    let data = t.into_data_async().await.map_err(ReadbackError::of("a CKA statistic"))?;
+    let v: Vec<f32> = data.convert::<f32>().try_into_vec().map_err(ReadbackError::of("a CKA statistic"))?;
     Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
 }
 
@@ -42,11 +44,11 @@ pub struct Representation {
 impl Representation {
     /// Prepares `x` `[n, d]` (n examples; the same examples, in the same order, for every
     /// representation compared with it).
-    pub async fn new(x: Tensor<2>, kind: CkaKind) -> Result<Self, String> {
+    pub async fn new(x: Tensor<2>, kind: CkaKind) -> Result<Self, AnalysisError> {
         let [n, _] = x.dims();
         let min = if kind == CkaKind::Debiased { 4 } else { 2 };
         if n < min {
-            return Err(format!("CKA needs at least {min} examples, got {n}"));
+            return Err(AnalysisError::TooFewExamples { min, n });
         }
         match kind {
             CkaKind::Linear => {
@@ -66,7 +68,7 @@ impl Representation {
     }
 
     /// `‖XᵀY‖²_F` (linear) or `HSIC₁(K, L)` (debiased).
-    async fn cross(&self, other: &Self) -> Result<f64, String> {
+    async fn cross(&self, other: &Self) -> Result<f64, AnalysisError> {
         let xy = scalar(self.x.clone().transpose().matmul(other.x.clone()).square().sum()).await?;
         if self.kind == CkaKind::Linear {
             return Ok(xy);
@@ -81,9 +83,9 @@ impl Representation {
     }
 
     /// CKA between this representation and `other` (same examples, same estimator).
-    pub async fn cka(&self, other: &Self) -> Result<f64, String> {
+    pub async fn cka(&self, other: &Self) -> Result<f64, AnalysisError> {
         if self.n != other.n || self.kind != other.kind {
-            return Err(format!("CKA compares the same examples with one estimator: {} vs {} examples", self.n, other.n));
+            return Err(AnalysisError::Mismatch { a: self.n, b: other.n });
         }
         let cross = self.cross(other).await?;
         Ok(match self.kind {
@@ -94,14 +96,14 @@ impl Representation {
 }
 
 /// CKA of `x` and `y`, both `[n, d]` for the same `n` examples.
-pub async fn cka(x: Tensor<2>, y: Tensor<2>, kind: CkaKind) -> Result<f64, String> {
+pub async fn cka(x: Tensor<2>, y: Tensor<2>, kind: CkaKind) -> Result<f64, AnalysisError> {
     let (a, b) = (Representation::new(x, kind).await?, Representation::new(y, kind).await?);
     a.cka(&b).await
 }
 
 /// The layer-by-layer CKA matrix `[a.len()][b.len()]` between two models' representations of
 /// the same examples (e.g. every layer's hidden state, embeddings included).
-pub async fn cka_matrix(a: Vec<Tensor<2>>, b: Vec<Tensor<2>>, kind: CkaKind) -> Result<Vec<Vec<f64>>, String> {
+pub async fn cka_matrix(a: Vec<Tensor<2>>, b: Vec<Tensor<2>>, kind: CkaKind) -> Result<Vec<Vec<f64>>, AnalysisError> {
     let mut ra = Vec::with_capacity(a.len());
     for x in a {
         ra.push(Representation::new(x, kind).await?);

@@ -6,6 +6,7 @@ pub mod cka;
 pub mod probe;
 pub mod representations;
 
+pub use crate::error::AnalysisError;
 pub use cka::{CkaKind, Representation, cka, cka_matrix};
 pub use probe::{ProbeConfig, class_labels, probe_accuracy, probe_layers};
 pub use representations::{Pooling, layer_representations};

@@ -11,7 +11,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use super::{Pooling, layer_representations};
 use crate::data::Label;
 use crate::model::BertModel;
-use crate::train::Prepared;
+use crate::data::Prepared;
+use crate::error::{AnalysisError, ReadbackError};
 use crate::train::batches::eval_batches;
 
 /// Full-batch AdamW on standardized features, with a little weight decay.
@@ -42,9 +43,9 @@ pub async fn probe_accuracy(
     num_labels: usize,
     config: &ProbeConfig,
     device: &Device,
-) -> Result<f64, String> {
+) -> Result<f64, AnalysisError> {
     if train_y.is_empty() || dev_y.is_empty() {
-        return Err("a probe needs training and dev examples".into());
+        return Err(AnalysisError::NoExamples);
     }
     let inner = device.clone().without_autodiff();
     let ad = device.clone().autodiff();
@@ -66,19 +67,19 @@ pub async fn probe_accuracy(
         probe = optim.step(config.lr, probe, grads);
     }
     let predicted = probe.valid().forward(x_dev).argmax(1).reshape([dev_y.len()]);
-    let data = predicted.into_data_async().await.map_err(|e| format!("reading probe predictions failed: {e:?}"))?;
-    let predicted: Vec<i64> = data.convert::<i64>().try_into_vec().map_err(|e| format!("{e:?}"))?;
+    let data = predicted.into_data_async().await.map_err(ReadbackError::of("probe predictions"))?;
+    let predicted: Vec<i64> = data.convert::<i64>().try_into_vec().map_err(ReadbackError::of("probe predictions"))?;
     let correct = predicted.iter().zip(dev_y).filter(|(p, y)| **p as usize == **y).count();
     Ok(correct as f64 / dev_y.len() as f64)
 }
 
 /// Class ids of a prepared classification set (probes are for classification tasks).
-pub fn class_labels(set: &Prepared) -> Result<Vec<usize>, String> {
+pub fn class_labels(set: &Prepared) -> Result<Vec<usize>, AnalysisError> {
     set.labels
         .iter()
         .map(|l| match l {
             Label::Class(c) => Ok(*c),
-            Label::Score(_) => Err(format!("linear probes are for classification tasks; {} is a regression task", set.task)),
+            Label::Score(_) => Err(AnalysisError::Regression { task: set.task.to_string() }),
         })
         .collect()
 }
@@ -86,10 +87,10 @@ pub fn class_labels(set: &Prepared) -> Result<Vec<usize>, String> {
 /// One probe per hidden state of `model` (embeddings output first): trained on `train`'s
 /// pooled states, scored on `dev`'s. The same code runs natively and in the page (where the
 /// hidden states stay on the GPU and only the predictions are read back).
-pub async fn probe_layers(model: &BertModel, train: &Prepared, dev: &Prepared, pad_id: u32, pooling: Pooling, config: &ProbeConfig, device: &Device) -> Result<Vec<f64>, String> {
+pub async fn probe_layers(model: &BertModel, train: &Prepared, dev: &Prepared, pad_id: u32, pooling: Pooling, config: &ProbeConfig, device: &Device) -> Result<Vec<f64>, AnalysisError> {
     const BATCH: usize = 32;
     // Representations come out in length-sorted batch order: labels must follow the same order.
-    let ordered = |p: &Prepared| -> Result<Vec<usize>, String> {
+    let ordered = |p: &Prepared| -> Result<Vec<usize>, AnalysisError> {
         let y = class_labels(p)?;
         Ok(eval_batches(&p.lengths(), BATCH).concat().into_iter().map(|i| y[i]).collect())
     };

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use crate::model::{BertModel, ForwardOptions};
-use crate::train::Prepared;
+use crate::data::Prepared;
 use crate::train::batches::eval_batches;
 
 /// How a sentence's token states become one vector.

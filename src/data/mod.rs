@@ -1,15 +1,20 @@
-//! Labelled data: GLUE readers ([`glue`]), the GLUE metrics ([`metrics`]) and a small built-in
+//! Labelled data: GLUE readers ([`glue`]), the GLUE metrics ([`metrics`]), datasets tokenized
+//! once ([`Prepared`]), train/dev and held-out splits ([`split`]), and a small built-in
 //! sentiment sample that the default main job and the page use when no GLUE files are present.
 
 pub mod glue;
 pub mod metrics;
+pub mod prepared;
+pub mod split;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text;
 
 use std::path::Path;
 
-pub use glue::{DataError, Dataset, Example, Label, RowError, Task, parse_tsv};
+pub use glue::{DataError, Dataset, Example, Label, RowError, Task, parse_tsv, parse_tsv_bytes, visible};
 pub use metrics::Metric;
+pub use prepared::Prepared;
+pub use split::{split_held_out, split_user_tsv};
 
 /// The built-in sample: 295 short movie-review sentences written for this project, labelled
 /// 0 (negative) / 1 (positive), in the SST-2 layout, split 236 train / 59 dev.

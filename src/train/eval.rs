@@ -7,47 +7,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::batches::eval_batches;
-use crate::data::{Dataset, Label, Metric, Task};
+use crate::data::{Label, Metric, Prepared, Task};
+use crate::error::ReadbackError;
 use crate::model::BertForSequenceClassification;
-use crate::text::{Batch, BertTokenizer, Encoded, TextInput};
-
-/// A dataset tokenized once: unpadded rows and their labels.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub task: Task,
-    pub rows: Vec<Encoded>,
-    pub labels: Vec<Label>,
-}
-
-impl Prepared {
-    pub fn new(tokenizer: &BertTokenizer, dataset: &Dataset) -> Result<Self, crate::error::TextError> {
-        let inputs: Vec<TextInput> =
-            dataset.examples.iter().map(|e| TextInput::new(e.text_a.clone(), e.text_b.clone())).collect();
-        Ok(Self {
-            task: dataset.task,
-            rows: tokenizer.encode_each(&inputs)?,
-            labels: dataset.examples.iter().map(|e| e.label).collect(),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    pub fn lengths(&self) -> Vec<usize> {
-        self.rows.iter().map(|r| r.input_ids.len()).collect()
-    }
-
-    /// The padded batch of the rows at `indices`.
-    pub fn batch(&self, indices: &[usize], pad_id: u32) -> Batch {
-        let rows: Vec<&Encoded> = indices.iter().map(|&i| &self.rows[i]).collect();
-        Batch::from_rows(&rows, pad_id)
-    }
-}
 
 /// Metric values by name (`accuracy`, `f1`, ...), plus the loss-free prediction list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +33,7 @@ pub async fn predict_logits_async(
     pad_id: u32,
     batch_size: usize,
     device: &Device,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> Result<Vec<Vec<f32>>, ReadbackError> {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let mut out = vec![Vec::new(); data.len()];
@@ -79,8 +41,8 @@ pub async fn predict_logits_async(
         let batch = data.batch(&indices, pad_id);
         let logits = model.forward(batch.to_input(&device));
         let [_, k] = logits.dims();
-        let data = logits.into_data_async().await.map_err(|e| format!("reading logits from the device failed: {e:?}"))?;
-        let values: Vec<f32> = data.convert::<f32>().try_into_vec().map_err(|e| format!("{e:?}"))?;
+        let data = logits.into_data_async().await.map_err(ReadbackError::of("logits"))?;
+        let values: Vec<f32> = data.convert::<f32>().try_into_vec().map_err(ReadbackError::of("logits"))?;
         for (row, &i) in indices.iter().enumerate() {
             out[i] = values[row * k..(row + 1) * k].to_vec();
         }
@@ -142,7 +104,7 @@ pub async fn evaluate_async(
     pad_id: u32,
     batch_size: usize,
     device: &Device,
-) -> Result<EvalResult, String> {
+) -> Result<EvalResult, ReadbackError> {
     Ok(score(data.task, &predict_logits_async(model, data, pad_id, batch_size, device).await?, &data.labels))
 }
 
