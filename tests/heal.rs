@@ -13,10 +13,11 @@ use undivided::checkpoint::bert_to_safetensors;
 use undivided::data::text::{lines_to_dataset, read_texts};
 use undivided::data::Task;
 use undivided::model::FfnPlan;
-use undivided::train::Prepared;
+use undivided::data::Prepared;
 use undivided::train::finetune::{Observer, Quiet, TrainError};
 use undivided::train::heal::{HealConfig, Healer};
-use undivided::train::heal_run::{HealOptions, HealResults, HealState, heal, split_held_out};
+use undivided::data::split_held_out;
+use undivided::train::heal_run::{HealOptions, HealResults, HealState, heal};
 use undivided::{Checkpoint, TextInput};
 
 /// burn's CPU random generator (dropout) is global to the process: tests take turns.
@@ -69,6 +70,7 @@ fn options(steps: usize) -> HealOptions {
         max_steps: Some(steps),
         eval_every: 0,
         save_every: 0,
+        made_from: None,
     }
 }
 
@@ -93,7 +95,7 @@ fn heal_then_resume_equals_an_uninterrupted_heal() {
     let (stopped, _) = run(b.path(), 8, false, &mut StopAt(3)).unwrap();
     assert!(!stopped.completed);
     let state: HealState = serde_json::from_slice(&std::fs::read(b.path().join("last/state.json")).unwrap()).unwrap();
-    assert_eq!(state.step, 3);
+    assert_eq!(state.cursor.step, 3);
     assert!(!b.path().join("model.safetensors").exists(), "an unfinished heal must not look like a healed checkpoint");
     let (resumed_run, resumed) = run(b.path(), 8, true, &mut Quiet).unwrap();
     assert!(resumed == uninterrupted, "the resumed heal ended with other weights");
@@ -150,4 +152,45 @@ fn glue_folders_give_their_sentences_without_labels() {
     let err = read_texts(dir.path(), None, false).unwrap_err();
     assert!(err.to_string().contains("--text-task"), "{err}");
     assert_eq!(read_texts(dir.path(), Some(Task::Sst2), false).unwrap().examples.len(), 1);
+}
+
+/// Healing trains its batch in slices on parallel threads on the CPU, as fine-tuning does. With
+/// dropout off, the slices' losses (each a per-token mean, weighted by the slice's real tokens)
+/// and gradients must sum to the whole batch's.
+#[test]
+fn a_heal_batch_in_slices_gives_the_whole_batch_losses_and_gradients() {
+    use undivided::train::heal::heal_losses;
+    use undivided::train::step::{Share, gradients};
+    let _turn = turn();
+    let dir = common::tiny_checkpoint_dir();
+    let mut checkpoint = Checkpoint::open(dir.path()).unwrap();
+    checkpoint.config.set_dropout(0.0);
+    let device = Device::flex().autodiff();
+    let (teacher, _) = checkpoint.load_bert(None, &Device::flex()).unwrap();
+    let (student, _) = checkpoint.load_bert(Some(&FfnPlan::parse("1", 3).unwrap()), &device).unwrap();
+    let healer = Healer::new(student, teacher, HealConfig::default(), 1, &device);
+    let texts: Vec<TextInput> = ["the movie", "a film is not very bad at all", "good", "the film was very good and the movie was bad"]
+        .iter()
+        .map(|t| TextInput::Single(t.to_string()))
+        .collect();
+    let batch = checkpoint.tokenizer.encode_batch(&texts).unwrap();
+    let loss = |student: &undivided::BertModel, slice: &undivided::Batch, _rows: std::ops::Range<usize>, share: Share| {
+        let s = heal_losses(student, &healer.teacher, slice, &device, &healer.config, share);
+        vec![s.loss, s.hidden, s.attention]
+    };
+    let read = |t: &burn::tensor::Tensor<1>| t.clone().into_scalar::<f32>();
+    let (whole, whole_grads) = gradients(&healer.student, &device, &healer.opt.params, &batch, 1, 0, &loss);
+    let (sliced, sliced_grads) = gradients(&healer.student, &device, &healer.opt.params, &batch, 2, 0, &loss);
+    for (a, b) in whole.iter().zip(&sliced) {
+        assert!((read(a) - read(b)).abs() < 1e-5 * read(a).abs().max(1e-3), "losses {} vs {}", read(a), read(b));
+    }
+    for &(id, rank, _) in &healer.opt.params.0 {
+        let get = |g: &burn::optim::GradientsParams| match rank {
+            1 => g.get::<1>(id).map(|t| t.into_data().try_to_vec::<f32>().unwrap()),
+            _ => g.get::<2>(id).map(|t| t.into_data().try_to_vec::<f32>().unwrap()),
+        };
+        let (Some(a), Some(b)) = (get(&whole_grads), get(&sliced_grads)) else { continue };
+        let scale = a.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+        assert!(common::max_abs_diff(&a, &b) < 1e-4 * scale, "parameter {id}: gradients differ");
+    }
 }

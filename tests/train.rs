@@ -13,7 +13,9 @@ use undivided::data::{Dataset, Example, Label, Task};
 use undivided::model::FfnPlan;
 use undivided::train::finetune::{Observer, Quiet, RunOptions, RunState, TrainError, finetune};
 use undivided::train::heal::{HealConfig, heal_losses};
-use undivided::train::{DistillConfig, Prepared, TrainConfig, Trainer};
+use undivided::train::step::Share;
+use undivided::data::Prepared;
+use undivided::train::{DistillConfig, TrainConfig, Trainer};
 
 /// burn's CPU random generator (dropout, new heads) is global to the process, and the test
 /// harness runs tests on several threads: every test here takes its turn.
@@ -49,6 +51,7 @@ fn options(steps: usize, lr: f64) -> RunOptions {
         eval_batch_size: 16,
         teacher: None,
         dropout: None,
+        made_from: None,
     }
 }
 
@@ -115,7 +118,7 @@ fn a_batch_in_slices_gives_the_whole_batch_loss_and_gradients() {
         let (loss, grads) = trainer.gradients(&batch, &labels, parts, 0);
         let loss = loss.into_scalar::<f32>();
         assert!((loss - whole_loss).abs() < 1e-5 * whole_loss.abs().max(1.0), "{parts} slices: loss {loss}, whole batch {whole_loss}");
-        for &(id, rank, _) in &trainer.params.0 {
+        for &(id, rank, _) in &trainer.opt.params.0 {
             let read = |g: &burn::optim::GradientsParams| match rank {
                 1 => g.get::<1>(id).map(|t| t.into_data().try_to_vec::<f32>().unwrap()),
                 _ => g.get::<2>(id).map(|t| t.into_data().try_to_vec::<f32>().unwrap()),
@@ -184,7 +187,7 @@ fn resume_equals_uninterrupted() {
     let uninterrupted = run(a.path(), 9, false, &mut Quiet).unwrap();
     run(b.path(), 9, false, &mut StopAt(4)).unwrap();
     let state: RunState = serde_json::from_slice(&std::fs::read(b.path().join("last/state.json")).unwrap()).unwrap();
-    assert_eq!(state.step, 4);
+    assert_eq!(state.cursor.step, 4);
     let resumed = run(b.path(), 9, true, &mut Quiet).unwrap();
     assert!(resumed == uninterrupted, "resumed run ended with other weights");
     // Resuming with other settings is refused.
@@ -211,7 +214,7 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     assert!(msg.contains("The last good state is in"), "{msg}");
     // The last good checkpoint is intact and loads.
     let state: RunState = serde_json::from_slice(&std::fs::read(dir.path().join("last/state.json")).unwrap()).unwrap();
-    assert!(state.step >= 1);
+    assert!(state.cursor.step >= 1);
     let weights = std::fs::read(dir.path().join("last/model.safetensors")).unwrap();
     assert!(safetensors::SafeTensors::deserialize(&weights).is_ok());
 }
@@ -328,7 +331,7 @@ fn layer_to_layer_distillation_pulls_hidden_states_and_attentions_to_the_teacher
         let out = common::tempdir();
         finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &data, &dev, out.path(), o, false, &Device::flex(), &mut Quiet).unwrap();
         let student = Checkpoint::open(out.path()).unwrap().load_classifier(None, &Device::flex()).unwrap().0;
-        let l = heal_losses(&student.bert, &teacher.bert, &batch, &Device::flex(), &HealConfig::default());
+        let l = heal_losses(&student.bert, &teacher.bert, &batch, &Device::flex(), &HealConfig::default(), Share::WHOLE);
         (l.hidden.into_scalar::<f32>(), l.attention.into_scalar::<f32>())
     };
     let (hidden_soft, attention_soft) = distance_after(&distill(0.0, 0.0));
@@ -409,4 +412,106 @@ fn the_fused_adamw_is_burns_adamw_and_shares_its_record() {
         let restarted = steps(&mut fused(), lb.clone(), 5..8);
         assert!(common::max_abs_diff(&weights(&restarted), &weights(&la2)) > 1e-5, "the record should carry the moments");
     }
+}
+
+/// One decided behaviour for the starting head, shared by the CLI and the page: a pre-trained
+/// encoder gets a new head, a checkpoint fine-tuned on this task keeps its head, and one
+/// fine-tuned for other labels (or on another task) keeps its encoder and gets a new head, said.
+#[test]
+fn the_starting_head_is_new_kept_or_replaced_and_the_run_says_so() {
+    use undivided::train::{Head, start_classifier};
+    let _turn = turn();
+    let (_d, checkpoint, data, dev) = setup();
+    let device = Device::flex().autodiff();
+    let plan = FfnPlan::all(3);
+    let (_, head, report) = start_classifier(&checkpoint, None, &plan, Task::Sst2, 1, &device).unwrap();
+    assert_eq!((head, report.new_head), (Head::New, true));
+
+    let sst2 = common::tempdir();
+    let r = finetune(&checkpoint, &plan, Task::Sst2, &data, &dev, sst2.path(), &options(2, 1e-3), false, &Device::flex(), &mut Quiet).unwrap();
+    assert_eq!(r.head_notice, None, "a pre-trained encoder's new head needs no notice");
+    let fine_tuned = Checkpoint::open(sst2.path()).unwrap();
+    let (kept, head, report) = start_classifier(&fine_tuned, None, &plan, Task::Sst2, 1, &device).unwrap();
+    assert_eq!((head, report.new_head), (Head::Kept, false));
+    let original = fine_tuned.load_classifier(None, &device).unwrap().0;
+    assert_eq!(common::to_vec(kept.classifier.weight.val()), common::to_vec(original.classifier.weight.val()), "the head was kept");
+
+    // On another task with as many labels (RTE: 2) and with more (MNLI: 3): a new head, said.
+    for (task, labels) in [(Task::Rte, 2), (Task::Mnli, 3)] {
+        let (model, head, report) = start_classifier(&fine_tuned, None, &plan, task, 1, &device).unwrap();
+        assert!(matches!(&head, Head::Replaced { labels: 2, task: Some(t) } if t == "sst2"), "{task}: {head:?}");
+        assert!(report.new_head && report.ignored.iter().any(|n| n.contains("classifier")), "{report:?}");
+        assert_eq!(model.num_labels(), labels);
+        assert!(head.notice(&fine_tuned.source, task).unwrap().contains("new"), "{head:?}");
+    }
+    let mut mnli_data = data.clone();
+    mnli_data.task = Task::Mnli;
+    let out = common::tempdir();
+    let dev_mnli: Vec<(String, Prepared)> = dev.iter().map(|(n, d)| (n.clone(), Prepared { task: Task::Mnli, ..d.clone() })).collect();
+    let r = finetune(&fine_tuned, &plan, Task::Mnli, &mnli_data, &dev_mnli, out.path(), &options(2, 1e-3), false, &Device::flex(), &mut Quiet).unwrap();
+    assert!(r.head_notice.as_deref().is_some_and(|n| n.contains("2 label(s)")), "{:?}", r.head_notice);
+}
+
+/// `Prepared::single` is the one-sentence set that `predict` and the page classify.
+#[test]
+fn a_single_sentence_or_pair_is_one_row() {
+    let (_d, checkpoint, _, _) = setup();
+    let one = Prepared::single(&checkpoint.tokenizer, Task::Sst2, &undivided::TextInput::Single("the movie".into())).unwrap();
+    let pair = Prepared::single(&checkpoint.tokenizer, Task::Rte, &undivided::TextInput::Pair("a film".into(), "the movie".into())).unwrap();
+    assert_eq!((one.len(), pair.len()), (1, 1));
+    assert!(pair.rows[0].input_ids.len() > one.rows[0].input_ids.len());
+    assert!(Prepared::single(&checkpoint.tokenizer, Task::Sst2, &undivided::TextInput::Single("  ".into())).is_err());
+}
+
+/// Issue 20, class 7: a crash between the two renames that replace `last/` leaves the complete
+/// copy beside it; resume puts it back, says so, and ends as an uninterrupted run would. A
+/// `state.json` that disagrees with the run's settings is refused, not trusted.
+#[test]
+fn resume_recovers_a_half_replaced_last_and_checks_the_state() {
+    struct Notices(Vec<String>);
+    impl Observer for Notices {
+        fn on_notice(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+    let _turn = turn();
+    let (a, b) = (common::tempdir(), common::tempdir());
+    let uninterrupted = run(a.path(), 9, false, &mut Quiet).unwrap();
+    run(b.path(), 9, false, &mut StopAt(4)).unwrap();
+    std::fs::rename(b.path().join("last"), b.path().join("last.old")).unwrap();
+    let mut notices = Notices(Vec::new());
+    let resumed = run(b.path(), 9, true, &mut notices).unwrap();
+    assert!(resumed == uninterrupted, "resumed from last.old with other weights");
+    assert!(notices.0.iter().any(|n| n.contains("last.old") && n.contains("missing")), "{:?}", notices.0);
+
+    // A state.json whose numbers do not fit the run: refused with the file named.
+    let c = common::tempdir();
+    run(c.path(), 9, false, &mut StopAt(4)).unwrap();
+    let path = c.path().join("last/state.json");
+    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (field, value) in [("total_steps", serde_json::json!(1_000_000_000_000u64)), ("step", serde_json::json!(u64::MAX)), ("next_batch", serde_json::json!(99)), ("train_seconds", serde_json::json!(-5.0))] {
+        let mut state = original.clone();
+        state[field] = value;
+        std::fs::write(&path, state.to_string()).unwrap();
+        let err = run(c.path(), 9, true, &mut Quiet).unwrap_err().to_string();
+        assert!(err.contains("cannot resume from") && err.contains("state.json"), "{field}: {err}");
+    }
+}
+
+/// Issue 20, class 3: a fresh run into a folder that holds an earlier run keeps that run's
+/// `last/` until it has its own, and a failure before then says so instead of "no checkpoint".
+#[test]
+fn a_fresh_run_keeps_an_earlier_runs_state_until_it_has_its_own() {
+    let _turn = turn();
+    let dir = common::tempdir();
+    run(dir.path(), 4, false, &mut Quiet).unwrap();
+    let earlier = std::fs::read(dir.path().join("last/model.safetensors")).unwrap();
+    let (_d, checkpoint, data, dev) = setup();
+    let mut o = options(20, 1e30);
+    o.train.max_grad_norm = 0.0;
+    o.save_every = 0;
+    let err = finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, dir.path(), &o, false, &Device::flex(), &mut Quiet).unwrap_err().to_string();
+    assert!(err.contains("No checkpoint of this run had been written yet") && err.contains("earlier run's state"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("last/model.safetensors")).unwrap(), earlier, "the earlier run's last/ was lost");
+    assert!(dir.path().join("log.previous.jsonl").is_file(), "the earlier log is kept beside the new one");
 }

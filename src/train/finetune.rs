@@ -1,25 +1,25 @@
 //! A whole fine-tuning run on disk (native): evaluation, logs, the best checkpoint, atomic
 //! resume checkpoints, NaN detection and `results.json`.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use web_time::Instant;
 
-use super::batches::epoch_batches;
-use super::eval::{EvalResult, Prepared, evaluate};
+use super::cursor::{Cursor, EpochOrder};
+use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
+use super::eval::{EvalResult, evaluate};
+use crate::data::Prepared;
 pub use super::observer::{Observer, Progress, Quiet};
-use super::observer::RateWindow;
-use super::resume::{kept_after_failure, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
-use super::trainer::{TrainConfig, Trainer, classifier_config};
+use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
+use super::start::{classifier_config, start_classifier};
+use super::trainer::{TrainConfig, Trainer};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier};
 use crate::data::Task;
 pub use crate::error::TrainError;
-use crate::error::io;
+use crate::error::{SettingsError, io};
 use crate::model::{BertConfig, FfnPlan, ModelStats};
 
 /// Length of the run and when to evaluate and save.
@@ -42,27 +42,65 @@ pub struct RunOptions {
     /// a property of the model built for the run, like the teacher, not of the optimiser step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropout: Option<f64>,
+    /// What the run was made from (set by the experiment runner): a later experiment reuses a
+    /// finished run only when it was made from the same model and data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_from: Option<MadeFrom>,
+}
+
+/// The inputs of a run: the model it started from (its folder and a fingerprint of its
+/// weights), and the data (a GLUE folder or healing text, and the task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MadeFrom {
+    pub model: String,
+    /// A 64-bit hash of the weights file, in hex: the same folder with other weights (a model
+    /// trained again) is another input.
+    pub weights: String,
+    /// The data folder or text file; `None`: the built-in sample.
+    pub data: Option<PathBuf>,
+    pub task: Option<Task>,
+}
+
+impl MadeFrom {
+    /// The record of `checkpoint` and `data` / `task`.
+    pub fn new(checkpoint: &Checkpoint, data: Option<PathBuf>, task: Option<Task>) -> Self {
+        use std::hash::{DefaultHasher, Hasher};
+        let mut h = DefaultHasher::new();
+        h.write(&checkpoint.weights);
+        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        Self {
+            model: absolute(&checkpoint.source).display().to_string(),
+            weights: format!("{:016x}", h.finish()),
+            data: data.map(|d| absolute(&d)),
+            task,
+        }
+    }
 }
 
 /// Where a run is, saved in `last/state.json` for `--resume`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
-    pub step: usize,
-    pub epoch: usize,
-    /// Index of the next batch within the epoch's order.
-    pub next_batch: usize,
-    pub total_steps: usize,
-    pub examples_seen: usize,
-    pub train_seconds: f64,
+    #[serde(flatten)]
+    pub cursor: Cursor,
     pub best: Option<(f64, usize)>,
     pub options: RunOptions,
     pub plan: String,
     pub task: Task,
 }
 
-impl RunState {
-    pub fn progress(&self) -> Progress {
-        Progress { step: self.step, total_steps: self.total_steps, epoch: self.epoch }
+impl RunOptions {
+    /// Checks every setting's range (the optimiser's, the run's length, dropout).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.train.validate()?;
+        SettingsError::check(self.epochs > 0 || self.max_steps.is_some(), "--epochs", "at least 1")?;
+        SettingsError::check(self.max_steps != Some(0), "--steps", "at least 1")?;
+        SettingsError::check(self.dropout.is_none_or(|p| (0.0..1.0).contains(&p)), "--dropout", "a probability in [0, 1)")?;
+        SettingsError::check(self.eval_batch_size > 0, "eval batch size", "at least 1")
+    }
+
+    /// When the run evaluates and saves.
+    pub fn schedule(&self) -> Schedule {
+        Schedule { eval_every: self.eval_every, save_every: self.save_every }
     }
 }
 
@@ -89,14 +127,22 @@ pub struct RunResults {
     pub versions: Value,
     /// False when the run was stopped before its last step.
     pub completed: bool,
+    /// Set when the starting checkpoint was fine-tuned for other labels and got a new head
+    /// ([`super::start::Head::Replaced`]): what the user is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_notice: Option<String>,
 }
 
 pub(crate) fn versions() -> Value {
     json!({"undivided": env!("CARGO_PKG_VERSION"), "burn": "0.22.1"})
 }
 
-/// The files and evaluation state of one run.
-struct Run<'a> {
+/// Fine-tuning as the run driver's [`Job`]: the trainer, the dev sets, the best checkpoint.
+struct FinetuneJob<'a> {
+    /// Whether `last/` is this run's (resumed, or saved since it started).
+    ours: bool,
+    trainer: Trainer,
+    train: &'a Prepared,
     out: &'a Path,
     last_dir: PathBuf,
     config: BertConfig,
@@ -105,42 +151,62 @@ struct Run<'a> {
     pad_id: u32,
     eval_batch_size: usize,
     task: Task,
-    device: Device,
-    log: std::fs::File,
-    log_path: PathBuf,
+    /// The best dev value and its step, carried over a resume.
+    best: Option<(f64, usize)>,
     /// Dev results of the best checkpoint so far (of this process).
     best_dev: Vec<(String, EvalResult)>,
+    /// The state fields the cursor does not hold, for `last/state.json`.
+    options: RunOptions,
+    plan: String,
+    last_lr: f64,
 }
 
-impl Run<'_> {
-    fn log(&mut self, v: Value) -> Result<(), TrainError> {
-        writeln!(self.log, "{v}").map_err(io(&self.log_path))
+impl FinetuneJob<'_> {
+    fn dev_results(&self) -> Vec<(String, EvalResult)> {
+        self.dev.iter().map(|(name, data)| (name.clone(), evaluate(&self.trainer.model, data, self.pad_id, self.eval_batch_size, &self.trainer.device))).collect()
+    }
+}
+
+impl Job for FinetuneJob<'_> {
+    fn step(&mut self, indices: &[usize]) -> Result<f32, TrainError> {
+        let batch = self.train.batch(indices, self.pad_id);
+        let labels: Vec<_> = indices.iter().map(|&i| self.train.labels[i]).collect();
+        let out = self.trainer.step(&batch, &labels);
+        self.last_lr = out.lr;
+        Ok(out.loss.into_scalar())
     }
 
-    /// `last/`: weights, optimizer state and position, for `--resume`.
-    fn save_last(&self, trainer: &Trainer, state: &RunState) -> Result<(), TrainError> {
-        let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
-        save_last(&self.last_dir, &self.config, &weights, self.tokenizer_files, &trainer.optim, state)
+    fn log_fields(&mut self) -> serde_json::Map<String, Value> {
+        [("lr".to_string(), json!(self.last_lr))].into_iter().collect()
     }
 
     /// Evaluates on every dev file; a new best is written to the top level of `out`.
-    fn eval(&mut self, trainer: &Trainer, state: &mut RunState, observer: &mut dyn Observer) -> Result<(), TrainError> {
-        let results: Vec<(String, EvalResult)> = self
-            .dev
-            .iter()
-            .map(|(name, data)| (name.clone(), evaluate(&trainer.model, data, self.pad_id, self.eval_batch_size, &self.device)))
-            .collect();
+    fn evaluate(&mut self, cursor: &Cursor, log: &mut RunLog, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let results = self.dev_results();
         let value = results.first().map(|(_, r)| r.main(self.task)).unwrap_or(f64::NAN);
         let metrics: serde_json::Map<String, Value> = results.iter().map(|(n, r)| (n.clone(), json!(r.metrics))).collect();
-        self.log(json!({"step": state.step, "epoch": state.epoch, "eval": metrics}))?;
-        observer.on_eval(state.progress(), &results);
-        if state.best.is_none_or(|(b, _)| value > b) {
-            state.best = Some((value, state.step));
+        log.write(json!({"step": cursor.step, "epoch": cursor.epoch, "eval": metrics}))?;
+        observer.on_eval(cursor.progress(), &results);
+        if self.best.is_none_or(|(b, _)| value > b) {
+            self.best = Some((value, cursor.step));
             self.best_dev = results;
-            let weights = pollster::block_on(classifier_to_safetensors(&trainer.model))?;
+            let weights = pollster::block_on(classifier_to_safetensors(&self.trainer.model))?;
             save_top_level(self.out, &self.config, &weights, self.tokenizer_files)?;
         }
         Ok(())
+    }
+
+    /// `last/`: weights, optimizer state and position, for `--resume`.
+    fn save_last(&mut self, cursor: &Cursor) -> Result<(), TrainError> {
+        let state = RunState { cursor: cursor.clone(), best: self.best, options: self.options.clone(), plan: self.plan.clone(), task: self.task };
+        let weights = pollster::block_on(classifier_to_safetensors(&self.trainer.model))?;
+        save_last(&self.last_dir, &self.config, &weights, self.tokenizer_files, &self.trainer.opt.optim, &state)?;
+        self.ours = true;
+        Ok(())
+    }
+
+    fn kept_after_failure(&self) -> String {
+        kept_after_failure(&self.last_dir, Some(self.out), self.ours)
     }
 }
 
@@ -188,6 +254,7 @@ pub fn finetune(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<RunResults, TrainError> {
+    options.validate()?;
     if train.is_empty() {
         return Err(TrainError::Config("the training set is empty".into()));
     }
@@ -207,8 +274,6 @@ pub fn finetune(
     let pad_id = checkpoint.tokenizer.pad_id();
     let steps_per_epoch = train.len().div_ceil(options.train.batch_size);
     let total_steps = options.max_steps.unwrap_or(options.epochs * steps_per_epoch).max(1);
-    fs::create_dir_all(out).map_err(io(out))?;
-    let last_dir = out.join("last");
 
     let layer_to_layer = options.train.distill.as_ref().is_some_and(|d| d.layer_to_layer());
     let teacher = match &options.teacher {
@@ -217,58 +282,46 @@ pub fn finetune(
     };
 
     // Start from the pre-trained checkpoint, or from `last/` when resuming.
-    let (mut trainer, mut state) = if resume {
-        let (state, state_path): (RunState, _) = read_state(&last_dir)?;
-        if state.plan != plan.to_string() || state.task != task || state.options.train != options.train || state.options.teacher != options.teacher || state.options.dropout != options.dropout {
-            return Err(TrainError::Resume {
-                path: state_path,
-                reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),
-            });
+    let last_dir = out.join("last");
+    let mut head_notice = None;
+    let (model, cursor, best) = match start::<RunState>(out, resume, observer)? {
+        Some((state, state_path)) => {
+            let same = state.plan == plan.to_string()
+                && state.task == task
+                && state.options.train == options.train
+                && state.options.teacher == options.teacher
+                && state.options.dropout == options.dropout
+                && (state.options.made_from.is_none() || options.made_from.is_none() || state.options.made_from == options.made_from);
+            if !same {
+                return Err(TrainError::Resume {
+                    path: state_path,
+                    reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),
+                });
+            }
+            state.cursor.check(total_steps, steps_per_epoch, options.train.batch_size).map_err(|reason| TrainError::Resume { path: state_path.clone(), reason })?;
+            let (weights, weights_path) = read_last_weights(&last_dir)?;
+            (load_classifier(&weights, &weights_path, &config, plan, &ad)?.0, state.cursor, state.best)
         }
-        let (weights, weights_path) = read_last_weights(&last_dir)?;
-        let (model, _) = load_classifier(&weights, &weights_path, &config, plan, &ad)?;
-        let mut trainer = Trainer::new(model, task, options.train.clone(), state.total_steps, &ad);
-        if let Some(teacher) = teacher {
-            trainer = trainer.with_teacher(teacher);
+        None => {
+            // A new classification head is drawn from the seed: same seed, same head.
+            let (model, head, _) = start_classifier(checkpoint, None, plan, task, options.train.seed, &ad)?;
+            head_notice = head.notice(&checkpoint.source, task);
+            (model, Cursor::new(total_steps), None)
         }
-        trainer.optim = read_last_optimizer(&trainer.optim, &last_dir)?;
-        trainer.step = state.step;
-        (trainer, state)
-    } else {
-        let _ = fs::remove_dir_all(&last_dir);
-        let _ = fs::remove_file(out.join("log.jsonl"));
-        // A new classification head is drawn from the seeded RNG: same seed, same head.
-        ad.seed(options.train.seed);
-        let (model, _) = checkpoint.load_classifier(Some(plan), &ad)?;
-        let model = if model.num_labels() == task.num_labels() {
-            model
-        } else {
-            // A checkpoint fine-tuned for another task: keep the encoder, new head.
-            let weights = pollster::block_on(crate::checkpoint::bert_to_safetensors(&model.bert))?;
-            load_classifier(&weights, &checkpoint.source, &config, plan, &ad)?.0
-        };
-        let mut trainer = Trainer::new(model, task, options.train.clone(), total_steps, &ad);
-        if let Some(teacher) = teacher {
-            trainer = trainer.with_teacher(teacher);
-        }
-        let state = RunState {
-            step: 0,
-            epoch: 0,
-            next_batch: 0,
-            total_steps,
-            examples_seen: 0,
-            train_seconds: 0.0,
-            best: None,
-            options: options.clone(),
-            plan: plan.to_string(),
-            task,
-        };
-        (trainer, state)
     };
+    let mut trainer = Trainer::new(model, task, options.train.clone(), cursor.total_steps, &ad);
+    if let Some(teacher) = teacher {
+        trainer = trainer.with_teacher(teacher);
+    }
+    if resume {
+        restore_optimization(&mut trainer.opt, &last_dir, cursor.step)?;
+    }
 
-    let log_path = out.join("log.jsonl");
-    let log = OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(&log_path))?;
-    let mut run = Run {
+    let mut log = RunLog::open(out)?;
+    let mut job = FinetuneJob {
+        ours: resume,
+        trainer,
+        train,
         out,
         last_dir,
         config,
@@ -277,89 +330,39 @@ pub fn finetune(
         pad_id,
         eval_batch_size: options.eval_batch_size,
         task,
-        device: ad.clone(),
-        log,
-        log_path,
+        best,
         best_dev: Vec::new(),
+        options: options.clone(),
+        plan: plan.to_string(),
+        last_lr: 0.0,
     };
-    let main_metric = task.metrics()[0].name().to_string();
-    observer.on_start(state.progress());
-    let lengths = train.lengths();
-    let mut interrupted = false;
-    let mut window = RateWindow::new();
-    'epochs: while state.step < state.total_steps {
-        let batches = epoch_batches(&lengths, options.train.batch_size, options.train.seed, state.epoch);
-        while state.next_batch < batches.len() {
-            if state.step >= state.total_steps {
-                break 'epochs;
-            }
-            let indices = &batches[state.next_batch];
-            let batch = train.batch(indices, pad_id);
-            let labels: Vec<_> = indices.iter().map(|&i| train.labels[i]).collect();
-            let started = Instant::now();
-            let out_step = trainer.step(&batch, &labels);
-            let loss: f32 = out_step.loss.into_scalar();
-            if !loss.is_finite() {
-                let kept = kept_after_failure(&run.last_dir, Some(out));
-                run.log(json!({"step": state.step + 1, "error": format!("loss {loss}")}))?;
-                return Err(TrainError::NonFinite { step: state.step + 1, value: loss, kept });
-            }
-            state.train_seconds += started.elapsed().as_secs_f64();
-            state.step += 1;
-            state.next_batch += 1;
-            state.examples_seen += indices.len();
-            let rate = window.add(indices.len());
-            observer.on_step(state.progress(), loss, rate);
-            if state.step % 10 == 0 || state.step == 1 {
-                run.log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "lr": out_step.lr, "examples_per_s": rate}))?;
-                window.restart();
-            }
-            let eval_now = options.eval_every > 0 && state.step % options.eval_every == 0;
-            if eval_now {
-                run.eval(&trainer, &mut state, observer)?;
-            }
-            let stop = observer.should_stop();
-            if eval_now || stop || (options.save_every > 0 && state.step % options.save_every == 0) {
-                run.save_last(&trainer, &state)?;
-            }
-            if stop {
-                interrupted = true;
-                break 'epochs;
-            }
-        }
-        state.epoch += 1;
-        state.next_batch = 0;
-    }
+    let mut cursor = cursor;
+    let mut order = EpochOrder::new(train.lengths(), options.train.batch_size, options.train.seed);
+    let ending = drive(&mut job, &mut cursor, &mut order, options.schedule(), &mut log, observer)?;
 
-    if !interrupted {
-        let evaluated_now = options.eval_every > 0 && state.step % options.eval_every == 0;
-        if !evaluated_now || run.best_dev.is_empty() {
-            run.eval(&trainer, &mut state, observer)?;
-        }
-        run.save_last(&trainer, &state)?;
-    }
-    let mut best_dev = std::mem::take(&mut run.best_dev);
-    if best_dev.is_empty() {
+    let best_dev = match std::mem::take(&mut job.best_dev) {
         // Stopped before any evaluation: report the current model.
-        best_dev = dev.iter().map(|(name, data)| (name.clone(), evaluate(&trainer.model, data, pad_id, options.eval_batch_size, &ad))).collect();
-    }
-    let (best_value, best_step) = state.best.unzip();
+        none if none.is_empty() => job.dev_results(),
+        best => best,
+    };
+    let (best_value, best_step) = job.best.unzip();
     let results = RunResults {
         task,
         plan: plan.to_string(),
         dev: best_dev,
-        main_metric,
+        main_metric: task.metrics()[0].name().to_string(),
         best_value,
         best_step,
-        params: ModelStats::new(&checkpoint.config, plan, options.train.max_len).total_params + burn::module::Module::num_params(&trainer.model.classifier),
-        train_seconds: state.train_seconds,
-        examples_per_second: state.examples_seen as f64 / state.train_seconds.max(1e-9),
-        steps: state.step,
+        params: ModelStats::new(&checkpoint.config, plan, options.train.max_len).total_params + burn::module::Module::num_params(&job.trainer.model.classifier),
+        train_seconds: cursor.train_seconds,
+        examples_per_second: cursor.examples_per_second(),
+        steps: cursor.step,
         seed: options.train.seed,
         device: format!("{:?}", device),
         options: options.clone(),
         versions: versions(),
-        completed: !interrupted,
+        completed: ending == Ending::Finished,
+        head_notice,
     };
     let path = out.join("results.json");
     fs::write(&path, serde_json::to_vec_pretty(&results).expect("results serialise")).map_err(io(&path))?;

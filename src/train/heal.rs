@@ -5,13 +5,13 @@
 //! loss as constants.
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses};
-use super::optim::{ParamTable, adamw, clip_global_norm};
-use super::schedule::LinearSchedule;
+use super::optim::ParamTable;
+use super::step::{OptimSettings, Optimization, Share, batch_parts, gradients};
 use crate::checkpoint::bert_param_ids;
+use crate::error::SettingsError;
 use crate::model::{BertModel, ForwardOptions};
 use crate::text::Batch;
 
@@ -33,23 +33,44 @@ impl Default for HealConfig {
     }
 }
 
+impl HealConfig {
+    /// Checks every setting's range; the CLI and the page both call it before any work.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let non_negative = |x: f64| x >= 0.0 && x.is_finite();
+        SettingsError::check(self.lr > 0.0 && self.lr.is_finite(), "--heal-lr", "a positive number")?;
+        SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "healing warm-up ratio", "a fraction in [0, 1)")?;
+        SettingsError::check(non_negative(self.weight_decay), "healing weight decay", "a non-negative number")?;
+        SettingsError::check(non_negative(self.max_grad_norm), "healing max gradient norm", "a non-negative number (0: no clipping)")?;
+        SettingsError::check(
+            non_negative(self.hidden_weight) && non_negative(self.attention_weight) && self.hidden_weight + self.attention_weight > 0.0,
+            "--hidden-weight / --attention-weight",
+            "non-negative weights, not both 0",
+        )
+    }
+
+    /// The optimiser's share of the settings.
+    pub fn optim(&self) -> OptimSettings {
+        OptimSettings { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
+    }
+}
+
 /// One healing step's losses, still on the device.
 pub struct HealStep {
     pub loss: Tensor<1>,
     pub hidden: Tensor<1>,
     pub attention: Tensor<1>,
+    /// The learning rate the step used (0 for an evaluation).
+    pub lr: f64,
 }
 
 /// A student encoder learning from a frozen teacher with the same number of layers.
 pub struct Healer {
     pub student: BertModel,
     pub teacher: BertModel,
-    pub optim: ModuleOptimizer,
-    params: ParamTable,
-    pub schedule: LinearSchedule,
+    /// AdamW, schedule, step count and step seeds ([`Optimization`], shared with fine-tuning).
+    pub opt: Optimization,
     pub config: HealConfig,
     pub device: Device,
-    pub step: usize,
 }
 
 impl Healer {
@@ -57,47 +78,48 @@ impl Healer {
     pub fn new(student: BertModel, teacher: BertModel, config: HealConfig, total_steps: usize, device: &Device) -> Self {
         assert_eq!(student.encoder.layers.len(), teacher.encoder.layers.len(), "student and teacher must have the same depth");
         let student = student.train();
-        let params = ParamTable(bert_param_ids(&student));
-        Self {
-            optim: adamw(config.weight_decay, &params),
-            params,
-            schedule: LinearSchedule::new(config.lr, total_steps, config.warmup_ratio),
-            student,
-            teacher: teacher.valid(),
-            config,
-            device: device.clone().autodiff(),
-            step: 0,
-        }
+        let opt = Optimization::new(ParamTable(bert_param_ids(&student)), config.optim(), total_steps);
+        Self { opt, student, teacher: teacher.valid(), config, device: device.clone().autodiff() }
+    }
+
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> usize {
+        self.opt.step
     }
 
     /// The healing losses of `batch` in training mode (dropout on), without updating the student.
     pub fn losses(&self, batch: &Batch) -> HealStep {
-        heal_losses(&self.student, &self.teacher, batch, &self.device, &self.config)
+        heal_losses(&self.student, &self.teacher, batch, &self.device, &self.config, Share::WHOLE)
     }
 
     /// The healing losses of `batch` with dropout off and no autodiff: what held-out evaluation
     /// reports.
     pub fn eval_losses(&self, batch: &Batch) -> HealStep {
         let inner = self.device.clone().without_autodiff();
-        heal_losses(&self.student.valid(), &self.teacher, batch, &inner, &self.config)
+        heal_losses(&self.student.valid(), &self.teacher, batch, &inner, &self.config, Share::WHOLE)
     }
 
-    /// One AdamW step on the student.
+    /// One AdamW step on the student, in [`batch_parts`] slices (two threads on the CPU, as
+    /// fine-tuning).
     pub fn step(&mut self, batch: &Batch) -> HealStep {
-        self.device.seed(self.config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(self.step as u64));
-        let out = self.losses(batch);
-        let mut grads = GradientsParams::from_grads(out.loss.backward(), &self.student);
-        clip_global_norm(&mut grads, &self.params, self.config.max_grad_norm);
-        let lr = self.schedule.lr(self.step);
-        self.student = self.optim.step(lr, self.student.clone(), grads);
-        self.step += 1;
-        HealStep { loss: out.loss.detach(), hidden: out.hidden.detach(), attention: out.attention.detach() }
+        let seed = self.opt.step_seed();
+        self.device.seed(seed);
+        let loss = |student: &BertModel, slice: &Batch, _rows: std::ops::Range<usize>, share: Share| {
+            let s = heal_losses(student, &self.teacher, slice, &self.device, &self.config, share);
+            vec![s.loss, s.hidden, s.attention]
+        };
+        let (losses, grads) = gradients(&self.student, &self.device, &self.opt.params, batch, batch_parts(&self.device), seed, &loss);
+        let (student, _, lr) = self.opt.apply(self.student.clone(), grads);
+        self.student = student;
+        let [loss, hidden, attention]: [Tensor<1>; 3] = losses.try_into().unwrap_or_else(|_| unreachable!("three losses per slice"));
+        HealStep { loss, hidden, attention, lr }
     }
 }
 
-/// The healing losses of `batch` (see [`layer_losses`]), weighted by `config`; `device` is the
-/// student's (autodiff when training), the teacher runs on its inner device.
-pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, device: &Device, config: &HealConfig) -> HealStep {
+/// The healing losses of `batch` (see [`layer_losses`]), weighted by `config` and by the batch's
+/// `share` of the real tokens (both losses are per-token means); `device` is the student's
+/// (autodiff when training), the teacher runs on its inner device.
+pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, device: &Device, config: &HealConfig, share: Share) -> HealStep {
     let options = ForwardOptions { hidden_states: true, attentions: true };
     let inner = device.clone().without_autodiff();
     let t = teacher.forward(batch.to_input(&inner), options);
@@ -105,6 +127,7 @@ pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, devi
     let mask = input.attention_mask.clone();
     let s = student.forward(input, options);
     let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
+    let (hidden, attention) = (hidden.mul_scalar(share.tokens), attention.mul_scalar(share.tokens));
     let loss = hidden.clone().mul_scalar(config.hidden_weight) + attention.clone().mul_scalar(config.attention_weight);
-    HealStep { loss, hidden, attention }
+    HealStep { loss, hidden, attention, lr: 0.0 }
 }

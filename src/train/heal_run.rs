@@ -2,22 +2,23 @@
 //! unlabelled text, with held-out losses, logs, atomic resume checkpoints, NaN detection and
 //! `heal.json`. The healed student is a plain checkpoint: `finetune` takes it as its MODEL.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use web_time::Instant;
 
-use super::batches::{epoch_batches, eval_batches};
-use super::eval::{EvalResult, Prepared};
+use super::batches::eval_batches;
+use super::cursor::{Cursor, EpochOrder};
+use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
+use super::eval::EvalResult;
+use crate::data::Prepared;
 use super::finetune::versions;
-use crate::error::{TrainError, io};
-use super::resume::{kept_after_failure, read_last_optimizer, read_last_weights, read_state, save_last, save_top_level};
-use super::heal::{HealConfig, Healer};
-use super::observer::{Observer, Progress, RateWindow};
+use crate::error::{SettingsError, TrainError, io};
+use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
+use super::heal::{HealConfig, HealStep, Healer};
+use super::observer::Observer;
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};
 use crate::model::{BertConfig, FfnPlan, ModelStats};
 
@@ -34,26 +35,35 @@ pub struct HealOptions {
     pub eval_every: usize,
     /// Write a resume checkpoint every N steps (0: only at the end).
     pub save_every: usize,
+    /// What the healing was made from (set by the experiment runner): the teacher and the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_from: Option<super::finetune::MadeFrom>,
 }
 
 /// Where a healing run is, saved in `last/state.json` for `--resume`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealState {
-    pub step: usize,
-    pub epoch: usize,
-    pub next_batch: usize,
-    pub total_steps: usize,
-    pub examples_seen: usize,
-    pub train_seconds: f64,
+    #[serde(flatten)]
+    pub cursor: Cursor,
     pub plan: String,
     pub options: HealOptions,
     /// Held-out losses of the student before healing.
     pub before: Option<HealLosses>,
 }
 
-impl HealState {
-    fn progress(&self) -> Progress {
-        Progress { step: self.step, total_steps: self.total_steps, epoch: self.epoch }
+impl HealOptions {
+    /// Checks every setting's range (the optimiser's, the run's length and batches).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.config.validate()?;
+        SettingsError::check(self.batch_size > 0, "--heal-batch-size", "at least 1")?;
+        SettingsError::check(self.max_len >= 3, "--heal-max-len", "at least 3 tokens")?;
+        SettingsError::check(self.epochs > 0 || self.max_steps.is_some(), "--heal-epochs", "at least 1")?;
+        SettingsError::check(self.max_steps != Some(0), "--heal-steps", "at least 1")
+    }
+
+    /// When the run evaluates the held-out losses and saves.
+    pub fn schedule(&self) -> Schedule {
+        Schedule { eval_every: self.eval_every, save_every: self.save_every }
     }
 }
 
@@ -92,25 +102,6 @@ pub struct HealResults {
     pub completed: bool,
 }
 
-/// Splits `texts` into training rows and a held-out set of at most `max_held_out` rows (2%,
-/// at least 1 when there are 2 rows or more), taken evenly across the file.
-pub fn split_held_out(texts: &Prepared, max_held_out: usize) -> (Prepared, Prepared) {
-    let n = texts.len();
-    let held = (n / 50).clamp(usize::from(n >= 2), max_held_out);
-    let every = n.checked_div(held).unwrap_or(usize::MAX);
-    let (mut train, mut dev) = (texts.clone(), texts.clone());
-    train.rows.clear();
-    train.labels.clear();
-    dev.rows.clear();
-    dev.labels.clear();
-    for (i, (row, label)) in texts.rows.iter().zip(&texts.labels).enumerate() {
-        let target = if every != usize::MAX && i % every == every - 1 && dev.rows.len() < held { &mut dev } else { &mut train };
-        target.rows.push(row.clone());
-        target.labels.push(*label);
-    }
-    (train, dev)
-}
-
 fn held_out_losses(healer: &Healer, dev: &Prepared, pad_id: u32, batch_size: usize) -> HealLosses {
     let (mut hidden, mut attention, mut n) = (0.0, 0.0, 0usize);
     for indices in eval_batches(&dev.lengths(), batch_size) {
@@ -121,6 +112,70 @@ fn held_out_losses(healer: &Healer, dev: &Prepared, pad_id: u32, batch_size: usi
     }
     let n = n.max(1) as f64;
     HealLosses { hidden_mse: hidden / n, attention_kl: attention / n }
+}
+
+/// Batch size of the held-out evaluation.
+const EVAL_BATCH: usize = 64;
+
+/// Healing as the run driver's [`Job`]: the healer, the held-out sentences, `last/`.
+struct HealJob<'a> {
+    /// Whether `last/` is this run's (resumed, or saved since it started).
+    ours: bool,
+    healer: Healer,
+    texts: &'a Prepared,
+    held_out: &'a Prepared,
+    pad_id: u32,
+    last_dir: PathBuf,
+    config: BertConfig,
+    tokenizer_files: &'a [(String, Vec<u8>)],
+    plan: String,
+    options: HealOptions,
+    before: Option<HealLosses>,
+    /// The held-out losses of the last evaluation.
+    latest: Option<HealLosses>,
+    last_step: Option<HealStep>,
+}
+
+impl HealJob<'_> {
+    fn held_out(&self) -> HealLosses {
+        held_out_losses(&self.healer, self.held_out, self.pad_id, EVAL_BATCH)
+    }
+}
+
+impl Job for HealJob<'_> {
+    fn step(&mut self, indices: &[usize]) -> Result<f32, TrainError> {
+        let step = self.healer.step(&self.texts.batch(indices, self.pad_id));
+        let loss = step.loss.clone().into_scalar();
+        self.last_step = Some(step);
+        Ok(loss)
+    }
+
+    fn log_fields(&mut self) -> serde_json::Map<String, Value> {
+        let Some(step) = self.last_step.take() else { return Default::default() };
+        let hidden: f32 = step.hidden.into_scalar();
+        let attention: f32 = step.attention.into_scalar();
+        [("hidden_mse", json!(hidden)), ("attention_kl", json!(attention)), ("lr", json!(step.lr))].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn evaluate(&mut self, cursor: &Cursor, log: &mut RunLog, observer: &mut dyn Observer) -> Result<(), TrainError> {
+        let now = self.held_out();
+        log.write(json!({"step": cursor.step, "held_out": now}))?;
+        observer.on_eval(cursor.progress(), &[("held-out".into(), now.as_eval(self.held_out.len()))]);
+        self.latest = Some(now);
+        Ok(())
+    }
+
+    fn save_last(&mut self, cursor: &Cursor) -> Result<(), TrainError> {
+        let state = HealState { cursor: cursor.clone(), plan: self.plan.clone(), options: self.options.clone(), before: self.before };
+        let weights = pollster::block_on(bert_to_safetensors(&self.healer.student))?;
+        save_last(&self.last_dir, &self.config, &weights, self.tokenizer_files, &self.healer.opt.optim, &state)?;
+        self.ours = true;
+        Ok(())
+    }
+
+    fn kept_after_failure(&self) -> String {
+        kept_after_failure(&self.last_dir, None, self.ours)
+    }
 }
 
 /// Heals `plan` of `teacher` on `texts` (training rows) and `held_out`, writing into `out`: the
@@ -137,6 +192,7 @@ pub fn heal(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<HealResults, TrainError> {
+    options.validate()?;
     if texts.is_empty() {
         return Err(TrainError::Config("no sentences to heal on".into()));
     }
@@ -150,134 +206,80 @@ pub fn heal(
     let pad_id = teacher.tokenizer.pad_id();
     let steps_per_epoch = texts.len().div_ceil(options.batch_size);
     let total_steps = options.max_steps.unwrap_or(options.epochs * steps_per_epoch).max(1);
-    fs::create_dir_all(out).map_err(io(out))?;
     let last_dir = out.join("last");
     let (teacher_model, _) = teacher.load_bert(None, device)?;
 
-    let (mut healer, mut state) = if resume {
-        let (state, state_path): (HealState, _) = read_state(&last_dir)?;
-        if state.plan != plan.to_string() || state.options != *options {
-            return Err(TrainError::Resume {
-                path: state_path,
-                reason: format!("it was started with plan `{}` and {:?}; pass the same settings", state.plan, state.options),
-            });
+    let (student, cursor, before) = match start::<HealState>(out, resume, observer)? {
+        Some((state, state_path)) => {
+            if state.plan != plan.to_string() || state.options != *options {
+                return Err(TrainError::Resume {
+                    path: state_path,
+                    reason: format!("it was started with plan `{}` and {:?}; pass the same settings", state.plan, state.options),
+                });
+            }
+            state.cursor.check(total_steps, steps_per_epoch, options.batch_size).map_err(|reason| TrainError::Resume { path: state_path.clone(), reason })?;
+            let (weights, weights_path) = read_last_weights(&last_dir)?;
+            (load_bert(&weights, &weights_path, &config, plan, &ad)?.0, state.cursor, state.before)
         }
-        let (weights, weights_path) = read_last_weights(&last_dir)?;
-        let (student, _) = load_bert(&weights, &weights_path, &config, plan, &ad)?;
-        let mut healer = Healer::new(student, teacher_model, options.config.clone(), state.total_steps, &ad);
-        healer.optim = read_last_optimizer(&healer.optim, &last_dir)?;
-        healer.step = state.step;
-        (healer, state)
-    } else {
-        let _ = fs::remove_dir_all(&last_dir);
-        let _ = fs::remove_file(out.join("log.jsonl"));
-        let (student, _) = teacher.load_bert(Some(plan), &ad)?;
-        let healer = Healer::new(student, teacher_model, options.config.clone(), total_steps, &ad);
-        let state = HealState {
-            step: 0,
-            epoch: 0,
-            next_batch: 0,
-            total_steps,
-            examples_seen: 0,
-            train_seconds: 0.0,
-            plan: plan.to_string(),
-            options: options.clone(),
-            before: None,
-        };
-        (healer, state)
+        None => (teacher.load_bert(Some(plan), &ad)?.0, Cursor::new(total_steps), None),
     };
-
-    let log_path = out.join("log.jsonl");
-    let mut log = OpenOptions::new().create(true).append(true).open(&log_path).map_err(io(&log_path))?;
-    let mut write_log = |v: Value| writeln!(log, "{v}").map_err(io(&log_path));
-    let eval_batch = 64;
-    observer.on_start(state.progress());
-    if state.before.is_none() {
-        let before = held_out_losses(&healer, held_out, pad_id, eval_batch);
-        write_log(json!({"step": 0, "held_out": before}))?;
-        observer.on_eval(state.progress(), &[("held-out".into(), before.as_eval(held_out.len()))]);
-        state.before = Some(before);
+    let mut healer = Healer::new(student, teacher_model, options.config.clone(), cursor.total_steps, &ad);
+    if resume {
+        restore_optimization(&mut healer.opt, &last_dir, cursor.step)?;
     }
-    let save_last = |healer: &Healer, state: &HealState| -> Result<(), TrainError> {
-        let weights = pollster::block_on(bert_to_safetensors(&healer.student))?;
-        save_last(&last_dir, &config, &weights, &teacher.tokenizer_files, &healer.optim, state)
-    };
 
-    let lengths = texts.lengths();
-    let mut interrupted = false;
-    let mut window = RateWindow::new();
-    'epochs: while state.step < state.total_steps {
-        let batches = epoch_batches(&lengths, options.batch_size, options.config.seed, state.epoch);
-        while state.next_batch < batches.len() {
-            if state.step >= state.total_steps {
-                break 'epochs;
-            }
-            let indices = &batches[state.next_batch];
-            let batch = texts.batch(indices, pad_id);
-            let started = Instant::now();
-            let step = healer.step(&batch);
-            let loss: f32 = step.loss.into_scalar();
-            if !loss.is_finite() {
-                let kept = kept_after_failure(&last_dir, None);
-                write_log(json!({"step": state.step + 1, "error": format!("loss {loss}")}))?;
-                return Err(TrainError::NonFinite { step: state.step + 1, value: loss, kept });
-            }
-            state.train_seconds += started.elapsed().as_secs_f64();
-            state.step += 1;
-            state.next_batch += 1;
-            state.examples_seen += indices.len();
-            let rate = window.add(indices.len());
-            observer.on_step(state.progress(), loss, rate);
-            if state.step % 10 == 0 || state.step == 1 {
-                let hidden: f32 = step.hidden.into_scalar();
-                let attention: f32 = step.attention.into_scalar();
-                write_log(json!({"step": state.step, "epoch": state.epoch, "loss": loss, "hidden_mse": hidden, "attention_kl": attention, "lr": healer.schedule.lr(state.step - 1), "examples_per_s": rate}))?;
-                window.restart();
-            }
-            if options.eval_every > 0 && state.step % options.eval_every == 0 && state.step < state.total_steps {
-                let now = held_out_losses(&healer, held_out, pad_id, eval_batch);
-                write_log(json!({"step": state.step, "held_out": now}))?;
-                observer.on_eval(state.progress(), &[("held-out".into(), now.as_eval(held_out.len()))]);
-            }
-            let stop = observer.should_stop();
-            if stop || (options.save_every > 0 && state.step % options.save_every == 0) {
-                save_last(&healer, &state)?;
-            }
-            if stop {
-                interrupted = true;
-                break 'epochs;
-            }
+    let mut log = RunLog::open(out)?;
+    let mut job = HealJob {
+        ours: resume,
+        healer,
+        texts,
+        held_out,
+        pad_id,
+        last_dir,
+        config,
+        tokenizer_files: &teacher.tokenizer_files,
+        plan: plan.to_string(),
+        options: options.clone(),
+        before,
+        latest: None,
+        last_step: None,
+    };
+    if job.before.is_none() {
+        let before = job.held_out();
+        log.write(json!({"step": 0, "held_out": before}))?;
+        observer.on_eval(cursor.progress(), &[("held-out".into(), before.as_eval(held_out.len()))]);
+        job.before = Some(before);
+    }
+    let mut cursor = cursor;
+    let mut order = EpochOrder::new(texts.lengths(), options.batch_size, options.config.seed);
+    let ending = drive(&mut job, &mut cursor, &mut order, options.schedule(), &mut log, observer)?;
+
+    let after = match (ending, job.latest) {
+        (Ending::Finished, Some(latest)) => {
+            let weights = pollster::block_on(bert_to_safetensors(&job.healer.student))?;
+            save_top_level(out, &job.config, &weights, &teacher.tokenizer_files)?;
+            latest
         }
-        state.epoch += 1;
-        state.next_batch = 0;
-    }
-
-    let after = held_out_losses(&healer, held_out, pad_id, eval_batch);
-    if !interrupted {
-        write_log(json!({"step": state.step, "held_out": after}))?;
-        observer.on_eval(state.progress(), &[("held-out".into(), after.as_eval(held_out.len()))]);
-        save_last(&healer, &state)?;
-        let weights = pollster::block_on(bert_to_safetensors(&healer.student))?;
-        save_top_level(out, &config, &weights, &teacher.tokenizer_files)?;
-    }
+        // Interrupted: where the student stands now, reported but not logged.
+        _ => job.held_out(),
+    };
     let results = HealResults {
         teacher: teacher.source.display().to_string(),
         plan: plan.to_string(),
         params: ModelStats::new(&teacher.config, plan, options.max_len).total_params,
-        steps: state.step,
-        examples_seen: state.examples_seen,
-        train_seconds: state.train_seconds,
-        examples_per_second: state.examples_seen as f64 / state.train_seconds.max(1e-9),
+        steps: cursor.step,
+        examples_seen: cursor.examples_seen,
+        train_seconds: cursor.train_seconds,
+        examples_per_second: cursor.examples_per_second(),
         held_out_examples: held_out.len(),
-        before: state.before.expect("evaluated at the start"),
+        before: job.before.expect("evaluated at the start"),
         after,
         device: format!("{device:?}"),
         options: options.clone(),
         versions: versions(),
-        completed: !interrupted,
+        completed: ending == Ending::Finished,
     };
     let path = out.join("heal.json");
     fs::write(&path, serde_json::to_vec_pretty(&results).expect("results serialise")).map_err(io(&path))?;
     Ok(results)
 }
-

@@ -21,6 +21,8 @@ pub trait Observer {
     fn on_step(&mut self, _progress: Progress, _loss: f32, _examples_per_s: f64) {}
     /// Named evaluation results (dev files for fine-tuning, held-out losses for healing).
     fn on_eval(&mut self, _progress: Progress, _results: &[(String, EvalResult)]) {}
+    /// Something the user should know that is not an error (a resume from a backup folder).
+    fn on_notice(&mut self, _text: &str) {}
     /// Polled after each step: `true` saves a resume checkpoint and stops (Ctrl-C).
     fn should_stop(&mut self) -> bool {
         false

@@ -12,15 +12,18 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
 use serde::Serialize;
 
+use super::step::Optimization;
 use crate::error::{TrainError, io};
 use crate::checkpoint::write_checkpoint;
 use crate::model::BertConfig;
 
 /// What a run stopped by a non-finite loss leaves behind, for its error message: the last good
-/// `last/` if one was written, and the best model where the run keeps one.
-pub(crate) fn kept_after_failure(last_dir: &Path, best: Option<&Path>) -> String {
-    if !last_dir.join("state.json").is_file() {
-        return "No checkpoint had been written yet.".to_string();
+/// `last/` if this run (or the run it resumed) wrote one, and the best model where the run keeps
+/// one. A fresh run that failed before its first save leaves an earlier run's files as they were.
+pub(crate) fn kept_after_failure(last_dir: &Path, best: Option<&Path>, ours: bool) -> String {
+    if !ours || !last_dir.join("state.json").is_file() {
+        let earlier = if last_dir.join("state.json").is_file() { format!(" The earlier run's state in {} is as it was.", last_dir.display()) } else { String::new() };
+        return format!("No checkpoint of this run had been written yet.{earlier}");
     }
     match best {
         Some(out) => format!("The last good state is in {}; the best model in {}.", last_dir.display(), out.display()),
@@ -48,6 +51,13 @@ pub(crate) fn read_last_optimizer(optim: &ModuleOptimizer, last_dir: &Path) -> R
     let path = last_dir.join("optimizer.bpk");
     let bytes = fs::read(&path).map_err(io(&path))?;
     optim.clone().from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Resume { path, reason: format!("{e:?}") })
+}
+
+/// Puts an optimisation back where `last/` left it: the AdamW moments and the step count.
+pub(crate) fn restore_optimization(opt: &mut Optimization, last_dir: &Path, step: usize) -> Result<(), TrainError> {
+    opt.optim = read_last_optimizer(&opt.optim, last_dir)?;
+    opt.step = step;
+    Ok(())
 }
 
 /// Writes `last/` (weights, optimizer state, position) in one atomic step, for `--resume`.
@@ -99,11 +109,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("undivided-kept-{}", std::process::id()));
         let last = dir.join("last");
         fs::create_dir_all(&last).unwrap();
-        assert_eq!(kept_after_failure(&last, Some(&dir)), "No checkpoint had been written yet.");
+        assert_eq!(kept_after_failure(&last, Some(&dir), true), "No checkpoint of this run had been written yet.");
         fs::write(last.join("state.json"), "{}").unwrap();
-        let with_best = kept_after_failure(&last, Some(&dir));
+        let earlier = kept_after_failure(&last, Some(&dir), false);
+        assert!(earlier.starts_with("No checkpoint of this run") && earlier.contains("earlier run's state"), "{earlier}");
+        let with_best = kept_after_failure(&last, Some(&dir), true);
         assert!(with_best.contains(&last.display().to_string()) && with_best.contains("the best model in"), "{with_best}");
-        let heal = kept_after_failure(&last, None);
+        let heal = kept_after_failure(&last, None, true);
         assert!(heal.contains(&last.display().to_string()) && !heal.contains("best model"), "{heal}");
         fs::remove_dir_all(&dir).unwrap();
     }

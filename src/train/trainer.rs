@@ -2,16 +2,16 @@
 
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses, soft_target_loss};
-use super::optim::{ParamTable, adamw, add_gradients, clip_global_norm};
-use super::schedule::LinearSchedule;
+use super::optim::ParamTable;
+use super::step::{OptimSettings, Optimization, Share, batch_parts, gradients};
 use crate::data::{Label, Task};
-use crate::device::is_flex;
-use crate::model::{BertConfig, BertForSequenceClassification, FfnPlan, ForwardOptions, with_mask_seed};
+use crate::error::SettingsError;
+use crate::model::{BertForSequenceClassification, ForwardOptions};
 use crate::text::Batch;
 
 /// Hyper-parameters of fine-tuning; defaults are BERT's usual GLUE settings, scaled for a CPU.
@@ -27,6 +27,32 @@ pub struct TrainConfig {
     /// Task distillation from a fine-tuned teacher, when one is given.
     #[serde(default)]
     pub distill: Option<DistillConfig>,
+}
+
+impl TrainConfig {
+    /// Checks every setting's range; the CLI and the page both call it before any work.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        let non_negative = |x: f64| x >= 0.0 && x.is_finite();
+        SettingsError::check(self.batch_size > 0, "--batch-size", "at least 1")?;
+        SettingsError::check(self.max_len >= 3, "--max-len", "at least 3 tokens ([CLS], one token, [SEP])")?;
+        SettingsError::check(positive(self.lr), "--lr", "a positive number")?;
+        SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "--warmup-ratio", "a fraction in [0, 1)")?;
+        SettingsError::check(non_negative(self.weight_decay), "--weight-decay", "a non-negative number")?;
+        SettingsError::check(non_negative(self.max_grad_norm), "--max-grad-norm", "a non-negative number (0: no clipping)")?;
+        if let Some(d) = &self.distill {
+            SettingsError::check(positive(d.temperature), "--temperature", "a positive number")?;
+            SettingsError::check((0.0..=1.0).contains(&d.alpha), "--alpha", "a weight in [0, 1]")?;
+            SettingsError::check(non_negative(d.hidden_weight), "--distill-hidden", "a non-negative weight")?;
+            SettingsError::check(non_negative(d.attention_weight), "--distill-attention", "a non-negative weight")?;
+        }
+        Ok(())
+    }
+
+    /// The optimiser's share of the settings.
+    pub fn optim(&self) -> OptimSettings {
+        OptimSettings { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
+    }
 }
 
 impl Default for TrainConfig {
@@ -73,17 +99,14 @@ pub struct StepOutput {
     pub lr: f64,
 }
 
-/// A classifier, its optimizer and schedule, on an autodiff device.
+/// A classifier, its optimisation and objective, on an autodiff device.
 pub struct Trainer {
     pub model: BertForSequenceClassification,
-    pub optim: ModuleOptimizer,
-    pub params: ParamTable,
-    pub schedule: LinearSchedule,
+    /// AdamW, schedule, step count and step seeds ([`Optimization`], shared with healing).
+    pub opt: Optimization,
     pub config: TrainConfig,
     pub task: Task,
     pub device: Device,
-    /// Steps taken so far.
-    pub step: usize,
     /// The fine-tuned teacher of task distillation, without autodiff (never updated).
     pub teacher: Option<BertForSequenceClassification>,
 }
@@ -92,18 +115,8 @@ impl Trainer {
     /// `model` must live on `device.autodiff()`.
     pub fn new(model: BertForSequenceClassification, task: Task, config: TrainConfig, total_steps: usize, device: &Device) -> Self {
         let model = model.train();
-        let params = ParamTable::of(&model);
-        Self {
-            optim: adamw(config.weight_decay, &params),
-            params,
-            schedule: LinearSchedule::new(config.lr, total_steps, config.warmup_ratio),
-            model,
-            config,
-            task,
-            device: device.clone().autodiff(),
-            step: 0,
-            teacher: None,
-        }
+        let opt = Optimization::new(ParamTable::of(&model), config.optim(), total_steps);
+        Self { opt, model, config, task, device: device.clone().autodiff(), teacher: None }
     }
 
     /// Adds the teacher of task distillation (`config.distill` says how it weighs); it is moved
@@ -111,6 +124,11 @@ impl Trainer {
     pub fn with_teacher(mut self, teacher: BertForSequenceClassification) -> Self {
         self.teacher = Some(teacher.valid());
         self
+    }
+
+    /// Steps taken so far.
+    pub fn steps_done(&self) -> usize {
+        self.opt.step
     }
 
     /// The training loss of `batch` (dropout on), without updating anything.
@@ -123,94 +141,26 @@ impl Trainer {
     }
 
     /// The loss of `batch` and the gradients of every parameter, from `parts` slices of the batch
-    /// whose losses are weighted to sum to the whole batch's (`parts` 1: one pass). On the CPU
-    /// the slices run on parallel threads (see [`Trainer::step`]); each slice's dropout masks come
-    /// from its own generator seeded with `seed` and the slice's index, so the result does not
-    /// depend on which thread runs which slice.
+    /// whose losses are weighted to sum to the whole batch's (`parts` 1: one pass; see
+    /// [`gradients`]).
     pub fn gradients(&self, batch: &Batch, labels: &[Label], parts: usize, seed: u64) -> (Tensor<1>, GradientsParams) {
-        let parts = parts.clamp(1, batch.batch_size.max(1));
-        if parts == 1 {
-            let loss = self.loss(batch, labels);
-            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-            return (loss, grads);
-        }
         let objective = self.objective();
-        let (n, tokens) = (batch.batch_size, batch.real_tokens());
-        let slices: Vec<(Batch, &[Label])> = (0..parts)
-            .map(|i| {
-                let rows = i * n / parts..(i + 1) * n / parts;
-                (batch.rows(rows.clone()), &labels[rows])
-            })
-            .collect();
-        let run = |i: usize| {
-            let (slice, labels) = &slices[i];
-            let share = Share { examples: slice.batch_size as f64 / n as f64, tokens: slice.real_tokens() as f64 / tokens.max(1) as f64 };
-            // A fresh autodiff leaf per slice: slices that shared the model's own nodes would
-            // share one autodiff graph, and one lock.
-            let model = self.model.clone().fork(&self.device);
-            with_mask_seed(seed.wrapping_add((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)), || {
-                let loss = objective.loss(&model, slice, labels, share);
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                (loss.detach(), grads)
-            })
+        let loss = |model: &BertForSequenceClassification, slice: &Batch, rows: std::ops::Range<usize>, share: Share| {
+            vec![objective.loss(model, slice, &labels[rows], share)]
         };
-        let mut results = run_parts(parts, &run).into_iter();
-        let (mut loss, mut grads) = results.next().expect("at least one part");
-        for (l, g) in results {
-            loss = loss + l;
-            add_gradients(&mut grads, g, &self.params);
-        }
-        (loss, grads)
+        let (mut losses, grads) = gradients(&self.model, &self.device, &self.opt.params, batch, parts, seed, &loss);
+        (losses.swap_remove(0), grads)
     }
 
-    /// One AdamW step on `batch`. Dropout masks depend only on `(seed, step)`, so a resumed run
-    /// draws the same masks as an uninterrupted one.
-    ///
-    /// On burn-flex (the CPU) the batch is trained as two halves on two threads and their
-    /// gradients summed: most of burn-flex's element-wise kernels run on one thread, so one
-    /// pass leaves the other cores idle outside the matrix products, and the halves keep them
-    /// busy (about 1.5× on a 2-core machine, see docs/benchmarks.md). The sum is the whole batch's
-    /// gradient; the number of halves is fixed, not taken from the machine, so a seed gives the
-    /// same run on any CPU.
+    /// One AdamW step on `batch`, in [`batch_parts`] slices (two threads on the CPU).
     pub fn step(&mut self, batch: &Batch, labels: &[Label]) -> StepOutput {
-        let seed = self.config.seed.wrapping_mul(0x9E37_79B9).wrapping_add(self.step as u64);
+        let seed = self.opt.step_seed();
         self.device.seed(seed);
-        let parts = if cfg!(not(target_arch = "wasm32")) && is_flex(&self.device) { CPU_PARTS } else { 1 };
-        let (loss, mut grads) = self.gradients(batch, labels, parts, seed);
-        let grad_norm = clip_global_norm(&mut grads, &self.params, self.config.max_grad_norm);
-        let lr = self.schedule.lr(self.step);
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        self.step += 1;
-        StepOutput { loss: loss.detach(), grad_norm, lr }
+        let (loss, grads) = self.gradients(batch, labels, batch_parts(&self.device), seed);
+        let (model, grad_norm, lr) = self.opt.apply(self.model.clone(), grads);
+        self.model = model;
+        StepOutput { loss, grad_norm, lr }
     }
-}
-
-/// Slices of a batch trained on parallel threads on the CPU ([`Trainer::step`]).
-const CPU_PARTS: usize = 2;
-
-/// Runs `run(0..parts)`, in parallel where threads exist, and returns the results in order.
-#[cfg(not(target_arch = "wasm32"))]
-fn run_parts<R: Send>(parts: usize, run: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
-    use rayon::prelude::*;
-    (0..parts).into_par_iter().map(run).collect()
-}
-
-#[cfg(target_arch = "wasm32")]
-fn run_parts<R>(parts: usize, run: &dyn Fn(usize) -> R) -> Vec<R> {
-    (0..parts).map(run).collect()
-}
-
-/// What part of a batch's loss one slice carries: its share of the examples (per-example means:
-/// the task loss, soft targets) and of the real tokens (per-token means: layer-to-layer
-/// distillation). Weighted by them, the slices' losses and gradients sum to the whole batch's.
-#[derive(Debug, Clone, Copy)]
-struct Share {
-    examples: f64,
-    tokens: f64,
-}
-
-impl Share {
-    const WHOLE: Share = Share { examples: 1.0, tokens: 1.0 };
 }
 
 /// The training objective: the task loss, with distillation from a teacher when there is one.
@@ -259,19 +209,3 @@ pub fn task_loss(task: Task, logits: Tensor<2>, labels: &[Label], device: &Devic
         CrossEntropyLossConfig::new().init(device).forward(logits, targets)
     }
 }
-
-/// The classifier config written with the checkpoint: plan, labels, HF architecture name.
-pub fn classifier_config(base: &BertConfig, plan: &FfnPlan, task: Task) -> BertConfig {
-    let mut config = base.with_plan(plan);
-    if task.is_regression() {
-        config.set_labels(&["score".to_string()]);
-        config.extra.insert("problem_type".into(), serde_json::json!("regression"));
-    } else {
-        config.set_labels(&task.labels().iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        config.extra.insert("problem_type".into(), serde_json::json!("single_label_classification"));
-    }
-    config.extra.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
-    config.extra.insert("finetuning_task".into(), serde_json::json!(task.name()));
-    config
-}
-

@@ -1,0 +1,151 @@
+//! Where a run is: the step, the epoch and the next batch of the epoch's order, and what it has
+//! cost so far. One type for every loop that trains — fine-tuning and healing on disk
+//! ([`super::driver`]) and the page's quick runs — so that a resumed run continues from exactly
+//! the batch an uninterrupted one would have taken.
+
+use serde::{Deserialize, Serialize};
+
+use super::batches::epoch_batches;
+use super::observer::Progress;
+
+/// The position and totals of a run, saved (flattened) in `last/state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Steps taken so far.
+    pub step: usize,
+    /// The epoch the next batch comes from, from 0.
+    pub epoch: usize,
+    /// Index of the next batch within the epoch's order.
+    pub next_batch: usize,
+    pub total_steps: usize,
+    pub examples_seen: usize,
+    /// Seconds spent in training steps (evaluation and saving left out).
+    pub train_seconds: f64,
+}
+
+impl Cursor {
+    /// A run of `total_steps` steps (at least 1) at its start.
+    pub fn new(total_steps: usize) -> Self {
+        Self { step: 0, epoch: 0, next_batch: 0, total_steps: total_steps.max(1), examples_seen: 0, train_seconds: 0.0 }
+    }
+
+    /// Whether every step has been taken.
+    pub fn done(&self) -> bool {
+        self.step >= self.total_steps
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress { step: self.step, total_steps: self.total_steps, epoch: self.epoch }
+    }
+
+    /// The rows of the next batch, moving on to the next epoch's order when this one is used up.
+    pub fn next_batch(&mut self, order: &mut EpochOrder) -> Vec<usize> {
+        if self.next_batch >= order.batches(self.epoch).len() {
+            self.epoch += 1;
+            self.next_batch = 0;
+        }
+        let batch = order.batches(self.epoch)[self.next_batch].clone();
+        self.next_batch += 1;
+        batch
+    }
+
+    /// Counts a finished step of `examples` rows that took `seconds`.
+    pub fn advance(&mut self, examples: usize, seconds: f64) {
+        self.step += 1;
+        self.examples_seen += examples;
+        self.train_seconds += seconds;
+    }
+
+    /// Checks a cursor read back from `state.json` against the run it is to continue:
+    /// `total_steps` from the run's own settings and data, its batches per epoch and batch size.
+    /// A state that disagrees (another `--steps`, a hand-edited or corrupt file) is refused
+    /// rather than trusted.
+    pub fn check(&self, total_steps: usize, batches_per_epoch: usize, batch_size: usize) -> Result<(), String> {
+        if self.total_steps != total_steps {
+            return Err(format!("it runs {} steps, but these settings and data make {total_steps}; pass the settings it was started with", self.total_steps));
+        }
+        let epochs = total_steps.div_ceil(batches_per_epoch.max(1));
+        let fine = self.step <= total_steps
+            && self.next_batch <= batches_per_epoch
+            && self.epoch <= epochs
+            && self.examples_seen <= self.step.saturating_mul(batch_size)
+            && self.train_seconds.is_finite()
+            && self.train_seconds >= 0.0;
+        if !fine {
+            return Err(format!(
+                "its position (step {}, epoch {}, batch {}, {} examples, {} s) does not fit a run of {total_steps} steps of {batches_per_epoch} batches of {batch_size}",
+                self.step, self.epoch, self.next_batch, self.examples_seen, self.train_seconds
+            ));
+        }
+        Ok(())
+    }
+
+    /// Examples per second of training so far.
+    pub fn examples_per_second(&self) -> f64 {
+        self.examples_seen as f64 / self.train_seconds.max(1e-9)
+    }
+}
+
+/// The length-bucketed batch order of each epoch ([`epoch_batches`]), computed once per epoch.
+pub struct EpochOrder {
+    lengths: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+    epoch: usize,
+    batches: Vec<Vec<usize>>,
+}
+
+impl EpochOrder {
+    /// The order of rows of `lengths` tokens, `batch_size` at a time; deterministic in `seed`.
+    pub fn new(lengths: Vec<usize>, batch_size: usize, seed: u64) -> Self {
+        let batches = epoch_batches(&lengths, batch_size, seed, 0);
+        Self { lengths, batch_size, seed, epoch: 0, batches }
+    }
+
+    /// Batches per epoch.
+    pub fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    fn batches(&mut self, epoch: usize) -> &[Vec<usize>] {
+        if epoch != self.epoch {
+            self.batches = epoch_batches(&self.lengths, self.batch_size, self.seed, epoch);
+            self.epoch = epoch;
+        }
+        &self.batches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Taking batches across epochs gives the epochs' orders one after the other, and a cursor
+    /// restored from its JSON continues with the very batch the original would have taken.
+    #[test]
+    fn batches_follow_the_epoch_orders_and_survive_a_round_trip() {
+        let lengths: Vec<usize> = (0..10).map(|i| i % 4 + 2).collect();
+        let mut order = EpochOrder::new(lengths.clone(), 3, 9);
+        let mut cursor = Cursor::new(9);
+        let mut taken = Vec::new();
+        for _ in 0..5 {
+            let b = cursor.next_batch(&mut order);
+            cursor.advance(b.len(), 0.5);
+            taken.push(b);
+        }
+        let expected: Vec<Vec<usize>> = epoch_batches(&lengths, 3, 9, 0).into_iter().chain(epoch_batches(&lengths, 3, 9, 1)).collect();
+        assert_eq!(taken, expected[..5]);
+        assert_eq!((cursor.epoch, cursor.next_batch, cursor.step), (1, 1, 5));
+
+        let mut resumed: Cursor = serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap();
+        let mut fresh_order = EpochOrder::new(lengths, 3, 9);
+        assert_eq!(resumed.next_batch(&mut fresh_order), cursor.next_batch(&mut order));
+        assert_eq!(resumed.next_batch(&mut fresh_order), expected[6]);
+        assert!(!cursor.done());
+        assert_eq!(Cursor::new(0).total_steps, 1);
+    }
+}
