@@ -7,6 +7,10 @@
 //! - [`model`]: the BERT components, `BertConfig` → `init(&device)` → `forward`.
 //! - [`checkpoint`]: strict HF safetensors loading and saving, hub downloads.
 //! - [`text`]: the tokenizer and padded batches.
+//! - [`data`]: GLUE readers and metrics, tokenized datasets and their splits.
+//! - [`train`]: the training step, the run driver, fine-tuning and healing runs.
+//! - [`experiment`]: comparisons and sweeps over many runs, their reuse and summary tables.
+//! - [`analysis`]: CKA and linear probes.
 //! - [`device`]: backend choice (Flex CPU, wgpu).
 //! - `cli` (native) and `web` (wasm32): the two front ends.
 
@@ -16,6 +20,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod experiment;
 pub mod model;
 pub mod text;
 pub mod train;

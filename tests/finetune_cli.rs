@@ -131,7 +131,7 @@ fn heal_then_finetune_with_a_teacher() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("--distill-hidden / --distill-attention: need --teacher"), "{}", String::from_utf8_lossy(&r.stderr));
 
     // A teacher that is not a classifier is refused.
-    let r = undivided(&["finetune", h, "--steps", "1", "--teacher", "models/all-MiniLM-L6-v2", "--out", s]);
+    let r = undivided(&["finetune", h, "--steps", "1", "--teacher", "models/all-MiniLM-L6-v2", "--overwrite", "--out", s]);
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("not a fine-tuned classifier"), "{}", String::from_utf8_lossy(&r.stderr));
 }
@@ -177,7 +177,7 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert!(md.contains("students cut from the fine-tuned model at lr 0.00003"), "{md}");
 
     // The page reads this file back (same parser as in the browser).
-    let shown = undivided::train::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
+    let shown = undivided::experiment::results::parse_results("compare.json", &std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
     assert_eq!(shown.rows.len(), 6);
     assert_eq!(shown.rows[4].variant, "healed-distill");
     assert!(shown.rows[3].heal_seconds.is_some());
@@ -371,4 +371,28 @@ fn publish_indexes_checkpoints_and_tables_for_the_page() {
     let r = undivided(&["publish", empty.path().to_str().unwrap(), "--into", into.to_str().unwrap()]);
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("no checkpoint folder (config.json + model.safetensors) or compare.json found"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+/// Issue 20, class 3: nothing the user did not ask for is overwritten — not the model a run starts
+/// from, not an earlier run in the same --out (unless --overwrite says so).
+#[test]
+fn finetune_refuses_to_overwrite_the_model_or_an_earlier_run() {
+    let before = std::fs::metadata(common::minilm_dir().join("model.safetensors")).unwrap().modified().unwrap();
+    for out in ["models/all-MiniLM-L6-v2", "models/all-MiniLM-L6-v2/run"] {
+        let r = undivided(&["finetune", "default", "--steps", "1", "--out", out]);
+        assert!(!r.status.success());
+        assert!(String::from_utf8_lossy(&r.stderr).contains("the model's own folder"), "{out}: {}", String::from_utf8_lossy(&r.stderr));
+    }
+    assert_eq!(std::fs::metadata(common::minilm_dir().join("model.safetensors")).unwrap().modified().unwrap(), before);
+    assert!(!common::minilm_dir().join("results.json").exists() && !common::minilm_dir().join("run").exists());
+
+    let out = common::tempdir();
+    let o = out.path().to_str().unwrap();
+    let first = undivided(&["finetune", "default", "--keep-ffn", "none", "--steps", "1", "--batch-size", "4", "--out", o]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let again = undivided(&["finetune", "default", "--keep-ffn", "none", "--steps", "1", "--batch-size", "4", "--out", o]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("holds an earlier run; --resume continues it, --overwrite replaces it"), "{}", String::from_utf8_lossy(&again.stderr));
+    let replaced = undivided(&["finetune", "default", "--keep-ffn", "none", "--steps", "1", "--batch-size", "4", "--overwrite", "--out", o]);
+    assert!(replaced.status.success(), "{}", String::from_utf8_lossy(&replaced.stderr));
 }

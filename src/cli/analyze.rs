@@ -6,14 +6,14 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use web_time::Instant;
 
-use super::DeviceArgs;
+use super::args::DeviceArgs;
 use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations, probe_layers};
 use crate::chart::{Series, png};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Task;
 use crate::data::text::read_texts;
 use crate::model::FfnPlan;
-use crate::train::Prepared;
+use crate::data::Prepared;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -37,7 +37,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub plans: Option<String>,
     #[command(flatten)]
-    pub data: super::finetune::DataArgs,
+    pub data: super::args::DataArgs,
     /// Train each probe on at most this many training examples (the first ones).
     #[arg(long, default_value_t = 2000)]
     pub max_train: usize,
@@ -139,7 +139,7 @@ fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
     let encode_seconds = started.elapsed().as_secs_f64();
     let kind = if args.debiased { CkaKind::Debiased } else { CkaKind::Linear };
     let started = Instant::now();
-    let matrix = pollster::block_on(cka_matrix(reps_a, reps_b, kind)).map_err(anyhow::Error::msg)?;
+    let matrix = pollster::block_on(cka_matrix(reps_a, reps_b, kind))?;
     let cka_seconds = started.elapsed().as_secs_f64();
 
     let label = |c: &Checkpoint, p: &FfnPlan| format!("{} `{p}`", c.name());
@@ -181,7 +181,10 @@ fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
         Some(spec) => FfnPlan::parse_list(spec, checkpoint.config.num_hidden_layers)?,
         None => vec![checkpoint.plan()],
     };
-    let (mut train, dev_sets) = args.data.load()?;
+    let (mut train, dev_sets, warnings) = args.data.spec().load()?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     train.examples.truncate(args.max_train.max(1));
     let (dev_name, dev) = dev_sets.into_iter().next().context("no dev set")?;
     let mut tokenizer = checkpoint.tokenizer.clone();
@@ -193,7 +196,7 @@ fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
     for plan in &plans {
         let started = Instant::now();
         let (model, _) = checkpoint.load_bert(Some(plan), &device)?;
-        let accuracies = pollster::block_on(probe_layers(&model, &train, &dev, tokenizer.pad_id(), args.pooling, &config, &device)).map_err(anyhow::Error::msg)?;
+        let accuracies = pollster::block_on(probe_layers(&model, &train, &dev, tokenizer.pad_id(), args.pooling, &config, &device))?;
         eprintln!("plan `{plan}`: {} probes in {:.1} s", accuracies.len(), started.elapsed().as_secs_f64());
         table.push((plan.to_string(), accuracies));
     }

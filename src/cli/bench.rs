@@ -8,7 +8,8 @@ use clap::Args;
 use serde::Serialize;
 use web_time::Instant;
 
-use super::{DeviceArgs, thousands};
+use super::args::DeviceArgs;
+use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::model::{BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
 use crate::text::TextInput;

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{DeviceArgs, ModelArgs};
+use super::args::{DeviceArgs, ModelArgs};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::model::ForwardOptions;
 use crate::text::TextInput;

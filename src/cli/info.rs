@@ -3,7 +3,8 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{ModelArgs, thousands};
+use super::args::ModelArgs;
+use super::thousands;
 use crate::checkpoint::Checkpoint;
 use crate::model::{FfnPlan, ModelStats};
 

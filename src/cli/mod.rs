@@ -1,21 +1,28 @@
-//! The `undivided` command line: one file per subcommand.
+//! The `undivided` command line: one file per subcommand, the shared arguments in [`args`] and
+//! the progress display in [`progress`]. Commands parse, call the library (mostly
+//! [`crate::experiment`] and [`crate::train`]) and print; none imports another command.
 
 mod analyze;
+mod args;
 mod bench;
 mod compare;
 mod encode;
+mod eval;
 mod finetune;
 mod heal;
 mod info;
+mod predict;
+mod progress;
 mod publish;
 mod reduce;
 mod sweep;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::device::Backend;
+/// `12345678` → `12,345,678`, for every command's output.
+pub(crate) use crate::experiment::table::thousands;
 
 #[derive(Parser, Debug)]
 #[command(name = "undivided", version, about = "Does BERT need its intermediate layers? Full vs reduced BERT.")]
@@ -37,9 +44,9 @@ pub enum Command {
     /// Fine-tune every weight on a GLUE task (full or reduced), keeping the best checkpoint.
     Finetune(finetune::FinetuneArgs),
     /// Evaluate a fine-tuned checkpoint on a task's dev set(s).
-    Eval(finetune::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Classify one sentence or pair with a fine-tuned checkpoint.
-    Predict(finetune::PredictArgs),
+    Predict(predict::PredictArgs),
     /// Heal a reduced model: distil the full model into it on unlabelled text (hidden states and attention).
     Heal(heal::HealArgs),
     /// Why removal works: layer-by-layer CKA between two models, and linear probes per layer.
@@ -51,31 +58,6 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Put native runs beside the page: copy their checkpoints and tables, write `index.json`.
     Publish(publish::PublishArgs),
-}
-
-/// The model argument shared by most subcommands.
-#[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// Checkpoint folder, `default` (all-MiniLM-L6-v2 placed by setup) or a HuggingFace repo id.
-    pub model: String,
-    /// Layers that keep their intermediate block: `all`, `none` or `0,2,5`, with `+norm` (`0,5+norm`)
-    /// if the removed blocks keep their LayerNorm (default: the checkpoint's own).
-    #[arg(long = "keep-ffn", value_name = "SPEC")]
-    pub keep_ffn: Option<String>,
-}
-
-/// The backend option shared by subcommands that run the model.
-#[derive(Args, Debug, Clone)]
-pub struct DeviceArgs {
-    /// Compute backend: `flex` (CPU) or `wgpu` (GPU through Vulkan/Metal/DX12).
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
-    pub device: Backend,
-}
-
-impl DeviceArgs {
-    pub fn init(&self) -> anyhow::Result<burn::tensor::Device> {
-        Ok(pollster::block_on(crate::device::init_device(self.device))?)
-    }
 }
 
 /// Entry point of the binary: runs the command and prints errors with their causes.
@@ -94,8 +76,8 @@ pub fn main() -> ExitCode {
         Command::Encode(args) => encode::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Finetune(args) => finetune::run(args),
-        Command::Eval(args) => finetune::run_eval(args),
-        Command::Predict(args) => finetune::run_predict(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Heal(args) => heal::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Sweep(args) => sweep::run(args),
@@ -112,19 +94,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `12345678` → `12,345,678`.
-pub(crate) fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

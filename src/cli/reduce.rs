@@ -6,7 +6,8 @@ use anyhow::Context;
 use burn::tensor::Device;
 use clap::Args;
 
-use super::{ModelArgs, thousands};
+use super::args::ModelArgs;
+use super::thousands;
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, classifier_to_safetensors, resolve_model, write_checkpoint};
 
 #[derive(Args, Debug)]

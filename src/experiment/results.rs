@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::table::CompareTable;
+
 /// One row of native results: a plan (and how it was prepared), its metric and costs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
@@ -26,57 +28,88 @@ pub struct NativeResults {
     pub rows: Vec<ResultRow>,
 }
 
-/// Parses `compare.json` (`{title, rows: [...]}`) or a single run's `results.json`; `name` only
-/// names the file in errors.
-pub fn parse_results(name: &str, text: &str) -> Result<NativeResults, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{name}: not JSON ({e})"))?;
-    let bad = |what: &str| format!("{name}: {what}; expected the compare.json or results.json that `undivided compare` / `finetune` writes");
-    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().ok_or_else(|| bad(&format!("field `{k}` missing or not a number")));
-    if let Some(rows) = v["rows"].as_array() {
-        let rows = rows
-            .iter()
-            .map(|r| {
-                Ok(ResultRow {
-                    plan: r["plan"].as_str().ok_or_else(|| bad("a row without `plan`"))?.to_string(),
-                    variant: r["variant"].as_str().unwrap_or("deleted").to_string(),
-                    metric: r["metric"].as_str().unwrap_or("metric").to_string(),
-                    value: num(r, "mean")?,
-                    std: r["std"].as_f64().unwrap_or(0.0),
-                    seeds: r["values"].as_array().map_or(1, Vec::len),
-                    params: num(r, "params")? as usize,
-                    train_seconds: num(r, "train_seconds")?,
-                    examples_per_second: num(r, "examples_per_second")?,
-                    heal_seconds: r["heal_seconds"].as_f64(),
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        if rows.is_empty() {
-            return Err(bad("no rows"));
-        }
-        return Ok(NativeResults { title: v["title"].as_str().unwrap_or(name).to_string(), rows });
-    }
-    if v.get("best_value").is_some_and(|b| b.is_null()) {
-        return Err(bad("the run stopped before its first evaluation (`best_value` is null): resume it or pick a finished run"));
-    }
-    if v.get("best_value").is_some() {
-        let row = ResultRow {
-            plan: v["plan"].as_str().ok_or_else(|| bad("no `plan`"))?.to_string(),
-            variant: if v["options"]["teacher"].is_string() { "distilled".into() } else { "fine-tuned".into() },
-            metric: v["main_metric"].as_str().unwrap_or("metric").to_string(),
-            value: num(&v, "best_value")?,
-            std: 0.0,
-            seeds: 1,
-            params: num(&v, "params")? as usize,
-            train_seconds: num(&v, "train_seconds")?,
-            examples_per_second: num(&v, "examples_per_second")?,
-            heal_seconds: None,
-        };
-        let title = format!("{} — {} steps, seed {}", v["task"].as_str().unwrap_or("task"), v["steps"], v["seed"]);
-        return Ok(NativeResults { title, rows: vec![row] });
-    }
-    Err(bad("neither `rows` nor `best_value` found"))
+/// A results file the page cannot show, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{name}: not JSON ({reason})")]
+    NotJson { name: String, reason: String },
+    #[error("{name}: {what}; expected the compare.json or results.json that `undivided compare` / `finetune` writes")]
+    Shape { name: String, what: String },
+    #[error("{name}: the run stopped before its first evaluation (`best_value` is null): resume it or pick a finished run")]
+    Unfinished { name: String },
+    #[error("{name}: not an index of native runs as `undivided publish` writes it ({reason})")]
+    Index { name: String, reason: String },
 }
 
+/// What the page reads of a run's `results.json` (the whole type, `RunResults`, is native).
+#[derive(Debug, Clone, Deserialize)]
+struct RunSummary {
+    task: String,
+    plan: String,
+    main_metric: String,
+    best_value: Option<f64>,
+    params: usize,
+    train_seconds: f64,
+    examples_per_second: f64,
+    steps: usize,
+    seed: u64,
+    #[serde(default)]
+    options: RunSummaryOptions,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct RunSummaryOptions {
+    #[serde(default)]
+    teacher: Option<String>,
+}
+
+/// Parses `compare.json` ([`CompareTable`]) or a single run's `results.json`; `name` only names
+/// the file in errors.
+pub fn parse_results(name: &str, text: &str) -> Result<NativeResults, ResultsError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ResultsError::NotJson { name: name.into(), reason: e.to_string() })?;
+    let shape = |what: String| ResultsError::Shape { name: name.into(), what };
+    if value.get("rows").is_some() {
+        let table: CompareTable = serde_json::from_value(value).map_err(|e| shape(format!("a table row does not read ({e})")))?;
+        if table.rows.is_empty() {
+            return Err(shape("no rows".into()));
+        }
+        let rows = table
+            .rows
+            .into_iter()
+            .map(|r| ResultRow {
+                seeds: r.values.len().max(1),
+                plan: r.plan,
+                variant: serde_json::to_value(r.variant).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                metric: r.metric,
+                value: r.mean,
+                std: r.std,
+                params: r.params,
+                train_seconds: r.train_seconds,
+                examples_per_second: r.examples_per_second,
+                heal_seconds: r.heal_seconds,
+            })
+            .collect();
+        return Ok(NativeResults { title: table.title, rows });
+    }
+    if value.get("best_value").is_none() {
+        return Err(shape("neither `rows` nor `best_value` found".into()));
+    }
+    let run: RunSummary = serde_json::from_value(value).map_err(|e| shape(format!("a run's results do not read ({e})")))?;
+    let Some(best) = run.best_value else { return Err(ResultsError::Unfinished { name: name.into() }) };
+    let row = ResultRow {
+        plan: run.plan,
+        variant: if run.options.teacher.is_some() { "distilled".into() } else { "fine-tuned".into() },
+        metric: run.main_metric,
+        value: best,
+        std: 0.0,
+        seeds: 1,
+        params: run.params,
+        train_seconds: run.train_seconds,
+        examples_per_second: run.examples_per_second,
+        heal_seconds: None,
+    };
+    Ok(NativeResults { title: format!("{} — {} steps, seed {}", run.task, run.steps, run.seed), rows: vec![row] })
+}
 
 /// `index.json` of published native runs (`undivided publish`): the checkpoints and result
 /// tables served beside the page, with paths relative to the index.
@@ -111,6 +144,6 @@ pub struct IndexedResults {
 }
 
 /// Parses an `index.json`; `name` only names the file in errors.
-pub fn parse_index(name: &str, text: &str) -> Result<RunIndex, String> {
-    serde_json::from_str(text).map_err(|e| format!("{name}: not an index of native runs as `undivided publish` writes it ({e})"))
+pub fn parse_index(name: &str, text: &str) -> Result<RunIndex, ResultsError> {
+    serde_json::from_str(text).map_err(|e| ResultsError::Index { name: name.into(), reason: e.to_string() })
 }

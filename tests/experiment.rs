@@ -1,0 +1,127 @@
+//! The experiment library on the tiny model: a run is reused only when it was made from the same
+//! model, data and task (issue 20, class 2), never written into the model's own folder (class
+//! 3), and `publish` neither deletes a run's files nor follows links out of it (class 1).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use undivided::Checkpoint;
+use undivided::data::Task;
+use undivided::experiment::data::DataSpec;
+use undivided::experiment::runs::Runner;
+use undivided::model::FfnPlan;
+use undivided::train::TrainConfig;
+use undivided::train::finetune::{Observer, Quiet, RunOptions};
+
+fn options() -> RunOptions {
+    RunOptions {
+        train: TrainConfig { batch_size: 8, max_len: 16, lr: 1e-3, warmup_ratio: 0.0, seed: 3, ..TrainConfig::default() },
+        epochs: 1,
+        max_steps: Some(2),
+        eval_every: 0,
+        save_every: 0,
+        eval_batch_size: 16,
+        teacher: None,
+        dropout: None,
+        made_from: None,
+    }
+}
+
+/// A GLUE folder of `task` with a few rows, written under `dir`.
+fn glue_dir(dir: &Path, name: &str, header: &str, rows: &[&str]) -> PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let body = format!("{header}\n{}\n", rows.join("\n"));
+    std::fs::write(d.join("train.tsv"), &body).unwrap();
+    std::fs::write(d.join("dev.tsv"), &body).unwrap();
+    d
+}
+
+#[test]
+fn a_run_is_reused_only_for_the_same_model_data_and_task() {
+    let tmp = common::tempdir();
+    let sst2 = glue_dir(tmp.path(), "SST-2", "sentence\tlabel", &["the movie was good\t1", "a film is bad\t0", "the film is very good\t1", "a movie was bad\t0"]);
+    let other = glue_dir(tmp.path(), "other", "sentence\tlabel", &["good\t1", "bad\t0", "very good\t1", "very bad\t0"]);
+    let cola = glue_dir(tmp.path(), "CoLA", "", &[]);
+    std::fs::write(cola.join("train.tsv"), "s\t1\t\tthe movie was good\ns\t0\t*\tmovie the bad was\n").unwrap();
+    std::fs::write(cola.join("dev.tsv"), "s\t1\t\tthe film is good\ns\t0\t*\tfilm good is the\n").unwrap();
+    let model_a = common::tiny_checkpoint_dir();
+    let checkpoint = Checkpoint::open(model_a.path()).unwrap();
+    let said = RefCell::new(Vec::<String>::new());
+    let say = |l: &str| said.borrow_mut().push(l.to_string());
+    let quiet = |_: &str| -> Box<dyn Observer> { Box::new(Quiet) };
+    let mut runner = Runner::new(Device::flex(), &quiet, &say, &say);
+    let run_dir = tmp.path().join("run");
+    let plan = FfnPlan::all(3);
+    let reused = |checkpoint: &Checkpoint, data: &DataSpec, runner: &mut Runner<'_>| {
+        said.borrow_mut().clear();
+        runner.finetune_or_reuse(checkpoint, &plan, data, &options(), &run_dir, &[], "run").unwrap();
+        said.borrow().iter().any(|l| l.contains("reusing the finished run"))
+    };
+    let spec = |task: Task, dir: &Path| DataSpec { task, dir: Some(dir.to_path_buf()), skip_bad_rows: false };
+    assert!(!reused(&checkpoint, &spec(Task::Sst2, &sst2), &mut runner), "the first run trains");
+    assert!(reused(&checkpoint, &spec(Task::Sst2, &sst2), &mut runner), "the same run again is reused");
+    assert!(!reused(&checkpoint, &spec(Task::Sst2, &other), &mut runner), "other data: trained again");
+    assert!(!reused(&checkpoint, &spec(Task::Cola, &cola), &mut runner), "another task: trained again");
+    // The same folder name with other weights (a model trained again) is another model.
+    let model_b = common::tiny_checkpoint_dir();
+    let mut weights = std::fs::read(model_b.path().join("model.safetensors")).unwrap();
+    let n = weights.len();
+    weights[n - 4..].copy_from_slice(&0.5f32.to_le_bytes());
+    std::fs::write(model_b.path().join("model.safetensors"), weights).unwrap();
+    let other_model = Checkpoint::open(model_b.path()).unwrap();
+    assert!(!reused(&other_model, &spec(Task::Cola, &cola), &mut runner), "another model: trained again");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["task"], "cola");
+    assert_eq!(results["options"]["made_from"]["task"], "cola", "{results}");
+
+    // A run into the model's own folder, or inside it, is refused before anything is written.
+    let before = std::fs::read(model_a.path().join("model.safetensors")).unwrap();
+    for out in [model_a.path().to_path_buf(), model_a.path().join("runs/x")] {
+        let err = runner.finetune(&checkpoint, &plan, &spec(Task::Sst2, &sst2), &options(), &out, false, "into the model").unwrap_err();
+        assert!(err.to_string().contains("the model's own folder"), "{err}");
+    }
+    assert_eq!(std::fs::read(model_a.path().join("model.safetensors")).unwrap(), before);
+    assert!(!model_a.path().join("results.json").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn publish_keeps_a_runs_files_and_does_not_follow_links() {
+    use undivided::experiment::publish::publish;
+    let tmp = common::tempdir();
+    let runs = tmp.path().join("runs");
+    let run = runs.join("A");
+    std::fs::create_dir_all(&run).unwrap();
+    let model = common::tiny_checkpoint_dir();
+    for f in ["config.json", "model.safetensors", "vocab.txt"] {
+        std::fs::copy(model.path().join(f), run.join(f)).unwrap();
+    }
+    let said = RefCell::new(Vec::<String>::new());
+    let say = |l: &str| said.borrow_mut().push(l.to_string());
+    // Into the run's own parent (the copies would land on the run's files) or the run itself: refused.
+    for into in [&runs, &run] {
+        let err = publish(std::slice::from_ref(&run), into, &say).unwrap_err().to_string();
+        assert!(err.contains("its parent folder"), "{err}");
+    }
+    assert!(run.join("config.json").is_file() && run.join("model.safetensors").is_file(), "the run lost files");
+
+    // A link to a file outside the run, and two links in a loop: not followed, said, not published.
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, "private").unwrap();
+    std::os::unix::fs::symlink(&secret, run.join("results.json")).unwrap();
+    let sub = run.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::os::unix::fs::symlink(&run, sub.join("loop")).unwrap();
+    std::os::unix::fs::symlink(&sub, run.join("loop2")).unwrap();
+    let into = tmp.path().join("published");
+    let index = publish(std::slice::from_ref(&run), &into, &say).unwrap();
+    assert_eq!(index.checkpoints.len(), 1);
+    assert!(into.join("A/config.json").is_file());
+    assert!(!into.join("A/results.json").exists(), "a link out of the run was published");
+    assert!(said.borrow().iter().filter(|l| l.contains("symbolic link")).count() >= 3, "{:?}", said.borrow());
+}
