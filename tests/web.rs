@@ -114,7 +114,8 @@ fn toy_tsv() -> String {
 
 #[wasm_bindgen_test]
 async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
-    use undivided::web::train::{QuickRun, QuickSettings, user_tsv};
+    use undivided::data::split_user_tsv as user_tsv;
+    use undivided::web::train::{QuickRun, QuickSettings};
     console_error_panic_hook::set_once();
     let device = init_device(Backend::Wgpu).await.unwrap();
     let checkpoint = tiny_checkpoint();
@@ -139,7 +140,8 @@ async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
 
 #[wasm_bindgen_test]
 async fn healing_on_webgpu_lowers_the_hidden_loss_then_fine_tunes() {
-    use undivided::web::train::{HealRun, QuickRun, QuickSettings, user_tsv};
+    use undivided::data::split_user_tsv as user_tsv;
+    use undivided::web::train::{HealRun, QuickRun, QuickSettings};
     let device = init_device(Backend::Wgpu).await.unwrap();
     let checkpoint = tiny_checkpoint();
     let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
@@ -194,8 +196,8 @@ fn erf(x: f64) -> f64 {
 
 #[wasm_bindgen_test]
 fn page_input_errors_are_specific() {
-    use undivided::web::train::user_tsv;
-    let err = user_tsv(undivided::data::Task::Sst2, "mine.tsv", "sentence\tlabel\nfine\t1\nbroken row\n").unwrap_err();
+    use undivided::data::split_user_tsv as user_tsv;
+    let err = user_tsv(undivided::data::Task::Sst2, "mine.tsv", "sentence\tlabel\nfine\t1\nbroken row\n").unwrap_err().to_string();
     assert!(err.contains("mine.tsv:3"), "{err}");
     assert_eq!(undivided::web::resolve_source("hf:bert-base-uncased"), "https://huggingface.co/bert-base-uncased/resolve/main");
     assert_eq!(undivided::web::resolve_source("models/all-MiniLM-L6-v2/"), "models/all-MiniLM-L6-v2");
@@ -218,7 +220,7 @@ fn native_results_files_are_read_or_refused_clearly() {
     let run = r#"{"task": "sst2", "plan": "0,5", "main_metric": "accuracy", "best_value": 0.81, "params": 80,
         "train_seconds": 9.0, "examples_per_second": 2.0, "steps": 600, "seed": 42, "options": {"teacher": null}}"#;
     assert_eq!(parse_results("results.json", run).unwrap().rows[0].value, 0.81);
-    let err = parse_results("other.json", r#"{"hello": 1}"#).unwrap_err();
+    let err = parse_results("other.json", r#"{"hello": 1}"#).unwrap_err().to_string();
     assert!(err.contains("other.json") && err.contains("compare.json"), "{err}");
-    assert!(parse_results("broken.json", "{").unwrap_err().contains("not JSON"));
+    assert!(parse_results("broken.json", "{").unwrap_err().to_string().contains("not JSON"));
 }

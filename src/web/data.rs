@@ -5,6 +5,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use super::WebError;
 use super::{fetch_bytes, js_err, to_js};
 use crate::data::{self, Dataset, Example, Label, Task};
 
@@ -39,7 +40,7 @@ impl WebData {
     /// A GLUE TSV file's text; one row in five is held out as dev. Errors name the file and line.
     pub fn from_tsv(task: &str, file_name: &str, text: &str) -> Result<WebData, JsValue> {
         let task = Task::parse(task).map_err(js_err)?;
-        let (train, dev) = super::train::user_tsv(task, file_name, text).map_err(js_err)?;
+        let (train, dev) = crate::data::split_user_tsv(task, file_name, text).map_err(js_err)?;
         Ok(WebData { train, dev, source: file_name.to_string() })
     }
 
@@ -65,31 +66,32 @@ impl WebData {
 }
 
 /// Fetches `n` rows of a GLUE task's `split` from the datasets-server API at `server`.
-pub async fn fetch_glue_rows(server: &str, task: Task, split: &str, n: usize) -> Result<Dataset, String> {
+pub async fn fetch_glue_rows(server: &str, task: Task, split: &str, n: usize) -> Result<Dataset, WebError> {
     let (text_a, text_b) = match task {
         Task::Sst2 => ("sentence", None),
         Task::Rte => ("sentence1", Some("sentence2")),
-        other => return Err(format!("{other}: rows from the hub are offered for SST-2 and RTE; drop a TSV file for other tasks")),
+        other => return Err(WebError::Refused(format!("{other}: rows from the hub are offered for SST-2 and RTE; drop a TSV file for other tasks"))),
     };
     let mut examples = Vec::new();
     while examples.len() < n {
         let length = (n - examples.len()).min(100);
         let url = format!("{server}/rows?dataset=nyu-mll%2Fglue&config={}&split={split}&offset={}&length={length}", task.name(), examples.len());
-        let bytes = fetch_bytes(&url).await?.ok_or_else(|| format!("{url}: not found"))?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not JSON ({e})"))?;
-        let rows = json["rows"].as_array().ok_or_else(|| format!("{url}: no `rows` in the answer"))?;
+        let fail = |reason: String| WebError::Fetch { url: url.clone(), reason };
+        let bytes = fetch_bytes(&url).await?.ok_or_else(|| fail("not found".into()))?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| fail(format!("not JSON ({e})")))?;
+        let rows = json["rows"].as_array().ok_or_else(|| fail("no `rows` in the answer".into()))?;
         if rows.is_empty() {
             break;
         }
         for (i, r) in rows.iter().enumerate() {
             let row = &r["row"];
-            let field = |name: &str| row[name].as_str().map(str::to_string).ok_or_else(|| format!("{url}: row {i} has no text field `{name}`"));
-            let label = row["label"].as_u64().filter(|&l| (l as usize) < task.num_labels()).ok_or_else(|| format!("{url}: row {i} has no valid `label`"))?;
+            let field = |name: &str| row[name].as_str().map(str::to_string).ok_or_else(|| fail(format!("row {i} has no text field `{name}`")));
+            let label = row["label"].as_u64().filter(|&l| (l as usize) < task.num_labels()).ok_or_else(|| fail(format!("row {i} has no valid `label`")))?;
             examples.push(Example { text_a: field(text_a)?, text_b: text_b.map(field).transpose()?, label: Label::Class(label as usize) });
         }
     }
     if examples.is_empty() {
-        return Err(format!("{server}: no {split} rows of {task}"));
+        return Err(WebError::Fetch { url: server.to_string(), reason: format!("no {split} rows of {task}") });
     }
     Ok(Dataset { task, examples, skipped: vec![] })
 }

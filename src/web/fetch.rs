@@ -6,11 +6,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, ReadableStreamDefaultReader, Response};
 
+use super::WebError;
+
 /// The Cache API bucket of downloaded checkpoint files.
 pub const CACHE_NAME: &str = "undivided-checkpoints-v1";
 
 /// GETs `url`; `Ok(None)` on HTTP 404, an error naming the URL otherwise.
-pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
+pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, WebError> {
     Ok(fetch_cached(url, false, &|_, _| {}).await?.map(|(bytes, _)| bytes))
 }
 
@@ -22,7 +24,7 @@ async fn open_cache() -> Option<Cache> {
 /// GETs `url`, reporting `(bytes so far, total bytes or 0)` to `progress`. With `use_cache`, a
 /// cached copy is returned when there is one (`true` in the result) and a fresh download is
 /// stored. A browser without the Cache API (or a private window refusing it) just downloads.
-pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64)) -> Result<Option<(Vec<u8>, bool)>, String> {
+pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64)) -> Result<Option<(Vec<u8>, bool)>, WebError> {
     let cache = if use_cache { open_cache().await } else { None };
     if let Some(cache) = &cache
         && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
@@ -31,16 +33,17 @@ pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64
         let bytes = read_body(url, &response, progress).await?;
         return Ok(Some((bytes, true)));
     }
-    let window = web_sys::window().ok_or("no window object (not running in a page)")?;
+    let fail = |reason: String| WebError::Fetch { url: url.to_string(), reason };
+    let window = web_sys::window().ok_or_else(|| WebError::Browser("no window object (not running in a page)".into()))?;
     let response = JsFuture::from(window.fetch_with_str(url))
         .await
-        .map_err(|e| format!("{url}: network error ({}); check the address and that the server allows this page (CORS)", describe(&e)))?;
-    let response: Response = response.dyn_into().map_err(|_| format!("{url}: fetch did not return a Response"))?;
+        .map_err(|e| fail(format!("network error ({}); check the address and that the server allows this page (CORS)", describe(&e))))?;
+    let response: Response = response.dyn_into().map_err(|_| fail("fetch did not return a Response".into()))?;
     if response.status() == 404 {
         return Ok(None);
     }
     if !response.ok() {
-        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
+        return Err(fail(format!("HTTP {} {}", response.status(), response.status_text())));
     }
     if let Some(cache) = &cache
         && let Ok(copy) = response.clone()
@@ -60,28 +63,30 @@ pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64
 }
 
 /// Removes every cached checkpoint file.
-pub async fn clear_cache() -> Result<(), String> {
-    let caches = web_sys::window().ok_or("no window")?.caches().map_err(|e| describe(&e))?;
-    JsFuture::from(caches.delete(CACHE_NAME)).await.map_err(|e| describe(&e))?;
+pub async fn clear_cache() -> Result<(), WebError> {
+    let browser = |e: JsValue| WebError::Browser(describe(&e));
+    let caches = web_sys::window().ok_or_else(|| WebError::Browser("no window".into()))?.caches().map_err(browser)?;
+    JsFuture::from(caches.delete(CACHE_NAME)).await.map_err(browser)?;
     Ok(())
 }
 
-async fn read_body(url: &str, response: &Response, progress: &dyn Fn(f64, f64)) -> Result<Vec<u8>, String> {
+async fn read_body(url: &str, response: &Response, progress: &dyn Fn(f64, f64)) -> Result<Vec<u8>, WebError> {
+    let fail = |reason: String| WebError::Fetch { url: url.to_string(), reason };
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     let Some(body) = response.body() else {
-        let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{url}: {}", describe(&e)))?)
+        let buffer = JsFuture::from(response.array_buffer().map_err(|e| fail(describe(&e)))?)
             .await
-            .map_err(|e| format!("{url}: reading the body failed ({})", describe(&e)))?;
+            .map_err(|e| fail(format!("reading the body failed ({})", describe(&e))))?;
         return Ok(Uint8Array::new(&buffer).to_vec());
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total as usize);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("{url}: download interrupted ({})", describe(&e)))?;
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| fail(format!("download interrupted ({})", describe(&e))))?;
         if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
             break;
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(|e| describe(&e))?.unchecked_into();
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(|e| fail(describe(&e)))?.unchecked_into();
         bytes.extend_from_slice(&value.to_vec());
         progress(bytes.len() as f64, total);
     }

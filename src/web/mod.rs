@@ -12,6 +12,7 @@
 
 pub mod chart;
 pub mod data;
+mod error;
 mod fetch;
 pub mod model;
 pub mod results;
@@ -21,8 +22,10 @@ use burn::tensor::Tensor;
 use wasm_bindgen::prelude::*;
 
 use crate::checkpoint::Checkpoint;
+use crate::error::ReadbackError;
 use crate::text::TextInput;
 
+pub use error::WebError;
 pub use fetch::{CACHE_NAME, describe, fetch_bytes, fetch_cached};
 pub use model::WebModel;
 
@@ -36,9 +39,9 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> 
 }
 
 /// Reads a float tensor back from the device without blocking the browser's thread.
-pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
-    let data = t.into_data_async().await.map_err(|e| format!("reading a tensor from the GPU failed: {e:?}"))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ReadbackError> {
+    let data = t.into_data_async().await.map_err(ReadbackError::of("a tensor"))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(ReadbackError::of("a tensor"))
 }
 
 /// Where a model comes from: `hf:org/name` (or a `huggingface.co/org/name` address) becomes the
@@ -58,7 +61,7 @@ pub fn resolve_source(source: &str) -> String {
 /// Downloads a checkpoint folder served at `base_url` (`config.json`, `model.safetensors`,
 /// `tokenizer.json` or `vocab.txt`), from the Cache API when it was downloaded before.
 /// `progress(file, bytes, total)` follows the downloads.
-pub async fn fetch_checkpoint(base_url: &str, progress: &dyn Fn(&str, f64, f64)) -> Result<(Checkpoint, bool), String> {
+pub async fn fetch_checkpoint(base_url: &str, progress: &dyn Fn(&str, f64, f64)) -> Result<(Checkpoint, bool), WebError> {
     let base = base_url.trim_end_matches('/');
     let mut files = Vec::new();
     let mut all_cached = true;
@@ -72,13 +75,13 @@ pub async fn fetch_checkpoint(base_url: &str, progress: &dyn Fn(&str, f64, f64))
                 files.push((name.to_string(), bytes));
             }
             None if !required => {}
-            None => return Err(format!("{base}/{name}: not found (HTTP 404); is this a checkpoint folder?")),
+            None => return Err(WebError::NotFound { url: format!("{base}/{name}") }),
         }
     }
     if !files.iter().any(|(n, _)| n == "tokenizer.json" || n == "vocab.txt") {
-        return Err(format!("{base}: neither tokenizer.json nor vocab.txt found"));
+        return Err(WebError::NoTokenizer { base: base.to_string() });
     }
-    let checkpoint = Checkpoint::from_files(base, files).map_err(|e| e.to_string())?;
+    let checkpoint = Checkpoint::from_files(base, files)?;
     Ok((checkpoint, all_cached))
 }
 

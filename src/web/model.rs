@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 use web_time::Instant;
 
 use super::data::WebData;
+use super::WebError;
 use super::train::{HealRun, QuickRun, QuickSettings, QuickTrainer, WebHealer};
 use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
 use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
@@ -108,10 +109,10 @@ impl WebModel {
     }
 
     /// Wraps a checkpoint already in memory (tests, and `load`).
-    pub async fn from_checkpoint(checkpoint: Checkpoint, cpu: bool) -> Result<WebModel, String> {
-        let device = init_device(if cpu { Backend::Flex } else { Backend::Wgpu }).await.map_err(|e| e.to_string())?;
+    pub async fn from_checkpoint(checkpoint: Checkpoint, cpu: bool) -> Result<WebModel, WebError> {
+        let device = init_device(if cpu { Backend::Flex } else { Backend::Wgpu }).await.map_err(|e| WebError::Browser(e.to_string()))?;
         let started = Instant::now();
-        let (full, _) = checkpoint.load_bert(None, &device).map_err(|e| e.to_string())?;
+        let (full, _) = checkpoint.load_bert(None, &device)?;
         Ok(WebModel {
             device,
             checkpoint,
@@ -361,11 +362,11 @@ impl WebModel {
 impl WebModel {
     /// The first `max` rows (at least 4) of `set`, tokenized at most 64 tokens long for the
     /// analyses (CKA, probes), and the padding id.
-    fn analysis_rows(&self, set: &crate::data::Dataset, max: usize) -> Result<(crate::train::Prepared, u32), JsValue> {
+    fn analysis_rows(&self, set: &crate::data::Dataset, max: usize) -> Result<(crate::data::Prepared, u32), JsValue> {
         let mut set = set.clone();
         set.examples.truncate(max.max(4));
         let mut tokenizer = self.checkpoint.tokenizer.clone();
         tokenizer.set_max_len(64, self.checkpoint.config.max_position_embeddings).map_err(js_err)?;
-        Ok((crate::train::Prepared::new(&tokenizer, &set).map_err(js_err)?, tokenizer.pad_id()))
+        Ok((crate::data::Prepared::new(&tokenizer, &set).map_err(js_err)?, tokenizer.pad_id()))
     }
 }

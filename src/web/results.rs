@@ -3,7 +3,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::{js_err, to_js};
-pub use crate::train::results::{NativeResults, ResultRow, parse_results};
+pub use crate::experiment::results::{NativeResults, ResultRow, parse_results};
 
 /// The page's entry point: `{title, rows: [{plan, variant, metric, value, ...}]}`.
 #[wasm_bindgen]
@@ -16,5 +16,5 @@ pub fn native_results(name: &str, text: &str) -> Result<JsValue, JsValue> {
 /// results: [{path, title}]}`.
 #[wasm_bindgen]
 pub fn run_index(name: &str, text: &str) -> Result<JsValue, JsValue> {
-    to_js(&crate::train::results::parse_index(name, text).map_err(js_err)?)
+    to_js(&crate::experiment::results::parse_index(name, text).map_err(js_err)?)
 }

@@ -7,14 +7,16 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_time::Instant;
 
-use super::{js_err, to_js};
-use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_classifier};
-use crate::data::{Dataset, Task, parse_tsv};
+use super::{WebError, js_err, to_js};
+use crate::checkpoint::{Checkpoint, bert_to_safetensors};
+use crate::data::Dataset;
+use crate::error::SettingsError;
 use crate::model::FfnPlan;
 use crate::text::TextInput;
-use crate::train::batches::epoch_batches;
+use crate::train::cursor::{Cursor, EpochOrder};
 use crate::train::heal::{HealConfig, Healer};
-use crate::train::{EvalResult, Prepared, TrainConfig, Trainer, classifier_config, evaluate_async, predict_logits_async};
+use crate::data::Prepared;
+use crate::train::{EvalResult, TrainConfig, Trainer, evaluate_async, predict_logits_async, start_classifier};
 
 /// Settings of a quick fine-tune or heal, as the page sends them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,67 +38,27 @@ impl Default for QuickSettings {
 }
 
 impl QuickSettings {
-    fn check(&self) -> Result<(), String> {
-        if self.steps == 0 || self.batch_size == 0 {
-            return Err("steps and batch size must be at least 1".into());
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("learning rate {}: expected a positive number", self.lr));
-        }
-        if !(3..=512).contains(&self.max_len) {
-            return Err(format!("max length {}: expected 3 to 512 tokens", self.max_len));
-        }
-        Ok(())
+    /// The fine-tuning settings these make (the rest at [`TrainConfig`]'s defaults).
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig { batch_size: self.batch_size, max_len: self.max_len, lr: self.lr, seed: self.seed, max_grad_norm: self.max_grad_norm, ..TrainConfig::default() }
     }
-}
 
-/// Reads a GLUE TSV the user dropped into the page (`name` is the file name for errors) and
-/// splits it 80/20 into training and dev rows (every fifth row is dev), so the page can report
-/// dev accuracy on the user's own data.
-pub fn user_tsv(task: Task, name: &str, text: &str) -> Result<(Dataset, Dataset), String> {
-    let set = parse_tsv(task, text, std::path::Path::new(name), false).map_err(|e| e.to_string())?;
-    if set.examples.len() < 5 {
-        return Err(format!("{name}: {} rows; expected at least 5 (one in five is held out for dev accuracy)", set.examples.len()));
+    /// The healing settings these make (the rest at [`HealConfig`]'s defaults).
+    pub fn heal_config(&self) -> HealConfig {
+        HealConfig { lr: self.lr, seed: self.seed, max_grad_norm: self.max_grad_norm, ..HealConfig::default() }
     }
-    let (mut train, mut dev) = (set.clone(), set.clone());
-    train.examples.clear();
-    dev.examples.clear();
-    for (i, e) in set.examples.into_iter().enumerate() {
-        if i % 5 == 4 { dev.examples.push(e) } else { train.examples.push(e) }
+
+    /// The same checks as the command line's ([`TrainConfig::validate`]), and the page's limits.
+    fn check(&self) -> Result<(), SettingsError> {
+        SettingsError::check(self.steps > 0, "steps", "at least 1")?;
+        SettingsError::check(self.max_len <= 512, "--max-len", "at most 512 tokens")?;
+        self.train_config().validate()
     }
-    Ok((train, dev))
 }
 
 /// Scalar value of a one-element tensor, read without blocking.
-async fn scalar(t: Tensor<1>) -> Result<f32, String> {
+async fn scalar(t: Tensor<1>) -> Result<f32, WebError> {
     Ok(super::read_f32(t).await?.first().copied().unwrap_or(f32::NAN))
-}
-
-/// Batches over as many epochs as the steps need, deterministic in the seed.
-struct Order {
-    lengths: Vec<usize>,
-    batch_size: usize,
-    seed: u64,
-    epoch: usize,
-    batches: Vec<Vec<usize>>,
-    next: usize,
-}
-
-impl Order {
-    fn new(lengths: Vec<usize>, batch_size: usize, seed: u64) -> Self {
-        let batches = epoch_batches(&lengths, batch_size, seed, 0);
-        Self { lengths, batch_size, seed, epoch: 0, batches, next: 0 }
-    }
-
-    fn next(&mut self) -> Vec<usize> {
-        if self.next == self.batches.len() {
-            self.epoch += 1;
-            self.batches = epoch_batches(&self.lengths, self.batch_size, self.seed, self.epoch);
-            self.next = 0;
-        }
-        self.next += 1;
-        self.batches[self.next - 1].clone()
-    }
 }
 
 /// A classifier being fine-tuned in the page.
@@ -107,8 +69,11 @@ pub struct QuickRun {
     train: Prepared,
     dev: Prepared,
     tokenizer: crate::text::BertTokenizer,
-    order: Order,
-    pub total_steps: usize,
+    order: EpochOrder,
+    /// The run's position, the same cursor as native runs'.
+    pub cursor: Cursor,
+    /// Set when the checkpoint was fine-tuned for other labels and got a new head.
+    pub head_notice: Option<String>,
     pub losses: Vec<f32>,
     pub step_ms: Vec<f64>,
 }
@@ -123,73 +88,56 @@ impl QuickRun {
         dev: &Dataset,
         settings: &QuickSettings,
         device: &Device,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, WebError> {
         settings.check()?;
         let task = train.task;
-        if checkpoint.config.id2label.is_some() && checkpoint.config.num_labels() != task.num_labels() {
-            return Err(format!(
-                "{}: fine-tuned for {} labels, but {task} has {}; load a base model (or one fine-tuned on {task})",
-                checkpoint.source.display(),
-                checkpoint.config.num_labels(),
-                task.num_labels()
-            ));
-        }
         let mut tokenizer = checkpoint.tokenizer.clone();
-        tokenizer.set_max_len(settings.max_len, checkpoint.config.max_position_embeddings).map_err(|e| e.to_string())?;
-        let train_rows = Prepared::new(&tokenizer, train).map_err(|e| e.to_string())?;
-        let dev_rows = Prepared::new(&tokenizer, dev).map_err(|e| e.to_string())?;
+        tokenizer.set_max_len(settings.max_len, checkpoint.config.max_position_embeddings)?;
+        let train_rows = Prepared::new(&tokenizer, train)?;
+        let dev_rows = Prepared::new(&tokenizer, dev)?;
         let ad = device.clone().autodiff();
         // Same seed, same new head for the full and the reduced model.
-        ad.seed(settings.seed);
-        let (weights, config) = match encoder_weights {
-            Some(w) => (w, classifier_config(&checkpoint.config.with_plan(plan), plan, task)),
-            None => (checkpoint.weights.as_slice(), classifier_config(&checkpoint.config, plan, task)),
-        };
-        let (model, _) = load_classifier(weights, &checkpoint.source.join("model.safetensors"), &config, plan, &ad).map_err(|e| e.to_string())?;
-        let config = TrainConfig {
-            batch_size: settings.batch_size,
-            max_len: settings.max_len,
-            lr: settings.lr,
-            seed: settings.seed,
-            max_grad_norm: settings.max_grad_norm,
-            ..TrainConfig::default()
-        };
+        let (model, head, _) = start_classifier(checkpoint, encoder_weights, plan, task, settings.seed, &ad)?;
+        let config = settings.train_config();
         Ok(Self {
             trainer: Trainer::new(model, task, config, settings.steps, &ad),
             plan: plan.clone(),
             label_names: if task.is_regression() { vec!["score".into()] } else { task.labels().iter().map(|s| s.to_string()).collect() },
-            order: Order::new(train_rows.lengths(), settings.batch_size, settings.seed),
+            order: EpochOrder::new(train_rows.lengths(), settings.batch_size, settings.seed),
+            cursor: Cursor::new(settings.steps),
             train: train_rows,
             dev: dev_rows,
             tokenizer,
-            total_steps: settings.steps,
+            head_notice: head.notice(&checkpoint.source, task),
             losses: Vec::new(),
             step_ms: Vec::new(),
         })
     }
 
     /// One AdamW step; the loss is read back asynchronously.
-    pub async fn step(&mut self) -> Result<f32, String> {
+    pub async fn step(&mut self) -> Result<f32, WebError> {
         let started = Instant::now();
-        let indices = self.order.next();
+        let indices = self.cursor.next_batch(&mut self.order);
         let batch = self.train.batch(&indices, self.tokenizer.pad_id());
         let labels: Vec<_> = indices.iter().map(|&i| self.train.labels[i]).collect();
         let out = self.trainer.step(&batch, &labels);
         let loss = scalar(out.loss).await?;
         if !loss.is_finite() {
-            return Err(format!("the training loss became {loss} at step {}; try a lower learning rate", self.trainer.step));
+            return Err(WebError::NonFinite { what: "training", value: loss, step: self.cursor.step + 1 });
         }
+        let seconds = started.elapsed().as_secs_f64();
+        self.cursor.advance(indices.len(), seconds);
         self.losses.push(loss);
-        self.step_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        self.step_ms.push(seconds * 1e3);
         Ok(loss)
     }
 
     pub fn done(&self) -> bool {
-        self.trainer.step >= self.total_steps
+        self.cursor.done()
     }
 
     /// The loss on the training rows with dropout off: what training lowers.
-    pub async fn train_loss(&self) -> Result<f32, String> {
+    pub async fn train_loss(&self) -> Result<f32, WebError> {
         use burn::module::Module;
         let model = self.trainer.model.valid();
         let device = self.trainer.device.clone().without_autodiff();
@@ -205,22 +153,13 @@ impl QuickRun {
     }
 
     /// The task's metrics on the dev rows.
-    pub async fn evaluate(&self) -> Result<EvalResult, String> {
-        evaluate_async(&self.trainer.model, &self.dev, self.tokenizer.pad_id(), 32, &self.trainer.device).await
+    pub async fn evaluate(&self) -> Result<EvalResult, WebError> {
+        Ok(evaluate_async(&self.trainer.model, &self.dev, self.tokenizer.pad_id(), 32, &self.trainer.device).await?)
     }
 
     /// Label probabilities (or the score, for a regression task) of one input.
-    pub async fn classify(&self, input: &TextInput) -> Result<Vec<f32>, String> {
-        let set = Dataset {
-            task: self.train.task,
-            examples: vec![crate::data::Example {
-                text_a: match input { TextInput::Single(a) | TextInput::Pair(a, _) => a.clone() },
-                text_b: match input { TextInput::Pair(_, b) => Some(b.clone()), TextInput::Single(_) => None },
-                label: crate::data::Label::Class(0),
-            }],
-            skipped: vec![],
-        };
-        let rows = Prepared::new(&self.tokenizer, &set).map_err(|e| e.to_string())?;
+    pub async fn classify(&self, input: &TextInput) -> Result<Vec<f32>, WebError> {
+        let rows = Prepared::single(&self.tokenizer, self.train.task, input)?;
         let logits = predict_logits_async(&self.trainer.model, &rows, self.tokenizer.pad_id(), 1, &self.trainer.device).await?.remove(0);
         Ok(crate::train::eval::probabilities(&logits))
     }
@@ -242,62 +181,67 @@ pub struct HealRun {
     pub plan: FfnPlan,
     texts: Prepared,
     pad_id: u32,
-    order: Order,
-    pub total_steps: usize,
+    order: EpochOrder,
+    pub cursor: Cursor,
     pub points: Vec<HealPoint>,
 }
 
 impl HealRun {
-    pub fn new(checkpoint: &Checkpoint, plan: &FfnPlan, texts: &Dataset, settings: &QuickSettings, device: &Device) -> Result<Self, String> {
+    pub fn new(checkpoint: &Checkpoint, plan: &FfnPlan, texts: &Dataset, settings: &QuickSettings, device: &Device) -> Result<Self, WebError> {
         settings.check()?;
+        settings.heal_config().validate()?;
+        if texts.examples.is_empty() {
+            return Err(WebError::Refused("no sentences to heal on".into()));
+        }
         if plan.is_full() || plan == &checkpoint.plan() {
-            return Err("the reduced model keeps every intermediate block: switch some off to heal it".into());
+            return Err(WebError::Refused("the reduced model keeps every intermediate block: switch some off to heal it".into()));
         }
         let mut tokenizer = checkpoint.tokenizer.clone();
-        tokenizer.set_max_len(settings.max_len, checkpoint.config.max_position_embeddings).map_err(|e| e.to_string())?;
-        let rows = Prepared::new(&tokenizer, texts).map_err(|e| e.to_string())?;
+        tokenizer.set_max_len(settings.max_len, checkpoint.config.max_position_embeddings)?;
+        let rows = Prepared::new(&tokenizer, texts)?;
         let ad = device.clone().autodiff();
         let inner = device.clone().without_autodiff();
-        let (teacher, _) = checkpoint.load_bert(None, &inner).map_err(|e| e.to_string())?;
-        let (student, _) = checkpoint.load_bert(Some(plan), &ad).map_err(|e| e.to_string())?;
-        let config = HealConfig { lr: settings.lr, seed: settings.seed, max_grad_norm: settings.max_grad_norm, ..HealConfig::default() };
+        let (teacher, _) = checkpoint.load_bert(None, &inner)?;
+        let (student, _) = checkpoint.load_bert(Some(plan), &ad)?;
+        let config = settings.heal_config();
         Ok(Self {
             healer: Healer::new(student, teacher, config, settings.steps, &ad),
             plan: plan.clone(),
-            order: Order::new(rows.lengths(), settings.batch_size, settings.seed),
+            order: EpochOrder::new(rows.lengths(), settings.batch_size, settings.seed),
+            cursor: Cursor::new(settings.steps),
             texts: rows,
             pad_id: checkpoint.tokenizer.pad_id(),
-            total_steps: settings.steps,
             points: Vec::new(),
         })
     }
 
-    pub async fn step(&mut self) -> Result<HealPoint, String> {
+    pub async fn step(&mut self) -> Result<HealPoint, WebError> {
         let started = Instant::now();
-        let indices = self.order.next();
+        let indices = self.cursor.next_batch(&mut self.order);
         let out = self.healer.step(&self.texts.batch(&indices, self.pad_id));
         let point = HealPoint {
-            step: self.healer.step,
+            step: self.cursor.step + 1,
             loss: scalar(out.loss).await?,
             hidden_mse: scalar(out.hidden).await?,
             attention_kl: scalar(out.attention).await?,
             ms: started.elapsed().as_secs_f64() * 1e3,
         };
         if !point.loss.is_finite() {
-            return Err(format!("the healing loss became {} at step {}; try a lower learning rate", point.loss, point.step));
+            return Err(WebError::NonFinite { what: "healing", value: point.loss, step: point.step });
         }
+        self.cursor.advance(indices.len(), point.ms / 1e3);
         self.points.push(point);
         Ok(point)
     }
 
     pub fn done(&self) -> bool {
-        self.healer.step >= self.total_steps
+        self.cursor.done()
     }
 
     /// The healed encoder as safetensors bytes (HF names), for fine-tuning it next.
-    pub async fn weights(&self) -> Result<Vec<u8>, String> {
+    pub async fn weights(&self) -> Result<Vec<u8>, WebError> {
         use burn::module::Module;
-        bert_to_safetensors(&self.healer.student.valid()).await.map_err(|e| e.to_string())
+        Ok(bert_to_safetensors(&self.healer.student.valid()).await?)
     }
 }
 
@@ -316,12 +260,12 @@ impl QuickTrainer {
 
     #[wasm_bindgen(getter)]
     pub fn steps_done(&self) -> usize {
-        self.run.trainer.step
+        self.run.cursor.step
     }
 
     #[wasm_bindgen(getter)]
     pub fn total_steps(&self) -> usize {
-        self.run.total_steps
+        self.run.cursor.total_steps
     }
 
     #[wasm_bindgen(getter)]
@@ -332,6 +276,13 @@ impl QuickTrainer {
     #[wasm_bindgen(getter)]
     pub fn plan(&self) -> String {
         self.run.plan.to_string()
+    }
+
+    /// What the page tells the user when the checkpoint's head was replaced (fine-tuned for
+    /// other labels), or `undefined`.
+    #[wasm_bindgen(getter)]
+    pub fn head_notice(&self) -> Option<String> {
+        self.run.head_notice.clone()
     }
 
     /// Mean milliseconds per step, leaving out the first (shader compilation, autotune).

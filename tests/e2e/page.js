@@ -197,6 +197,23 @@ const MIN = 60000;
     await page.click('#load');
     await idle();
     check('a corrupt checkpoint is a specific error', /model\.safetensors.*not a valid safetensors/.test(await text('#error')), await text('#error'));
+    // A tokenizer with ids past the model's vocab_size: refused before any WebGPU work (on a
+    // GPU, an id past the embeddings reads whatever memory lies there).
+    await page.route('**/badvocab/**', async (route) => {
+      const name = route.request().url().split('/').pop();
+      if (name === 'vocab.txt') {
+        const words = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+        for (let i = 0; words.length < 1200; i++) words.push(`tok${i}`);
+        return route.fulfill({ status: 200, body: words.join('\n') });
+      }
+      if (name === 'tokenizer.json') return route.fulfill({ status: 404, body: 'not found' });
+      const real = await page.request.get(url.replace(/index\.html.*$/, `test-models/tiny/${name}`));
+      return route.fulfill({ status: real.status(), body: await real.body() });
+    });
+    await page.fill('#model-url', 'badvocab');
+    await page.click('#load');
+    await idle();
+    check('a tokenizer with ids past vocab_size is refused by name', /vocab\.txt.*id 1199.*vocab_size is 1000/.test(await text('#error')) && !/Loaded badvocab/.test(await text('#status')), (await text('#status')) + ' / ' + (await text('#error')));
     await page.fill('#model-url', 'models/no-such-model');
     await page.click('#load');
     await idle();
