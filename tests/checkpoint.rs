@@ -315,3 +315,116 @@ fn missing_files_and_bad_config_are_clear_errors() {
     let msg = Checkpoint::open(dir.path()).unwrap_err().to_string();
     assert!(msg.contains("config.json is not a valid BERT config"), "{msg}");
 }
+
+/// Issue 20, class 4: a checkpoint is checked against itself — every tokenizer id has an
+/// embedding row, a one-type model takes no pairs, `id2label` is exactly 0..n, one tensor per
+/// parameter, no weight large enough to overflow every output.
+#[test]
+fn a_checkpoint_that_disagrees_with_itself_is_refused_by_name() {
+    let dir = common::tiny_checkpoint_dir();
+    // A vocab.txt with 1200 tokens for a model of 1000 embeddings.
+    std::fs::write(dir.path().join("vocab.txt"), common::tiny_vocab(1200)).unwrap();
+    let err = Checkpoint::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("vocab.txt") && err.contains("id 1199") && err.contains("vocab_size is 1000"), "{err}");
+
+    // type_vocab_size 1: single sentences work, a pair is refused before the model sees it.
+    let dir = common::tiny_checkpoint_dir();
+    let edit_config = |dir: &Path, edit: &dyn Fn(&mut Value)| {
+        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        edit(&mut config);
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    };
+    edit_config(dir.path(), &|c| c["type_vocab_size"] = 1.into());
+    let one_type = Checkpoint::open(dir.path()).unwrap();
+    let tokenizer = &one_type.tokenizer;
+    assert!(tokenizer.encode(&undivided::TextInput::Single("the movie".into())).is_ok());
+    let pair = undivided::TextInput::Pair("the movie".into(), "a film".into());
+    assert!(tokenizer.encode_each(std::slice::from_ref(&pair)).is_err());
+    let err = tokenizer.encode(&pair).unwrap_err().to_string();
+    assert!(err.contains("single sentences only") && err.contains("type_vocab_size 1"), "{err}");
+
+    // id2label: empty, with a gap, or with keys that are not 0..n.
+    for (labels, expected) in [
+        (serde_json::json!({}), "1 to 10000 labels, found 0"),
+        (serde_json::json!({"0": "neg", "2": "pos"}), "found \"2\""),
+        (serde_json::json!({"0": "neg", "01": "pos"}), "found \"01\""),
+    ] {
+        let dir = common::tiny_checkpoint_dir();
+        edit_config(dir.path(), &|c| c["id2label"] = labels.clone());
+        let err = Checkpoint::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("id2label") && err.contains(expected), "{labels}: {err}");
+    }
+
+    // The same parameter twice, under two names: refused, naming both.
+    let checkpoint = tiny();
+    let doubled = rewrite(&checkpoint.weights, |name, shape, data| {
+        let mut out = vec![(name.to_string(), shape.clone(), data.clone())];
+        if name == "embeddings.LayerNorm.weight" {
+            out.push(("embeddings.LayerNorm.gamma".into(), shape.clone(), data.iter().map(|_| 0u8).collect()));
+        }
+        if name == "pooler.dense.bias" {
+            out.push(("bert.pooler.dense.bias".into(), shape, data));
+        }
+        out
+    });
+    let err = load(&doubled, &checkpoint.config, "all").unwrap_err().to_string();
+    assert!(err.contains("are the same parameter") && err.contains("one tensor per parameter"), "{err}");
+
+    // Finite but absurd weights (3e38): refused, not loaded to give all-NaN outputs.
+    let huge = rewrite(&checkpoint.weights, |name, shape, data| {
+        let data = if name == "encoder.layer.0.attention.self.query.weight" { data.chunks(4).flat_map(|_| 3e38f32.to_le_bytes()).collect() } else { data };
+        vec![(name.to_string(), shape, data)]
+    });
+    let err = load(&huge, &checkpoint.config, "all").unwrap_err().to_string();
+    assert!(err.contains("encoder.layer.0.attention.self.query.weight") && err.contains("implausibly large"), "{err}");
+}
+
+/// Issue 20, class 5: sizes are capped before anything is allocated, and every probability or
+/// epsilon is checked, each error naming the field.
+#[test]
+fn config_sizes_are_capped_and_ranges_checked() {
+    let base: Value = serde_json::from_str(&std::fs::read_to_string(common::tiny_dir().join("config.json")).unwrap()).unwrap();
+    for (field, value, expected) in [
+        ("num_hidden_layers", serde_json::json!(1_000_000), "1 to 256"),
+        ("vocab_size", serde_json::json!(1_000_000_000_000_000_000u64), "1 to 1000000"),
+        ("hidden_size", serde_json::json!(1 << 20), "1 to 16384"),
+        ("intermediate_size", serde_json::json!(0), "1 to 65536"),
+        ("num_labels", serde_json::json!(1_000_000_000_000u64), "1 to 10000 labels"),
+        ("classifier_dropout", serde_json::json!(2.0), "a probability in [0, 1)"),
+        ("hidden_dropout_prob", serde_json::json!(-0.1), "a probability in [0, 1)"),
+        ("layer_norm_eps", serde_json::json!(0.0), "a small positive number"),
+        ("layer_norm_eps", serde_json::json!(-1e-12), "a small positive number"),
+    ] {
+        let mut config = base.clone();
+        config[field] = value.clone();
+        let err = BertConfig::from_json(&config.to_string()).unwrap_err().to_string();
+        assert!(err.contains(field) && err.contains(expected), "{field} = {value}: {err}");
+    }
+    // A range in a plan is checked before it is expanded.
+    let err = FfnPlan::parse("0-1000000000000", 6).unwrap_err().to_string();
+    assert!(err.contains("the model has 6"), "{err}");
+    assert_eq!(FfnPlan::parse("1-3", 6).unwrap().to_string(), "1,2,3");
+}
+
+/// Issue 20, class 5: weights are memory-mapped and read per tensor, so a huge file (8 GiB here,
+/// sparse on disk) costs nothing it does not use: opening it and being told what is wrong with
+/// it takes no more memory than a small one.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_huge_weights_file_is_not_read_into_memory() {
+    let dir = common::tiny_checkpoint_dir();
+    let header = br#"{"embeddings.word_embeddings.weight":{"dtype":"F32","shape":[1073741824,2],"data_offsets":[0,8589934592]}}"#;
+    let mut file = std::fs::File::create(dir.path().join("model.safetensors")).unwrap();
+    std::io::Write::write_all(&mut file, &(header.len() as u64).to_le_bytes()).unwrap();
+    std::io::Write::write_all(&mut file, header).unwrap();
+    file.set_len(8 + header.len() as u64 + (8u64 << 30)).unwrap();
+    drop(file);
+    let resident = || std::fs::read_to_string("/proc/self/statm").unwrap().split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096;
+    let before = resident();
+    let checkpoint = Checkpoint::open(dir.path()).unwrap();
+    assert_eq!(checkpoint.weights.len() as u64, 8 + header.len() as u64 + (8u64 << 30));
+    let err = checkpoint.load_bert(None, &Device::flex()).unwrap_err().to_string();
+    assert!(err.contains("embeddings.word_embeddings.weight") && err.contains("[1073741824, 2]"), "{err}");
+    let grown = resident().saturating_sub(before);
+    assert!(grown < 256 << 20, "opening an 8 GiB checkpoint took {} MiB of memory", grown >> 20);
+}

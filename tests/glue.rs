@@ -69,16 +69,45 @@ fn bad_rows_name_file_line_and_problem() {
     assert_eq!(problems, vec![
         "x/dev.tsv:3: expected 2 tab-separated columns, found 1",
         "x/dev.tsv:4: label `7` is not one of 0, 1",
-        "x/dev.tsv:5: empty sentence",
+        "x/dev.tsv:5: empty sentence (no visible character)",
     ]);
 
     let err = parse(Task::Rte, "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n").unwrap_err().to_string();
     assert!(err.contains("label `maybe` is not one of entailment, not_entailment"), "{err}");
     let err = parse(Task::Stsb, "sentence1\tsentence2\tscore\na\tb\thigh\n").unwrap_err().to_string();
-    assert!(err.contains("not a number"), "{err}");
+    assert!(err.contains("not a score from 0 to 5"), "{err}");
     let err = parse(Task::Rte, "sentence\tlabel\nx\t1\n").unwrap_err().to_string();
     assert!(err.contains("x/dev.tsv:1: header has no `sentence1` column"), "{err}");
     assert!(matches!(parse(Task::Sst2, "sentence\tlabel\n"), Err(undivided::data::DataError::Empty { .. })));
+}
+
+/// Careless and hostile rows (issue 20, class 8): each is a clear row error, skippable, never a
+/// silently wrong example and never a reason to drop the whole file.
+#[test]
+fn odd_labels_odd_bytes_and_invisible_text_are_row_errors() {
+    let path = Path::new("x/dev.tsv");
+    for label in ["+1", " 01", "1.0", "-0", "1e0"] {
+        let err = parse(Task::Sst2, &format!("sentence\tlabel\ngood movie\t{label}\n")).unwrap_err().to_string();
+        assert!(err.contains("is not one of 0, 1"), "label {label:?}: {err}");
+    }
+    // One line that is not UTF-8 is one bad row; with skipping the rest of the file is read.
+    let bytes = b"sentence\tlabel\ngood movie\t1\nbad \xff\xfe movie\t0\nfine film\t1\n";
+    let err = undivided::data::parse_tsv_bytes(Task::Sst2, bytes, path, false).unwrap_err().to_string();
+    assert!(err.starts_with("x/dev.tsv:3: not UTF-8 text"), "{err}");
+    let set = undivided::data::parse_tsv_bytes(Task::Sst2, bytes, path, true).unwrap();
+    assert_eq!((set.examples.len(), set.skipped.len()), (2, 1));
+    // Text without a visible character: NUL bytes, zero-width spaces and joiners, direction marks.
+    for text in ["\0\0", "\u{200B}\u{200D}", "\u{FEFF}\u{2060}", "\u{200E}"] {
+        let err = parse(Task::Sst2, &format!("sentence\tlabel\n{text}\t1\n")).unwrap_err().to_string();
+        assert!(err.contains("no visible character"), "{text:?}: {err}");
+    }
+    assert!(undivided::data::visible("café\u{200B}") && !undivided::data::visible(" \t\u{00AD}"));
+    // An STS-B score outside 0..5 (3e38 made the loss overflow and blamed the learning rate).
+    for score in ["3e38", "-1", "5.5", "NaN", "inf"] {
+        let err = parse(Task::Stsb, &format!("sentence1\tsentence2\tscore\na\tb\t{score}\n")).unwrap_err().to_string();
+        assert!(err.contains("is not a score from 0 to 5"), "{score}: {err}");
+    }
+    assert!(parse(Task::Stsb, "sentence1\tsentence2\tscore\na\tb\t5.000\n").is_ok());
 }
 
 #[test]

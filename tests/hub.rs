@@ -124,3 +124,77 @@ fn repo_ids() {
     assert!(!looks_like_repo_id("a/b/c"));
     assert!(!looks_like_repo_id("/abs/path"));
 }
+
+/// A hub that answers every request with `respond(path, stream)`; requests are counted.
+fn hostile_hub(respond: impl Fn(&str, &mut std::net::TcpStream) + Send + 'static) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            reader.read_line(&mut line).unwrap();
+            while { let mut h = String::new(); reader.read_line(&mut h).unwrap() > 2 } {}
+            seen.fetch_add(1, Ordering::SeqCst);
+            respond(line.split_whitespace().nth(1).unwrap_or(""), &mut stream);
+        }
+    });
+    (endpoint, count)
+}
+
+/// Issue 20, class 6: a revision cannot lead out of the cache, a declared or actual size past
+/// the caps is refused without reading it into memory, and only a download that finished is
+/// trusted from the cache.
+#[test]
+fn hostile_hubs_and_revisions_are_refused_clearly() {
+    let cache = common::tempdir();
+    let options = |endpoint: &str, revision: &str| HubOptions {
+        endpoint: endpoint.into(),
+        revision: revision.into(),
+        cache_dir: cache.path().join("c"),
+        token: None,
+        progress: false,
+    };
+    let hub = FakeHub::start("someone/tiny-bert", tiny_files());
+    for revision in ["../../escape", "..", "a/../b", "", "main/", "x y"] {
+        let msg = download("someone/tiny-bert", &options(&hub.endpoint, revision)).unwrap_err().to_string();
+        assert!(msg.contains("HF_REVISION"), "{revision:?}: {msg}");
+    }
+    assert!(!cache.path().join("escape").exists() && !cache.path().join("c").exists());
+    assert!(undivided::checkpoint::hub::is_safe_revision("refs/pr/1") && undivided::checkpoint::hub::is_safe_revision("v1.0"));
+
+    // A Content-Length of 100 TB: refused before reading (no allocation of that size).
+    let (huge, _) = hostile_hub(|_, s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000000\r\nConnection: close\r\n\r\nxx");
+    });
+    let msg = download("a/b", &options(&huge, "main")).unwrap_err().to_string();
+    assert!(msg.contains("100000000000000 bytes") && msg.contains("model.safetensors"), "{msg}");
+
+    // A body that never ends (no Content-Length): stopped at the cap for that file, nothing kept.
+    let (endless, _) = hostile_hub(|path, s| {
+        if path.ends_with("model.safetensors") {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\n12345678");
+            return;
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        let chunk = vec![b'x'; 1 << 20];
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let msg = download("a/endless", &options(&endless, "main")).unwrap_err().to_string();
+    assert!(msg.contains("exceeds") && msg.contains("tokenizer.json"), "{msg}");
+    let folder = cache.path().join("c/hub/a--endless/main");
+    assert!(!folder.join("tokenizer.json").exists() && !folder.join("tokenizer.json.part").exists());
+
+    // config.json and weights left by an interrupted download are not a complete download.
+    let hub = FakeHub::start("someone/tiny-bert", tiny_files());
+    let dir = download("someone/tiny-bert", &options(&hub.endpoint, "main")).unwrap();
+    std::fs::remove_file(dir.join(".complete")).unwrap();
+    std::fs::remove_file(dir.join("vocab.txt")).unwrap();
+    let before = hub.requests.load(Ordering::SeqCst);
+    let again = download("someone/tiny-bert", &options(&hub.endpoint, "main")).unwrap();
+    assert!(hub.requests.load(Ordering::SeqCst) > before, "an incomplete cache folder was trusted");
+    assert!(again.join("vocab.txt").is_file() && again.join(".complete").is_file());
+}

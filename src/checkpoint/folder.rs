@@ -3,7 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{Checkpoint, TOKENIZER_FILES, hub};
+use super::atomic::write_atomic;
+use super::{Checkpoint, TOKENIZER_FILES, Weights, hub};
 use crate::error::CheckpointError;
 use crate::model::BertConfig;
 
@@ -14,21 +15,63 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io { path: path.to_path_buf(), source }
 }
 
+/// The most bytes of a config or tokenizer file: real ones are a few MB.
+const MAX_SMALL_FILE: u64 = 64 << 20;
+
+/// Reads a config or tokenizer file, refusing one past [`MAX_SMALL_FILE`] before reading it.
+fn read_small(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    let len = fs::metadata(path).map_err(io(path))?.len();
+    if len > MAX_SMALL_FILE {
+        return Err(CheckpointError::Inconsistent {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes; a config or tokenizer file has a few MB at most ({MAX_SMALL_FILE} accepted)"),
+        });
+    }
+    fs::read(path).map_err(io(path))
+}
+
+impl Weights {
+    /// Maps `path` read-only.
+    pub fn map(path: &Path) -> Result<Self, CheckpointError> {
+        let file = fs::File::open(path).map_err(io(path))?;
+        // SAFETY: the map is read-only, and this project never changes a checkpoint file in
+        // place (every write goes to a new file that is renamed over the old one, so a map
+        // keeps the old file's pages). Another program truncating the file under a running
+        // process would end it with SIGBUS, as with any memory-mapped reader.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))?;
+        Ok(Self::from_map(map))
+    }
+}
+
 impl Checkpoint {
-    /// Reads a checkpoint folder.
+    /// Opens a checkpoint that must carry a classification head (`id2label` in its config):
+    /// what `eval` and `predict` take.
+    pub fn open_classifier(dir: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        let checkpoint = Self::open(dir)?;
+        if checkpoint.config.id2label.is_none() {
+            return Err(CheckpointError::NotClassifier { path: checkpoint.source.clone() });
+        }
+        Ok(checkpoint)
+    }
+
+    /// Reads a checkpoint folder. The weights are memory-mapped, not read: a tensor's bytes are
+    /// read when the loader takes it, so a checkpoint costs about its own size once, and a huge
+    /// or padded file costs nothing it does not use.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
             return Err(io(dir)(std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint folder")));
         }
         let mut files = Vec::new();
-        for name in ["config.json", "model.safetensors"].into_iter().chain(TOKENIZER_FILES) {
+        for name in std::iter::once("config.json").chain(TOKENIZER_FILES) {
             let path = dir.join(name);
             if path.is_file() {
-                files.push((name.to_string(), fs::read(&path).map_err(io(&path))?));
+                files.push((name.to_string(), read_small(&path)?));
             }
         }
-        Self::from_files(dir, files)
+        let weights_path = dir.join("model.safetensors");
+        let weights = if weights_path.is_file() { Some(Weights::map(&weights_path)?) } else { None };
+        Self::from_parts(dir, files, weights)
     }
 
     /// Reads only `config.json` (for `undivided info`, which needs no weights).
@@ -63,18 +106,6 @@ pub fn resolve_model(model: &str) -> Result<PathBuf, CheckpointError> {
         return hub::download(model, &hub::HubOptions::from_env());
     }
     Err(CheckpointError::NotFound { what: model.to_string(), reason: "not a folder, and not a valid repo id".into() })
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename,
-/// so an interrupted write never leaves a half-written file under the real name.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp{}",
-        path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default(),
-        std::process::id()
-    ));
-    fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
 }
 
 /// Writes a checkpoint folder: `model.safetensors`, `config.json` (with `ffn_layers` when

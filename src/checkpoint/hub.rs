@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::folder::write_atomic;
+use super::atomic::write_atomic;
 use crate::error::CheckpointError;
 
 /// Where and how to download.
@@ -55,10 +55,38 @@ pub fn looks_like_repo_id(s: &str) -> bool {
 
 const OPTIONAL: [&str; 4] = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
 
+/// A revision (`main`, a tag, a commit, `refs/pr/1`): letters, digits, `-`, `_`, `.` and `/`
+/// between non-empty parts that are not `.` or `..` — so it can name a cache folder without
+/// leaving it.
+pub fn is_safe_revision(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.split('/').all(|p| !p.is_empty() && p != "." && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
+/// The most bytes one downloaded file may have: the weights of the largest BERT-family model
+/// this project handles are well below it, and nothing bigger is read.
+const MAX_WEIGHTS_BYTES: u64 = 8 << 30;
+/// The most bytes of a config or tokenizer file.
+const MAX_TEXT_BYTES: u64 = 64 << 20;
+
+/// Written last into a cache folder, listing its files: only a folder with it is a complete
+/// download (config.json and weights alone may be what an interrupted download left).
+const COMPLETE: &str = ".complete";
+
 /// Downloads `repo` (once) and returns its cache folder.
 pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointError> {
-    let dir = options.cache_dir.join("hub").join(repo.replace('/', "--")).join(&options.revision);
-    if dir.join("config.json").is_file() && dir.join("model.safetensors").is_file() {
+    if !looks_like_repo_id(repo) {
+        return Err(CheckpointError::NotFound { what: repo.to_string(), reason: "not a repo id (`name` or `org/name` of letters, digits, `-`, `_`, `.`)".into() });
+    }
+    if !is_safe_revision(&options.revision) {
+        return Err(CheckpointError::Download {
+            url: format!("{}/{repo}", options.endpoint),
+            reason: format!("HF_REVISION `{}`: expected a branch, tag or commit (letters, digits, `-`, `_`, `.`, `/`; no `..`)", options.revision),
+        });
+    }
+    let dir = options.cache_dir.join("hub").join(repo.replace('/', "--")).join(options.revision.replace('/', "--"));
+    if dir.join(COMPLETE).is_file() && dir.join("config.json").is_file() && dir.join("model.safetensors").is_file() {
         return Ok(dir);
     }
     std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
@@ -74,8 +102,8 @@ pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointE
     if !have_tokenizer {
         return Err(not_found(repo, "tokenizer.json or vocab.txt", options));
     }
-    // config.json last: its presence marks a complete download.
     fetch(repo, "config.json", options, &dir)?.ok_or_else(|| not_found(repo, "config.json", options))?;
+    write_atomic(&dir.join(COMPLETE), format!("{repo}@{}\n", options.revision).as_bytes())?;
     Ok(dir)
 }
 
@@ -102,9 +130,16 @@ fn fetch(repo: &str, file: &str, options: &HubOptions, dir: &Path) -> Result<Opt
         }
         Err(e) => return Err(download_err(e.to_string())),
     };
-    let total: Option<u64> = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse().ok());
+    let declared: Option<u64> = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse().ok());
+    let cap = if file.ends_with(".safetensors") { MAX_WEIGHTS_BYTES } else { MAX_TEXT_BYTES };
+    if let Some(total) = declared.filter(|&t| t > cap) {
+        return Err(download_err(format!("the server declares {total} bytes; more than {cap} are never downloaded for {file}")));
+    }
+    // Never more than the declared size (or the cap, when none is declared): an endless or
+    // oversized body stops with an error instead of filling the disk.
+    let limit = declared.unwrap_or(cap);
     let bar = options.progress.then(|| {
-        let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
+        let bar = indicatif::ProgressBar::new(declared.unwrap_or(0));
         bar.set_style(
             indicatif::ProgressStyle::with_template("{msg:24} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
                 .expect("static template"),
@@ -112,26 +147,48 @@ fn fetch(repo: &str, file: &str, options: &HubOptions, dir: &Path) -> Result<Opt
         bar.set_message(file.to_string());
         bar
     });
+    // Streamed to `file.part` beside its place, renamed over it when whole.
+    let path = dir.join(file);
+    let part = dir.join(format!("{file}.part"));
+    let io_err = |source| CheckpointError::Io { path: part.clone(), source };
+    let mut out = std::fs::File::create(&part).map_err(io_err)?;
     let mut reader = response.body_mut().as_reader();
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut received: u64 = 0;
     let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        let n = reader.read(&mut chunk).map_err(|e| download_err(e.to_string()))?;
+    let result = loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) => break Err(download_err(e.to_string())),
+        };
         if n == 0 {
-            break;
+            break Ok(());
         }
-        bytes.write_all(&chunk[..n]).expect("writing to a Vec");
+        received += n as u64;
+        if received > limit {
+            break Err(download_err(match declared {
+                Some(total) => format!("the server sent more than the {total} bytes it declared"),
+                None => format!("the body exceeds {cap} bytes, the most accepted for {file}"),
+            }));
+        }
+        if let Err(e) = out.write_all(&chunk[..n]) {
+            break Err(io_err(e));
+        }
         if let Some(bar) = &bar {
             bar.inc(n as u64);
         }
-    }
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(total) = total.filter(|&t| t != bytes.len() as u64) {
-        return Err(download_err(format!("connection closed after {} of {total} bytes", bytes.len())));
+    let result = result.and_then(|()| match declared {
+        Some(total) if total != received => Err(download_err(format!("connection closed after {received} of {total} bytes"))),
+        _ => out.sync_all().map_err(io_err),
+    });
+    drop(out);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
     }
-    let path = dir.join(file);
-    write_atomic(&path, &bytes)?;
+    std::fs::rename(&part, &path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
     Ok(Some(path))
 }

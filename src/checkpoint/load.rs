@@ -19,6 +19,10 @@ use super::names::{
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan};
 
+/// The largest weight magnitude accepted: trained BERT weights stay within the hundreds; finite
+/// values near `f32::MAX` load, then overflow every output to NaN.
+const MAX_WEIGHT: f32 = 1e6;
+
 /// What loading did besides filling the model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
@@ -42,7 +46,20 @@ impl<'a> TensorTable<'a> {
     fn parse(bytes: &'a [u8], path: &Path) -> Result<Self, CheckpointError> {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
-        let tensors = st.tensors().into_iter().map(|(name, view)| (canonical_name(&name), (name, view))).collect();
+        let mut tensors: BTreeMap<String, (String, safetensors::tensor::TensorView<'a>)> = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let canonical = canonical_name(&name);
+            // `bert.X` and `X`, or `LayerNorm.gamma` and `LayerNorm.weight`, name one parameter:
+            // two of them would load one or the other, by chance.
+            if let Some((other, _)) = tensors.get(&canonical) {
+                let (a, b) = if *other < name { (other.clone(), name.clone()) } else { (name.clone(), other.clone()) };
+                return Err(CheckpointError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("tensors `{a}` and `{b}` are the same parameter (`{canonical}`); a checkpoint holds one tensor per parameter"),
+                });
+            }
+            tensors.insert(canonical, (name, view));
+        }
         Ok(Self { path: path.to_path_buf(), tensors })
     }
 
@@ -63,8 +80,14 @@ impl<'a> TensorTable<'a> {
             Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
             other => return Err(CheckpointError::Dtype { path, name: original, dtype: format!("{other:?}") }),
         };
-        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
-            let what = if bad.is_nan() { "NaN" } else { "infinite" };
+        if let Some(bad) = values.iter().find(|v| !v.is_finite() || v.abs() > MAX_WEIGHT) {
+            let what = if bad.is_nan() {
+                "NaN"
+            } else if bad.is_infinite() {
+                "infinite"
+            } else {
+                "implausibly large (|x| > 1e6, which no trained BERT has; the outputs would overflow to NaN)"
+            };
             return Err(CheckpointError::NonFinite { path, name: original, what });
         }
         Ok(values)
@@ -72,6 +95,12 @@ impl<'a> TensorTable<'a> {
 
     fn contains_prefix(&self, prefix: &str) -> bool {
         self.tensors.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
+    /// Removes the tensors whose canonical name starts with `prefix`; returns their file names.
+    fn remove_prefix(&mut self, prefix: &str) -> Vec<String> {
+        let names: Vec<String> = self.tensors.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+        names.iter().filter_map(|k| self.tensors.remove(k)).map(|(original, _)| original).collect()
     }
 }
 
@@ -197,6 +226,26 @@ pub fn load_classifier(
         fill_slots(&mut table, classifier_slots(&mut model), &checkpoint_plan, device)?
     };
     let mut report = LoadReport { loaded, new_head, ..Default::default() };
+    finish(table, plan, true, &mut report)?;
+    Ok((model, report))
+}
+
+/// The classifier of `config` with the encoder of the file and a new, randomly initialised head:
+/// any `classifier.*` tensors the file has (a head fine-tuned for another task) are left out and
+/// listed in the report's `ignored`.
+pub fn load_classifier_new_head(
+    bytes: &[u8],
+    path: &Path,
+    config: &BertConfig,
+    plan: &FfnPlan,
+    device: &Device,
+) -> Result<(BertForSequenceClassification, LoadReport), CheckpointError> {
+    let mut table = TensorTable::parse(bytes, path)?;
+    let old_head = table.remove_prefix("classifier.");
+    let mut model = config.init_classifier(plan, device);
+    relabel_linear(&mut model.classifier, "classifier");
+    let loaded = fill_slots(&mut table, bert_slots(&mut model.bert), &config.plan(), device)?;
+    let mut report = LoadReport { loaded, new_head: true, ignored: old_head, ..Default::default() };
     finish(table, plan, true, &mut report)?;
     Ok((model, report))
 }

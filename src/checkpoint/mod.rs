@@ -6,6 +6,8 @@ mod names;
 mod save;
 
 #[cfg(not(target_arch = "wasm32"))]
+mod atomic;
+#[cfg(not(target_arch = "wasm32"))]
 mod folder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
@@ -14,12 +16,14 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-pub use load::{LoadReport, load_bert, load_classifier};
+pub use load::{LoadReport, load_bert, load_classifier, load_classifier_new_head};
 pub use names::{bert_param_ids, classifier_param_ids};
 pub use save::{bert_to_safetensors, classifier_to_safetensors};
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use folder::{DEFAULT_MODEL_DIR, resolve_model, write_atomic, write_checkpoint};
+pub use atomic::write_atomic;
+#[cfg(not(target_arch = "wasm32"))]
+pub use folder::{DEFAULT_MODEL_DIR, resolve_model, write_checkpoint};
 
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan};
@@ -37,16 +41,63 @@ pub struct Checkpoint {
     pub tokenizer: BertTokenizer,
     /// The tokenizer files as found, to write them back unchanged.
     pub tokenizer_files: Vec<(String, Vec<u8>)>,
-    /// The `model.safetensors` bytes.
-    pub weights: Vec<u8>,
+    /// The `model.safetensors` bytes (memory-mapped when read from a folder).
+    pub weights: Weights,
     /// Where it came from (a folder or URL), for error messages.
     pub source: PathBuf,
+}
+
+/// The bytes of a `model.safetensors`: memory-mapped from a file natively, owned when they came
+/// over the network (the page). Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Weights(std::sync::Arc<WeightBytes>);
+
+enum WeightBytes {
+    Owned(Vec<u8>),
+    #[cfg(not(target_arch = "wasm32"))]
+    Mapped(memmap2::Mmap),
+}
+
+impl Weights {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn from_map(map: memmap2::Mmap) -> Self {
+        Self(std::sync::Arc::new(WeightBytes::Mapped(map)))
+    }
+}
+
+impl From<Vec<u8>> for Weights {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(std::sync::Arc::new(WeightBytes::Owned(bytes)))
+    }
+}
+
+impl std::ops::Deref for Weights {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &*self.0 {
+            WeightBytes::Owned(v) => v,
+            #[cfg(not(target_arch = "wasm32"))]
+            WeightBytes::Mapped(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Debug for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Weights({} bytes)", self.len())
+    }
 }
 
 impl Checkpoint {
     /// Builds a checkpoint from the contents of its files. `files` must hold `config.json`,
     /// `model.safetensors`, and `tokenizer.json` or `vocab.txt`.
-    pub fn from_files(source: impl Into<PathBuf>, files: Vec<(String, Vec<u8>)>) -> Result<Self, CheckpointError> {
+    pub fn from_files(source: impl Into<PathBuf>, mut files: Vec<(String, Vec<u8>)>) -> Result<Self, CheckpointError> {
+        let weights = files.iter().position(|(n, _)| n == "model.safetensors").map(|i| Weights::from(files.swap_remove(i).1));
+        Self::from_parts(source, files, weights)
+    }
+
+    /// Builds a checkpoint from its small files (config, tokenizer) and its weights.
+    pub fn from_parts(source: impl Into<PathBuf>, files: Vec<(String, Vec<u8>)>, weights: Option<Weights>) -> Result<Self, CheckpointError> {
         let source = source.into();
         let find = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b);
         let path_of = |name: &str| source.join(name);
@@ -59,7 +110,7 @@ impl Checkpoint {
         let config_text = String::from_utf8_lossy(config_bytes);
         let config = BertConfig::from_json(&config_text)
             .map_err(|source| CheckpointError::Config { path: path_of("config.json"), source })?;
-        let weights = find("model.safetensors").ok_or_else(|| missing("model.safetensors"))?.clone();
+        let weights = weights.ok_or_else(|| missing("model.safetensors"))?;
 
         let tokenizer = if let Some(json) = find("tokenizer.json") {
             BertTokenizer::from_json_bytes(json, &path_of("tokenizer.json").display().to_string())?
@@ -75,6 +126,21 @@ impl Checkpoint {
         let mut tokenizer = tokenizer;
         let max_len = crate::text::DEFAULT_MAX_LEN.min(config.max_position_embeddings);
         tokenizer.set_max_len(max_len, config.max_position_embeddings)?;
+        tokenizer.set_type_vocab_size(config.type_vocab_size);
+        // Every id the tokenizer can produce must have a row in the embeddings: past the end, the
+        // CPU panics and a GPU reads whatever memory lies there (silent garbage).
+        if let Some((id, token)) = tokenizer.max_id()
+            && id as usize >= config.vocab_size
+        {
+            let file = if find("tokenizer.json").is_some() { "tokenizer.json" } else { "vocab.txt" };
+            return Err(CheckpointError::Inconsistent {
+                path: path_of(file),
+                reason: format!(
+                    "token `{token}` has id {id}, but config.json's vocab_size is {}: the tokenizer does not belong to this model",
+                    config.vocab_size
+                ),
+            });
+        }
 
         let tokenizer_files = files.into_iter().filter(|(n, _)| TOKENIZER_FILES.contains(&n.as_str())).collect();
         Ok(Self { config, tokenizer, tokenizer_files, weights, source })

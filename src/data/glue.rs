@@ -62,6 +62,8 @@ pub enum DataError {
     Empty { path: PathBuf },
     #[error("unknown task `{0}`: expected one of cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli")]
     UnknownTask(String),
+    #[error("{path}: {rows} rows; expected at least {expected} ({why})")]
+    TooFew { path: PathBuf, rows: usize, expected: usize, why: &'static str },
 }
 
 /// The examples of one file, and how many malformed rows were skipped (only when asked to).
@@ -191,16 +193,18 @@ impl Task {
         let raw = raw.trim();
         if self.is_regression() {
             return match raw.parse::<f32>() {
-                Ok(v) if v.is_finite() => Ok(Label::Score(v)),
-                _ => Err(format!("label `{raw}` is not a number (STS-B scores are 0 to 5)")),
+                Ok(v) if (0.0..=5.0).contains(&v) => Ok(Label::Score(v)),
+                _ => Err(format!("label `{raw}` is not a score from 0 to 5 (STS-B)")),
             };
         }
         let labels = self.labels();
         if let Some(i) = labels.iter().position(|l| *l == raw) {
             return Ok(Label::Class(i));
         }
+        // Digits only: `+1`, ` 1` or `01` are not how GLUE writes a class.
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && (raw == "0" || !raw.starts_with('0'));
         match raw.parse::<usize>() {
-            Ok(i) if i < labels.len() && matches!(self, Task::Cola | Task::Sst2 | Task::Mrpc | Task::Qqp | Task::Wnli) => Ok(Label::Class(i)),
+            Ok(i) if digits && i < labels.len() && matches!(self, Task::Cola | Task::Sst2 | Task::Mrpc | Task::Qqp | Task::Wnli) => Ok(Label::Class(i)),
             _ => Err(format!("label `{raw}` is not one of {}", self.label_spellings())),
         }
     }
@@ -222,9 +226,18 @@ impl fmt::Display for Task {
 /// Parses the text of a GLUE TSV file. `path` names it in errors. With `skip_bad`, malformed
 /// rows are collected in `Dataset::skipped` instead of failing the whole file.
 pub fn parse_tsv(task: Task, text: &str, path: &Path, skip_bad: bool) -> Result<Dataset, DataError> {
+    parse_tsv_bytes(task, text.as_bytes(), path, skip_bad)
+}
+
+/// [`parse_tsv`] of the raw bytes of a file: a line that is not valid UTF-8 is a malformed row
+/// (skipped with `skip_bad`), not a reason to refuse the whole file.
+pub fn parse_tsv_bytes(task: Task, bytes: &[u8], path: &Path, skip_bad: bool) -> Result<Dataset, DataError> {
     let layout = task.layout();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text); // MRPC starts with a UTF-8 BOM
-    let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)));
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes); // MRPC starts with a UTF-8 BOM
+    let mut lines = bytes.split(|&b| b == b'\n').enumerate().map(|(i, l)| {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        (i + 1, std::str::from_utf8(l).map_err(|e| format!("not UTF-8 text (invalid byte at column {})", e.valid_up_to() + 1)))
+    });
     let row_err = |line: usize, problem: String| RowError { path: path.to_path_buf(), line, problem };
 
     // Column indices, from the header or (CoLA) fixed positions.
@@ -235,6 +248,7 @@ pub fn parse_tsv(task: Task, text: &str, path: &Path, skip_bad: bool) -> Result<
         }
         Some(required) => {
             let (line_no, header) = lines.next().ok_or_else(|| DataError::Empty { path: path.to_path_buf() })?;
+            let header = header.map_err(|problem| row_err(line_no, format!("header: {problem}")))?;
             let names: Vec<&str> = header.split('\t').map(str::trim).collect();
             let find = |name: &str| names.iter().rposition(|n| *n == name);
             if let Some(missing) = required.iter().find(|r| find(r).is_none()) {
@@ -255,26 +269,26 @@ pub fn parse_tsv(task: Task, text: &str, path: &Path, skip_bad: bool) -> Result<
     let mut examples = Vec::new();
     let mut skipped = Vec::new();
     for (line_no, line) in lines {
-        if line.trim().is_empty() {
+        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
-        let fields: Vec<&str> = line.split('\t').collect();
         let parsed = (|| {
+            let fields: Vec<&str> = line?.split('\t').collect();
             if let Some(w) = width {
                 if fields.len() != w {
                     return Err(format!("expected {w} tab-separated columns, found {}", fields.len()));
                 }
             }
             let text_a = fields[columns[0]].trim();
-            if text_a.is_empty() {
-                return Err("empty sentence".to_string());
+            if !visible(text_a) {
+                return Err("empty sentence (no visible character)".to_string());
             }
             let label = task.parse_label(fields[columns[1]])?;
             let text_b = match columns.get(2) {
                 Some(&c) => {
                     let b = fields[c].trim();
-                    if b.is_empty() {
-                        return Err("empty second sentence".to_string());
+                    if !visible(b) {
+                        return Err("empty second sentence (no visible character)".to_string());
                     }
                     Some(b.to_string())
                 }
@@ -294,12 +308,23 @@ pub fn parse_tsv(task: Task, text: &str, path: &Path, skip_bad: bool) -> Result<
     Ok(Dataset { task, examples, skipped })
 }
 
+/// Whether `text` has a character a reader would see: not only whitespace, control characters
+/// (NUL, ...) or invisible format characters (zero-width spaces and joiners, direction marks,
+/// soft hyphens, byte-order marks).
+pub fn visible(text: &str) -> bool {
+    text.chars().any(|c| {
+        !(c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'))
+    })
+}
+
 /// Reads `split` (`train.tsv`, `dev.tsv`, ...) of `task` from `dir`, which may be the task's
 /// own folder or a `glue_data` folder holding it.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_split(task: Task, dir: &Path, file: &str, skip_bad: bool) -> Result<Dataset, DataError> {
     let direct = dir.join(file);
     let path = if direct.is_file() { direct } else { dir.join(task.dir_name()).join(file) };
-    let text = std::fs::read_to_string(&path).map_err(|source| DataError::Io { path: path.clone(), source })?;
-    parse_tsv(task, &text, &path, skip_bad)
+    let bytes = std::fs::read(&path).map_err(|source| DataError::Io { path: path.clone(), source })?;
+    parse_tsv_bytes(task, &bytes, &path, skip_bad)
 }

@@ -7,6 +7,18 @@ use super::plan::FfnPlan;
 use crate::error::ConfigError;
 
 /// Activation of the intermediate block, as HF names it in `hidden_act`.
+/// Upper bounds of `config.json`'s sizes: far above any released BERT-family model, far below
+/// what would exhaust memory before the checkpoint is even read.
+pub mod limits {
+    pub const VOCAB: usize = 1_000_000;
+    pub const HIDDEN: usize = 16_384;
+    pub const LAYERS: usize = 256;
+    pub const INTERMEDIATE: usize = 65_536;
+    pub const POSITIONS: usize = 65_536;
+    pub const TYPES: usize = 1_024;
+    pub const LABELS: usize = 10_000;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HiddenAct {
@@ -123,30 +135,52 @@ impl BertConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let field = |name: &'static str, expected: String| Err(ConfigError::Field { field: name, expected });
-        if self.vocab_size == 0 {
-            return field("vocab_size", "a positive number".into());
-        }
-        if self.hidden_size == 0 || self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
-            return field(
-                "num_attention_heads",
-                format!("a positive divisor of hidden_size ({})", self.hidden_size),
-            );
-        }
-        if self.num_hidden_layers == 0 {
-            return field("num_hidden_layers", "at least 1".into());
-        }
-        if self.intermediate_size == 0 {
-            return field("intermediate_size", "a positive number".into());
-        }
-        if self.max_position_embeddings == 0 || self.type_vocab_size == 0 {
-            return field("max_position_embeddings", "positive max_position_embeddings and type_vocab_size".into());
+        // Caps no real BERT reaches (BERT-large: 24 layers, 1024 wide, 4096 intermediate, 30,522
+        // tokens; multilingual vocabularies ~250,000), so that a hostile or mistyped config.json
+        // is refused before anything is allocated rather than after gigabytes.
+        let within = |name: &'static str, value: usize, max: usize| -> Result<(), ConfigError> {
+            if value == 0 || value > max {
+                return Err(ConfigError::Field { field: name, expected: format!("1 to {max}, found {value}") });
+            }
+            Ok(())
+        };
+        within("vocab_size", self.vocab_size, limits::VOCAB)?;
+        within("hidden_size", self.hidden_size, limits::HIDDEN)?;
+        within("num_hidden_layers", self.num_hidden_layers, limits::LAYERS)?;
+        within("intermediate_size", self.intermediate_size, limits::INTERMEDIATE)?;
+        within("max_position_embeddings", self.max_position_embeddings, limits::POSITIONS)?;
+        within("type_vocab_size", self.type_vocab_size, limits::TYPES)?;
+        within("num_attention_heads", self.num_attention_heads, self.hidden_size)?;
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return field("num_attention_heads", format!("a positive divisor of hidden_size ({})", self.hidden_size));
         }
         if self.pad_token_id >= self.vocab_size {
             return field("pad_token_id", format!("an id below vocab_size ({})", self.vocab_size));
         }
-        for p in [self.hidden_dropout_prob, self.attention_probs_dropout_prob] {
+        for (name, p) in [("hidden_dropout_prob", self.hidden_dropout_prob), ("attention_probs_dropout_prob", self.attention_probs_dropout_prob)] {
             if !(0.0..1.0).contains(&p) {
-                return field("hidden_dropout_prob", "a probability in [0, 1)".into());
+                return field(name, format!("a probability in [0, 1), found {p}"));
+            }
+        }
+        if let Some(p) = self.classifier_dropout
+            && !(0.0..1.0).contains(&p)
+        {
+            return field("classifier_dropout", format!("a probability in [0, 1), found {p}"));
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            return field("layer_norm_eps", format!("a small positive number such as 1e-12, found {}", self.layer_norm_eps));
+        }
+        if let Some(map) = &self.id2label {
+            let n = map.len();
+            if n == 0 || n > limits::LABELS {
+                return field("id2label", format!("1 to {} labels, found {n}", limits::LABELS));
+            }
+            if let Some(key) = map.keys().find(|k| k.parse::<usize>().ok().is_none_or(|i| i >= n || i.to_string() != **k)) {
+                return field("id2label", format!("keys exactly \"0\" to \"{}\" (one per label), found \"{key}\"", n - 1));
+            }
+        } else if let Some(n) = self.extra.get("num_labels") {
+            if n.as_u64().is_none_or(|n| n == 0 || n as usize > limits::LABELS) {
+                return field("num_labels", format!("1 to {} labels, found {n}", limits::LABELS));
             }
         }
         if let Some(layers) = &self.ffn_layers {

@@ -99,6 +99,14 @@ impl FfnPlan {
                 if a > b {
                     return Err(bad(part));
                 }
+                // A range is checked against the model before it is expanded: `0-1000000000000`
+                // is an error, not a trillion-element list.
+                if b >= num_layers {
+                    return Err(ConfigError::Plan {
+                        spec: spec.to_string(),
+                        expected: format!("layers 0 to {} (the model has {num_layers}); `{part}` goes past them", num_layers.saturating_sub(1)),
+                    });
+                }
                 layers.extend(a..=b);
             } else {
                 layers.push(part.parse().map_err(|_| bad(part))?);

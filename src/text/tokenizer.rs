@@ -122,6 +122,8 @@ impl Batch {
 pub struct BertTokenizer {
     inner: Tokenizer,
     max_len: usize,
+    /// The model's `type_vocab_size`: a model with one token type reads no sentence pairs.
+    type_vocab_size: usize,
 }
 
 impl std::fmt::Debug for BertTokenizer {
@@ -136,7 +138,15 @@ impl std::fmt::Debug for BertTokenizer {
 impl BertTokenizer {
     /// From the bytes of a `tokenizer.json`; `source` names the file in errors.
     pub fn from_json_bytes(bytes: &[u8], source: &str) -> Result<Self, TextError> {
-        let inner = Tokenizer::from_bytes(bytes).map_err(|e| TextError::Load { path: source.into(), reason: e.to_string() })?;
+        let load_err = |reason: String| TextError::Load { path: source.into(), reason };
+        // `tokenizers` panics (an `expect` inside its deserializers) on some malformed files —
+        // broken JSON inside a component, a `Precompiled` normalizer with a bad char map — and a
+        // panic in the page ends the module. The file is checked first, so those are errors.
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| load_err(format!("not valid JSON ({e})")))?;
+        check_components(&value).map_err(load_err)?;
+        let inner = std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes))
+            .map_err(|_| load_err("the tokenizers library could not read this file".into()))?
+            .map_err(|e| load_err(e.to_string()))?;
         Self::configure(inner, source, DEFAULT_MAX_LEN)
     }
 
@@ -189,7 +199,7 @@ impl BertTokenizer {
             pad_type_id: 0,
             pad_token: pad_token.to_string(),
         }));
-        let mut tokenizer = Self { inner, max_len: 0 };
+        let mut tokenizer = Self { inner, max_len: 0, type_vocab_size: 2 };
         tokenizer.set_max_len(max_len, usize::MAX).map_err(|e| TextError::Load { path: source.into(), reason: e.to_string() })?;
         Ok(tokenizer)
     }
@@ -219,6 +229,21 @@ impl BertTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The largest token id the tokenizer can produce, with its token.
+    pub fn max_id(&self) -> Option<(u32, String)> {
+        self.inner.get_vocab(true).into_iter().map(|(t, id)| (id, t)).max()
+    }
+
+    /// Tells the tokenizer the model's `type_vocab_size`, so that a pair is refused by a model
+    /// that has a single token type (its second segment's type id would be out of range).
+    pub fn set_type_vocab_size(&mut self, type_vocab_size: usize) {
+        self.type_vocab_size = type_vocab_size;
+    }
+
+    fn check_pair(&self) -> Result<(), TextError> {
+        if self.type_vocab_size < 2 { Err(TextError::NoPairs { type_vocab_size: self.type_vocab_size }) } else { Ok(()) }
+    }
+
     /// The underlying `tokenizers` tokenizer (with our padding and truncation).
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
@@ -234,6 +259,7 @@ impl BertTokenizer {
                     encode_inputs.push(a.as_str().into());
                 }
                 TextInput::Pair(a, b) => {
+                    self.check_pair()?;
                     check_nonempty(a)?;
                     check_nonempty(b)?;
                     encode_inputs.push((a.as_str(), b.as_str()).into());
@@ -273,6 +299,7 @@ impl BertTokenizer {
                     tokenizer.encode(a.as_str(), true)
                 }
                 TextInput::Pair(a, b) => {
+                    self.check_pair()?;
                     check_nonempty(a)?;
                     check_nonempty(b)?;
                     tokenizer.encode((a.as_str(), b.as_str()), true)
@@ -296,6 +323,41 @@ impl BertTokenizer {
     /// Tokenizes one sentence or pair.
     pub fn encode(&self, input: &TextInput) -> Result<Batch, TextError> {
         self.encode_batch(std::slice::from_ref(input))
+    }
+}
+
+/// Checks the pipeline components of a `tokenizer.json` before `tokenizers` reads it: each is
+/// absent, `null` or an object with a string `type` (a `Sequence` holds a list of such), and no
+/// normalizer is `Precompiled` (SentencePiece's, which BERT tokenizers never use, and which
+/// `tokenizers` reads with an `expect`).
+fn check_components(value: &Value) -> Result<(), String> {
+    fn check(what: &str, v: &Value) -> Result<(), String> {
+        if v.is_null() {
+            return Ok(());
+        }
+        let kind = v.get("type").and_then(Value::as_str).ok_or_else(|| format!("`{what}` has no string `type`"))?;
+        if what == "normalizer" && kind == "Precompiled" {
+            return Err("a `Precompiled` (SentencePiece) normalizer, which BERT tokenizers do not use".into());
+        }
+        for list in ["normalizers", "pretokenizers", "processors", "decoders"] {
+            if let Some(items) = v.get(list) {
+                let items = items.as_array().ok_or_else(|| format!("`{what}.{list}` is not a list"))?;
+                for item in items {
+                    check(what, item)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    let object = value.as_object().ok_or("not a JSON object")?;
+    for what in ["normalizer", "pre_tokenizer", "post_processor", "decoder"] {
+        if let Some(v) = object.get(what) {
+            check(what, v)?;
+        }
+    }
+    match object.get("model") {
+        Some(Value::Object(_)) => Ok(()),
+        _ => Err("no `model` object (the vocabulary)".into()),
     }
 }
 
