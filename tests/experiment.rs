@@ -125,3 +125,44 @@ fn publish_keeps_a_runs_files_and_does_not_follow_links() {
     assert!(!into.join("A/results.json").exists(), "a link out of the run was published");
     assert!(said.borrow().iter().filter(|l| l.contains("symbolic link")).count() >= 3, "{:?}", said.borrow());
 }
+
+/// `bench`'s measurements: every plan gets positive rates, fewer parameters without blocks, and
+/// the dataset pass only when there are sentences; the command prints them and refuses a
+/// sequence length the model cannot take.
+#[test]
+fn bench_measures_inference_and_training_per_plan() {
+    use undivided::experiment::bench::{InferenceSpec, inference, training};
+    let dir = common::tiny_checkpoint_dir();
+    let checkpoint = Checkpoint::open(dir.path()).unwrap();
+    let plans = FfnPlan::parse_list("all;none", 3).unwrap();
+    let sentences: Vec<String> = ["the movie was good", "a film", "very bad"].iter().map(|s| s.to_string()).collect();
+    let device = Device::flex();
+    let spec = InferenceSpec { batch: 2, seq_len: 8, iters: 2, sentences: &sentences };
+    let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|p| p.fixed_sent_per_s > 0.0 && p.data_sent_per_s.is_some_and(|v| v > 0.0) && p.data_sentences == 3), "{r:?}");
+    assert!(r[1].params < r[0].params);
+    let none = InferenceSpec { sentences: &[], ..spec };
+    assert!(inference(&checkpoint, &plans[..1], &none, &device).unwrap()[0].data_sent_per_s.is_none());
+    let t = training(&checkpoint, &plans, 4, 8, 1, &device).unwrap();
+    assert!(t.iter().all(|p| p.examples_per_s > 0.0 && p.ms_per_step > 0.0), "{t:?}");
+
+    let tsv = dir.path().join("dev.tsv");
+    std::fs::write(&tsv, "sentence\tlabel\nthe movie was good\t1\na film\t0\n").unwrap();
+    let bench = |extra: &[&str]| {
+        let seq = if extra.contains(&"--seq-len") { vec![] } else { vec!["--seq-len", "8"] };
+        let mut args = vec!["bench", dir.path().to_str().unwrap(), "--plans", "all;none", "--batch", "2", "--iters", "1", "--data", tsv.to_str().unwrap()];
+        args.extend_from_slice(&seq);
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_undivided")).args(&args).output().unwrap()
+    };
+    let out = bench(&["--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[0]["data_sentences"], 2);
+    let out = bench(&["--train"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("examples/s"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench(&["--seq-len", "100000"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seq-len: expected 2 to 64 tokens"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,19 +1,18 @@
-//! `undivided analyze`: why removal works — layer-by-layer CKA between two models.
+//! `undivided analyze`: why removal works — layer-by-layer CKA between two models, and linear
+//! probes per layer ([`crate::experiment::analyze`]).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use web_time::Instant;
 
 use super::args::DeviceArgs;
-use crate::analysis::{CkaKind, Pooling, cka_matrix, layer_representations, probe_layers};
-use crate::chart::{Series, png};
+use crate::analysis::{CkaKind, Pooling};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Task;
 use crate::data::text::read_texts;
+use crate::experiment::analyze::{self, Side};
 use crate::model::FfnPlan;
-use crate::data::Prepared;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -113,64 +112,27 @@ fn sentences(args: &CkaArgs) -> anyhow::Result<crate::data::Dataset> {
 }
 
 fn run_cka(args: CkaArgs) -> anyhow::Result<()> {
-    let a = Checkpoint::open(resolve_model(&args.a)?)?;
-    let b = Checkpoint::open(resolve_model(&args.b)?)?;
-    let (plan_a, plan_b) = (a.parse_plan(args.keep_ffn_a.as_deref())?, b.parse_plan(args.keep_ffn_b.as_deref())?);
-    anyhow::ensure!(
-        a.config.vocab_size == b.config.vocab_size,
-        "{} and {} have different vocabularies ({} vs {} tokens): CKA needs the same sentences tokenized the same way",
-        a.source.display(),
-        b.source.display(),
-        a.config.vocab_size,
-        b.config.vocab_size
-    );
+    let (a, b) = (Checkpoint::open(resolve_model(&args.a)?)?, Checkpoint::open(resolve_model(&args.b)?)?);
+    let side_a = Side { plan: a.parse_plan(args.keep_ffn_a.as_deref())?, checkpoint: &a };
+    let side_b = Side { plan: b.parse_plan(args.keep_ffn_b.as_deref())?, checkpoint: &b };
     let mut set = sentences(&args)?;
     set.examples.truncate(args.max_sentences.max(1));
-    let mut tokenizer = a.tokenizer.clone();
-    tokenizer.set_max_len(args.max_len, a.config.max_position_embeddings.min(b.config.max_position_embeddings))?;
-    let rows = Prepared::new(&tokenizer, &set).context("tokenizing the sentences")?;
     let device = args.device.init()?;
-    let started = Instant::now();
-    let (model_a, _) = a.load_bert(Some(&plan_a), &device)?;
-    let reps_a = layer_representations(&model_a, &rows, tokenizer.pad_id(), 64, args.pooling, &device);
-    drop(model_a);
-    let (model_b, _) = b.load_bert(Some(&plan_b), &device)?;
-    let reps_b = layer_representations(&model_b, &rows, tokenizer.pad_id(), 64, args.pooling, &device);
-    let encode_seconds = started.elapsed().as_secs_f64();
     let kind = if args.debiased { CkaKind::Debiased } else { CkaKind::Linear };
-    let started = Instant::now();
-    let matrix = pollster::block_on(cka_matrix(reps_a, reps_b, kind))?;
-    let cka_seconds = started.elapsed().as_secs_f64();
-
-    let label = |c: &Checkpoint, p: &FfnPlan| format!("{} `{p}`", c.name());
-    println!(
-        "{:?} CKA, {} sentences, {:?} pooling: rows = {} (embeddings, layers 1..), columns = {}",
-        kind,
-        rows.len(),
-        args.pooling,
-        label(&a, &plan_a),
-        label(&b, &plan_b)
-    );
-    let cols = matrix.first().map_or(0, Vec::len);
-    println!("| | {} |", (0..cols).map(|j| if j == 0 { "emb".to_string() } else { format!("L{j}") }).collect::<Vec<_>>().join(" | "));
+    let r = analyze::cka(&side_a, &side_b, &set, args.max_len, args.pooling, kind, &device)?;
+    println!("{:?} CKA, {} sentences, {:?} pooling: rows = {} (embeddings, layers 1..), columns = {}", r.kind, r.sentences, r.pooling, r.a, r.b);
+    let cols = r.matrix.first().map_or(0, Vec::len);
+    let name = |i: usize| if i == 0 { "emb".to_string() } else { format!("L{i}") };
+    println!("| | {} |", (0..cols).map(name).collect::<Vec<_>>().join(" | "));
     println!("|---|{}", "---|".repeat(cols));
-    for (i, row) in matrix.iter().enumerate() {
-        let name = if i == 0 { "emb".to_string() } else { format!("L{i}") };
-        println!("| {name} | {} |", row.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" | "));
+    for (i, row) in r.matrix.iter().enumerate() {
+        println!("| {} | {} |", name(i), row.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" | "));
     }
-    let diagonal: Vec<f64> = (0..matrix.len().min(cols)).map(|i| matrix[i][i]).collect();
-    println!("diagonal: {}", diagonal.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", "));
-    println!("hidden states in {encode_seconds:.1} s, CKA matrix in {cka_seconds:.2} s");
+    println!("diagonal: {}", r.diagonal.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", "));
+    println!("hidden states in {:.1} s, CKA matrix in {:.2} s", r.encode_seconds, r.cka_seconds);
     if let Some(out) = &args.out {
-        let json = serde_json::json!({
-            "a": label(&a, &plan_a), "b": label(&b, &plan_b), "kind": kind, "pooling": args.pooling,
-            "sentences": rows.len(), "matrix": matrix, "diagonal": diagonal, "cka_seconds": cka_seconds,
-        });
-        crate::checkpoint::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        let chart = out.with_extension("png");
-        let title = format!("{kind:?} CKA, {} sentences", rows.len());
-        png::heatmap(&chart, &title, &label(&a, &plan_a), &label(&b, &plan_b), &matrix)?;
-        println!("written to {} and {}", out.display(), chart.display());
+        analyze::write_cka(&r, out)?;
+        println!("written to {} and {}", out.display(), out.with_extension("png").display());
     }
     Ok(())
 }
@@ -187,47 +149,25 @@ fn run_probe(args: ProbeArgs) -> anyhow::Result<()> {
     }
     train.examples.truncate(args.max_train.max(1));
     let (dev_name, dev) = dev_sets.into_iter().next().context("no dev set")?;
-    let mut tokenizer = checkpoint.tokenizer.clone();
-    tokenizer.set_max_len(args.max_len, checkpoint.config.max_position_embeddings)?;
-    let (train, dev) = (Prepared::new(&tokenizer, &train)?, Prepared::new(&tokenizer, &dev)?);
     let device = args.device.init()?;
     let config = crate::analysis::ProbeConfig { steps: args.steps, ..Default::default() };
-    let mut table: Vec<(String, Vec<f64>)> = Vec::new();
-    for plan in &plans {
-        let started = Instant::now();
-        let (model, _) = checkpoint.load_bert(Some(plan), &device)?;
-        let accuracies = pollster::block_on(probe_layers(&model, &train, &dev, tokenizer.pad_id(), args.pooling, &config, &device))?;
-        eprintln!("plan `{plan}`: {} probes in {:.1} s", accuracies.len(), started.elapsed().as_secs_f64());
-        table.push((plan.to_string(), accuracies));
+    let r = analyze::probes(&checkpoint, &plans, &train, &dev, args.max_len, args.pooling, &config, &device)?;
+    for p in &r.plans {
+        eprintln!("plan `{}`: {} probes in {:.1} s", p.plan, p.accuracy.len(), p.seconds);
     }
     println!(
         "Linear probes on {} ({} training / {} {dev_name} examples, {:?} pooling): dev accuracy per layer",
-        args.data.task,
-        train.len(),
-        dev.len(),
-        args.pooling
+        r.task, r.train_examples, r.dev_examples, r.pooling
     );
-    println!("| layer | {} |", table.iter().map(|(p, _)| format!("`{p}`")).collect::<Vec<_>>().join(" | "));
-    println!("|---|{}", "---|".repeat(table.len()));
-    for layer in 0..table.first().map_or(0, |(_, a)| a.len()) {
+    println!("| layer | {} |", r.plans.iter().map(|p| format!("`{}`", p.plan)).collect::<Vec<_>>().join(" | "));
+    println!("|---|{}", "---|".repeat(r.plans.len()));
+    for layer in 0..r.plans.first().map_or(0, |p| p.accuracy.len()) {
         let name = if layer == 0 { "embeddings".to_string() } else { format!("{layer}") };
-        println!("| {name} | {} |", table.iter().map(|(_, a)| format!("{:.2}%", 100.0 * a[layer])).collect::<Vec<_>>().join(" | "));
+        println!("| {name} | {} |", r.plans.iter().map(|p| format!("{:.2}%", 100.0 * p.accuracy[layer])).collect::<Vec<_>>().join(" | "));
     }
     if let Some(out) = &args.out {
-        let json = serde_json::json!({
-            "model": checkpoint.name(), "task": args.data.task, "pooling": args.pooling, "train_examples": train.len(),
-            "dev_examples": dev.len(), "probe": config,
-            "plans": table.iter().map(|(p, a)| serde_json::json!({"plan": p, "accuracy": a})).collect::<Vec<_>>(),
-        });
-        crate::checkpoint::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        let chart = out.with_extension("png");
-        let series: Vec<Series> = table
-            .iter()
-            .map(|(p, a)| Series { name: format!("`{p}`"), points: a.iter().enumerate().map(|(i, &v)| (i as f64, 100.0 * v)).collect() })
-            .collect();
-        let title = format!("Linear probes of {} on {} (dev)", checkpoint.name(), args.data.task);
-        png::lines(&chart, &title, "hidden state (0 = embeddings)", "probe accuracy (%)", &series)?;
-        println!("written to {} and {}", out.display(), chart.display());
+        analyze::write_probes(&r, out)?;
+        println!("written to {} and {}", out.display(), out.with_extension("png").display());
     }
     Ok(())
 }

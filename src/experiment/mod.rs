@@ -9,11 +9,17 @@
 //! - [`results`]: what the page shows of published runs and tables, and `index.json`;
 //! - [`compare`]: plans × variants × seeds against the full model;
 //! - [`sweep`]: which blocks matter, one removal at a time, then best-first;
-//! - [`publish`]: runs and tables copied beside the page, with their `index.json`.
+//! - [`publish`]: runs and tables copied beside the page, with their `index.json`;
+//! - [`analyze`]: CKA between models and linear probes per layer, with their files;
+//! - [`bench`]: inference and training throughput per plan.
 
 pub mod results;
 pub mod table;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod analyze;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod compare;
 #[cfg(not(target_arch = "wasm32"))]
@@ -52,6 +58,8 @@ pub enum ExperimentError {
     Analysis(#[from] crate::analysis::AnalysisError),
     #[error(transparent)]
     Results(#[from] results::ResultsError),
+    #[error(transparent)]
+    Readback(#[from] crate::error::ReadbackError),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

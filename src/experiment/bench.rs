@@ -1,0 +1,153 @@
+//! Throughput of full and reduced models: inference on fixed-shape batches and on a dataset with
+//! dynamic padding, and training steps on fixed-shape batches.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+use web_time::Instant;
+
+use super::ExperimentError;
+use crate::checkpoint::Checkpoint;
+use crate::data::{Label, Task};
+use crate::error::ReadbackError;
+use crate::model::{BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
+use crate::text::{Batch, Encoded, TextInput};
+use crate::train::{TrainConfig, Trainer};
+
+/// What an inference benchmark runs.
+pub struct InferenceSpec<'a> {
+    pub batch: usize,
+    pub seq_len: usize,
+    /// Timed batches of the fixed shape (after one warm-up batch).
+    pub iters: usize,
+    /// Sentences run in order, `batch` at a time with dynamic padding (none: skipped).
+    pub sentences: &'a [String],
+}
+
+/// One plan's inference throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct InferenceResult {
+    pub plan: String,
+    pub params: usize,
+    pub fixed_sent_per_s: f64,
+    pub fixed_ms_per_batch: f64,
+    pub data_sent_per_s: Option<f64>,
+    pub data_sentences: usize,
+}
+
+/// One plan's training throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainingResult {
+    pub plan: String,
+    pub params: usize,
+    pub examples_per_s: f64,
+    pub ms_per_step: f64,
+}
+
+fn run_to_host(model: &BertModel, input: BertInput) -> Result<(), ReadbackError> {
+    // Reading the pooled output back forces the whole forward pass to finish.
+    let out = model.forward(input, ForwardOptions::default());
+    out.pooler_output.into_data().try_into_vec::<f32>().map_err(ReadbackError::of("the pooled output"))?;
+    Ok(())
+}
+
+/// The ids a fixed-shape row is made of: `[CLS]`, `[SEP]`, and words spread over the vocabulary
+/// (ids 1000..21000 in a BERT-size vocabulary, as the figures in docs/benchmarks.md were measured;
+/// the whole vocabulary of a smaller one).
+#[derive(Clone, Copy)]
+struct Vocabulary {
+    cls: u32,
+    sep: u32,
+    size: usize,
+}
+
+impl Vocabulary {
+    fn of(checkpoint: &Checkpoint) -> Self {
+        let id = |t: &str, default: u32| checkpoint.tokenizer.inner().token_to_id(t).unwrap_or(default);
+        Self { cls: id("[CLS]", 101), sep: id("[SEP]", 102), size: checkpoint.config.vocab_size }
+    }
+
+    /// Token ids of a fixed-shape row `r`: [CLS] w … w [SEP], every token real.
+    fn row(self, r: usize, seq_len: usize) -> impl Iterator<Item = u32> {
+        (0..seq_len).map(move |j| {
+            let spread = r * 131 + j * 17;
+            if j == 0 {
+                self.cls
+            } else if j == seq_len - 1 {
+                self.sep
+            } else if self.size > 21_000 {
+                1000 + (spread % 20000) as u32
+            } else {
+                (spread % self.size) as u32
+            }
+        })
+    }
+}
+
+/// Inference sentences/s of each plan of `checkpoint`.
+pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpec<'_>, device: &Device) -> Result<Vec<InferenceResult>, ExperimentError> {
+    let (b, s) = (spec.batch, spec.seq_len);
+    let batches: Vec<Batch> = spec
+        .sentences
+        .chunks(b.max(1))
+        .map(|c| checkpoint.tokenizer.encode_batch(&c.iter().map(|s| TextInput::Single(s.clone())).collect::<Vec<_>>()))
+        .collect::<Result<_, _>>()?;
+    let vocab = Vocabulary::of(checkpoint);
+    let ids: Vec<i64> = (0..b).flat_map(|r| vocab.row(r, s).map(i64::from)).collect();
+    let fixed = |device: &Device| BertInput {
+        input_ids: Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [b, s]), device),
+        token_type_ids: Tensor::<2, Int>::zeros([b, s], device),
+        attention_mask: Tensor::<2, Int>::ones([b, s], device),
+    };
+    let mut results = Vec::new();
+    for plan in plans {
+        let (model, _) = checkpoint.load_bert(Some(plan), device)?;
+        run_to_host(&model, fixed(device))?; // warm-up: kernel compilation, allocations
+        let start = Instant::now();
+        for _ in 0..spec.iters {
+            run_to_host(&model, fixed(device))?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let data_sent_per_s = if batches.is_empty() {
+            None
+        } else {
+            let start = Instant::now();
+            for batch in &batches {
+                run_to_host(&model, batch.to_input(device))?;
+            }
+            Some(spec.sentences.len() as f64 / start.elapsed().as_secs_f64())
+        };
+        results.push(InferenceResult {
+            plan: plan.to_string(),
+            params: ModelStats::new(&checkpoint.config, plan, s).total_params,
+            fixed_sent_per_s: (spec.iters * b) as f64 / secs,
+            fixed_ms_per_batch: 1e3 * secs / spec.iters as f64,
+            data_sent_per_s,
+            data_sentences: spec.sentences.len(),
+        });
+    }
+    Ok(results)
+}
+
+/// Training examples/s of each plan on fixed `batch × seq_len` batches: one warm-up step, then
+/// `iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
+pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], batch: usize, seq_len: usize, iters: usize, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
+    let vocab = Vocabulary::of(checkpoint);
+    let rows: Vec<Encoded> = (0..batch).map(|r| Encoded { input_ids: vocab.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
+    let input = Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0);
+    let labels: Vec<Label> = (0..batch).map(|i| Label::Class(i % 2)).collect();
+    let mut results = Vec::new();
+    for plan in plans {
+        let ad = device.clone().autodiff();
+        let (model, _) = checkpoint.load_classifier(Some(plan), &ad)?;
+        let params = burn::module::Module::num_params(&model);
+        let mut trainer = Trainer::new(model, Task::Sst2, TrainConfig::default(), iters + 1, &ad);
+        let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
+        let start = Instant::now();
+        for _ in 0..iters {
+            let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        results.push(TrainingResult { plan: plan.to_string(), params, examples_per_s: (iters * batch) as f64 / secs, ms_per_step: 1e3 * secs / iters as f64 });
+    }
+    Ok(results)
+}
