@@ -148,6 +148,69 @@ where
     root.present().map_err(draw_err)
 }
 
+/// One series of a grouped bar chart: a value and an error (± half-height of its bar) per group,
+/// `None` where the series has no bar in that group.
+#[derive(Debug, Clone)]
+pub struct BarSeries {
+    pub name: String,
+    pub values: Vec<Option<(f64, f64)>>,
+}
+
+/// Grouped bars with error bars, around a zero line (values may be negative): one group per
+/// label (a task), one bar per series (a plan and route) in each, a legend naming the series.
+pub fn grouped_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, unit: &str, groups: &[String], series: &[BarSeries]) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    if groups.is_empty() || series.is_empty() || series.iter().any(|s| s.values.len() != groups.len()) {
+        return Err(ChartError::Input("grouped bars: expected one value (or none) per group in every series"));
+    }
+    root.fill(&WHITE).map_err(draw_err)?;
+    let ends = series.iter().flat_map(|s| s.values.iter().flatten().flat_map(|&(v, e)| [v - e.abs(), v + e.abs()])).filter(|v| v.is_finite());
+    let (lo, hi) = ends.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let pad = ((hi - lo) * 0.15).max(0.5);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let n = groups.len();
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(28)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0f64..n as f64, lo..hi)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 { groups.get(i).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .y_desc(unit)
+        .draw()
+        .map_err(draw_err)?;
+    chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (n as f64, 0.0)], BLACK.stroke_width(1)))).map_err(draw_err)?;
+    let width = 0.8 / series.len() as f64;
+    for (k, s) in series.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let bars = s.values.iter().enumerate().filter_map(|(g, v)| v.map(|(v, e)| (g as f64 + 0.1 + k as f64 * width, v, e)));
+        let mut first = true;
+        for (x, v, e) in bars {
+            let rect = chart.draw_series(std::iter::once(Rectangle::new([(x, 0.0), (x + width * 0.9, v)], colour.filled()))).map_err(draw_err)?;
+            if first {
+                rect.label(s.name.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+                first = false;
+            }
+            let mid = x + width * 0.45;
+            chart
+                .draw_series(std::iter::once(PathElement::new(vec![(mid, v - e.abs()), (mid, v + e.abs())], BLACK.stroke_width(1))))
+                .map_err(draw_err)?;
+        }
+    }
+    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
+    root.present().map_err(draw_err)
+}
+
 /// Draws a matrix as a heat map on `[0, 1]`, white to blue, each cell labelled with its value:
 /// rows and columns are the two models' layers (`emb`, `L1`, ...), row 0 at the bottom.
 pub fn heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, row_label: &str, column_label: &str, matrix: &[Vec<f64>]) -> Result<(), ChartError>

@@ -82,3 +82,8 @@ pub fn bars(path: &Path, title: &str, unit: &str, labels: &[String], values: &[f
 pub fn heatmap(path: &Path, title: &str, row_label: &str, column_label: &str, matrix: &[Vec<f64>]) -> Result<(), ChartError> {
     draw(path, |root| super::heatmap(root, title, row_label, column_label, matrix))
 }
+
+/// Writes grouped bars with error bars (see [`super::grouped_bars`]) to `path`.
+pub fn grouped_bars(path: &Path, title: &str, unit: &str, groups: &[String], series: &[super::BarSeries]) -> Result<(), ChartError> {
+    draw(path, |root| super::grouped_bars(root, title, unit, groups, series))
+}

@@ -75,6 +75,8 @@ impl CompareArgs {
             from_finetuned: self.from_finetuned,
             reduced_lr: self.reduced_lr,
             pruned_lr: self.pruned_lr,
+            variants: None,
+            heal_dir: None,
             out: self.out.clone(),
         })
     }

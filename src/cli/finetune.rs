@@ -92,6 +92,7 @@ mod tests {
             main_metric: "accuracy".into(),
             best_value,
             best_step: best_value.map(|_| 400),
+            final_value: None,
             params: 15_619_970,
             train_seconds: 2983.0,
             examples_per_second: 4.5,

@@ -15,6 +15,7 @@ mod predict;
 mod progress;
 mod publish;
 mod reduce;
+mod study;
 mod sweep;
 
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ pub enum Command {
     /// Which intermediate blocks matter: remove one at a time, then cumulatively best-first,
     /// fine-tuning briefly each time; metric and CKA to the full model per removal.
     Sweep(sweep::SweepArgs),
+    /// The paper's table: tasks × plans × routes × seeds from a JSON spec, with the answer per task.
+    Study(study::StudyArgs),
     /// Put native runs beside the page: copy their checkpoints and tables, write `index.json`.
     Publish(publish::PublishArgs),
 }
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Heal(args) => heal::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Study(args) => study::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Analyze(args) => analyze::run(args),
     };

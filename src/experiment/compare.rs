@@ -46,6 +46,12 @@ pub struct CompareSpec {
     pub reduced_lr: Option<f64>,
     /// Peak learning rate of the `from_finetuned` rows (default: `options.train.lr`).
     pub pruned_lr: Option<f64>,
+    /// Only these variants (of those the flags ask for); `None`: all of them. The full plan is
+    /// always trained (it is every row's reference and the teacher).
+    pub variants: Option<Vec<Variant>>,
+    /// Where the task-agnostic healings (the `healed` variants) live, to share them between
+    /// comparisons (a study's tasks); `None`: inside `out`.
+    pub heal_dir: Option<PathBuf>,
     /// One folder per plan, variant and seed, the healings, and the table's files.
     pub out: PathBuf,
 }
@@ -105,6 +111,14 @@ impl CompareSpec {
 
     /// The variants each plan is trained as.
     fn variants(&self, reduced: bool) -> Vec<Variant> {
+        let all = self.all_variants(reduced);
+        match &self.variants {
+            Some(wanted) if reduced => all.into_iter().filter(|v| wanted.contains(v)).collect(),
+            _ => all,
+        }
+    }
+
+    fn all_variants(&self, reduced: bool) -> Vec<Variant> {
         let mut variants = vec![Variant::Deleted];
         if reduced && self.distilled {
             variants.push(Variant::DeletedDistill);
@@ -153,9 +167,10 @@ pub fn compare(checkpoint: &Checkpoint, spec: &CompareSpec, runner: &mut Runner<
     let mut runs: Vec<PlanRuns> = Vec::new();
     for plan in &ordered {
         let reduced = *plan != full_plan;
-        let healed = match (&spec.heal, reduced) {
+        let variants = spec.variants(reduced);
+        let healed = match (&spec.heal, reduced && variants.iter().any(|v| matches!(v, Variant::Healed | Variant::HealedDistill))) {
             (Some(heal), true) => {
-                let dir = spec.out.join(format!("heal-{}", plan.file_stem()));
+                let dir = spec.heal_dir.as_ref().unwrap_or(&spec.out).join(format!("heal-{}", plan.file_stem()));
                 let r = runner.heal_or_reuse(checkpoint, plan, &heal.text, &heal.options, &dir, &[])?;
                 runner.say(&format!(
                     "heal `{plan}`: held-out hidden MSE {:.4} -> {:.4}, attention KL {:.4} -> {:.4}, {:.0} s",
@@ -165,7 +180,7 @@ pub fn compare(checkpoint: &Checkpoint, spec: &CompareSpec, runner: &mut Runner<
             }
             _ => None,
         };
-        for variant in spec.variants(reduced) {
+        for variant in variants {
             let (mut results, mut heals) = (Vec::new(), Vec::new());
             for s in 0..spec.seeds {
                 let mut options = spec.options.clone();
@@ -234,6 +249,8 @@ pub fn summarise(runs: &[PlanRuns], config: &BertConfig, seq_len: usize) -> Vec<
             // Runs reach the table only once finished, and a finished run has evaluated.
             let values: Vec<f64> = results.iter().filter_map(|r| r.best_value).collect();
             let (mean, std) = PlanSummary::mean_std(&values);
+            let final_values: Vec<f64> = results.iter().filter_map(|r| r.final_value).collect();
+            let (final_mean, final_std) = if final_values.len() == results.len() { let (m, s) = PlanSummary::mean_std(&final_values); (Some(m), Some(s)) } else { (None, None) };
             let n = results.len() as f64;
             let stats = ModelStats::new(config, &run.plan, seq_len);
             PlanSummary {
@@ -244,6 +261,9 @@ pub fn summarise(runs: &[PlanRuns], config: &BertConfig, seq_len: usize) -> Vec<
                 values,
                 mean,
                 std,
+                final_values,
+                final_mean,
+                final_std,
                 params: results[0].params,
                 params_ratio: stats.total_params as f64 / full.total_params as f64,
                 flops_ratio: stats.flops_per_token as f64 / full.flops_per_token as f64,

@@ -9,6 +9,7 @@
 //! - [`results`]: what the page shows of published runs and tables, and `index.json`;
 //! - [`compare`]: plans × variants × seeds against the full model;
 //! - [`sweep`]: which blocks matter, one removal at a time, then best-first;
+//! - [`study`]: the paper's table — tasks × plans × routes × seeds, with the answer per task;
 //! - [`publish`]: runs and tables copied beside the page, with their `index.json`;
 //! - [`analyze`]: CKA between models and linear probes per layer, with their files;
 //! - [`bench`]: inference and training throughput per plan.
@@ -28,6 +29,8 @@ pub mod data;
 pub mod publish;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod runs;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod study;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sweep;
 

@@ -71,6 +71,14 @@ pub struct PlanSummary {
     /// Sample standard deviation over seeds (0 with one seed).
     #[serde(default)]
     pub std: f64,
+    /// The main metric of each seed's last evaluation, its mean and spread: the best of several
+    /// evaluations on a dev set of a few hundred examples flatters every row.
+    #[serde(default)]
+    pub final_values: Vec<f64>,
+    #[serde(default)]
+    pub final_mean: Option<f64>,
+    #[serde(default)]
+    pub final_std: Option<f64>,
     pub params: usize,
     #[serde(default)]
     pub params_ratio: f64,
@@ -191,6 +199,9 @@ mod tests {
             values: values.to_vec(),
             mean,
             std,
+            final_values: vec![],
+            final_mean: None,
+            final_std: None,
             params: 1_000,
             params_ratio: 1.0,
             flops_ratio: 1.0,

@@ -117,6 +117,10 @@ pub struct RunResults {
     /// finished run always has them: it evaluates at its last step.
     pub best_value: Option<f64>,
     pub best_step: Option<usize>,
+    /// The main metric of the last evaluation (at the last step of a finished run): picking the
+    /// best of several evaluations on a small dev set flatters a run; this does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_value: Option<f64>,
     pub params: usize,
     pub train_seconds: f64,
     pub examples_per_second: f64,
@@ -153,6 +157,8 @@ struct FinetuneJob<'a> {
     task: Task,
     /// The best dev value and its step, carried over a resume.
     best: Option<(f64, usize)>,
+    /// The main metric of the latest evaluation of this process.
+    latest: Option<f64>,
     /// Dev results of the best checkpoint so far (of this process).
     best_dev: Vec<(String, EvalResult)>,
     /// The state fields the cursor does not hold, for `last/state.json`.
@@ -187,6 +193,7 @@ impl Job for FinetuneJob<'_> {
         let metrics: serde_json::Map<String, Value> = results.iter().map(|(n, r)| (n.clone(), json!(r.metrics))).collect();
         log.write(json!({"step": cursor.step, "epoch": cursor.epoch, "eval": metrics}))?;
         observer.on_eval(cursor.progress(), &results);
+        self.latest = Some(value);
         if self.best.is_none_or(|(b, _)| value > b) {
             self.best = Some((value, cursor.step));
             self.best_dev = results;
@@ -331,6 +338,7 @@ pub fn finetune(
         eval_batch_size: options.eval_batch_size,
         task,
         best,
+        latest: None,
         best_dev: Vec::new(),
         options: options.clone(),
         plan: plan.to_string(),
@@ -353,6 +361,7 @@ pub fn finetune(
         main_metric: task.metrics()[0].name().to_string(),
         best_value,
         best_step,
+        final_value: if ending == Ending::Finished { job.latest } else { None },
         params: ModelStats::new(&checkpoint.config, plan, options.train.max_len).total_params + burn::module::Module::num_params(&job.trainer.model.classifier),
         train_seconds: cursor.train_seconds,
         examples_per_second: cursor.examples_per_second(),

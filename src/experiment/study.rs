@@ -1,0 +1,478 @@
+//! A study: the paper's table, task by task — tasks × plans × routes × seeds, each task a
+//! comparison ([`super::compare`]) sharing the task-agnostic healings, summarised with the best
+//! and the final dev evaluation, Δ vs the full model, sizes, training time with the healing
+//! cost, and one line per task answering the question: how many intermediate blocks can go
+//! within one point?
+//!
+//! A study is described by a JSON file ([`StudySpec`]); unknown fields are refused by name, so
+//! a typo never silently changes a study that takes hours. Every run is reused or resumed as in
+//! `compare`, so the same command continues an interrupted study.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::compare::{CompareSpec, HealSpec, compare, write_table};
+use super::data::{DataSpec, TextSpec};
+use super::runs::Runner;
+use super::table::{CompareTable, PlanSummary, Variant};
+use super::{ExperimentError, io};
+use crate::chart::{BarSeries, png};
+use crate::checkpoint::Checkpoint;
+use crate::data::Task;
+use crate::model::FfnPlan;
+use crate::train::finetune::RunOptions;
+use crate::train::heal::HealConfig;
+use crate::train::heal_run::HealOptions;
+use crate::train::{DistillConfig, TrainConfig};
+
+/// How a reduced model is made before it is fine-tuned on a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// Cut from the pre-trained checkpoint, then fine-tuned.
+    Deleted,
+    /// Cut from the pre-trained checkpoint and healed against it once per plan on unlabelled
+    /// text (task-agnostic, shared by every task), then fine-tuned.
+    HealedOnce,
+    /// Cut from the task's fine-tuned full model, healed against it, fine-tuned with
+    /// layer-to-layer distillation from it.
+    FromFinetuned,
+}
+
+impl Route {
+    fn variant(self) -> Variant {
+        match self {
+            Route::Deleted => Variant::Deleted,
+            Route::HealedOnce => Variant::Healed,
+            Route::FromFinetuned => Variant::PrunedDistill,
+        }
+    }
+
+    fn of(variant: Variant) -> Option<Route> {
+        match variant {
+            Variant::Deleted => Some(Route::Deleted),
+            Variant::Healed => Some(Route::HealedOnce),
+            Variant::PrunedDistill => Some(Route::FromFinetuned),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Deleted => "deleted",
+            Route::HealedOnce => "healed once",
+            Route::FromFinetuned => "cut from fine-tuned",
+        }
+    }
+}
+
+/// Fine-tuning of one task (HF `run_glue`'s recipe by default: 3 epochs, batch 32, length 128).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRecipe {
+    #[serde(default = "three")]
+    pub epochs: usize,
+    /// Steps instead of epochs (short studies, tests).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Peak learning rate of the reduced plans (default: `lr`).
+    #[serde(default)]
+    pub reduced_lr: Option<f64>,
+    /// Peak learning rate of the route cut from the fine-tuned model (default: `lr`).
+    #[serde(default)]
+    pub pruned_lr: Option<f64>,
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// Evaluate on dev every N steps (the best is kept); 0: only at the end.
+    #[serde(default)]
+    pub eval_every: usize,
+}
+
+/// Task-agnostic healing (and the healing of the route cut from the fine-tuned model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealRecipe {
+    /// Unlabelled sentences: a text file, a GLUE `.tsv` or a GLUE task folder.
+    pub text: PathBuf,
+    #[serde(default)]
+    pub text_task: Option<Task>,
+    #[serde(default = "one")]
+    pub epochs: usize,
+    #[serde(default)]
+    pub steps: Option<usize>,
+    #[serde(default = "thirty_two")]
+    pub batch_size: usize,
+    #[serde(default = "sixty_four")]
+    pub max_len: usize,
+    #[serde(default = "heal_lr")]
+    pub lr: f64,
+}
+
+/// A study, as its JSON file says it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudySpec {
+    /// Checkpoint folder, `default` or a HuggingFace repo id.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// The GLUE folder holding the tasks' folders (`SST-2`, `CoLA`, ...).
+    pub glue: PathBuf,
+    /// Tasks by name (`cola`, `sst2`, `mrpc`, `rte`, ...) with their recipes.
+    pub tasks: BTreeMap<String, TaskRecipe>,
+    /// Plans; the checkpoint's own (full) plan is always among them.
+    pub plans: Vec<String>,
+    pub routes: Vec<Route>,
+    #[serde(default = "three_u64")]
+    pub seeds: u64,
+    #[serde(default = "forty_two")]
+    pub seed: u64,
+    #[serde(default = "thirty_two")]
+    pub batch_size: usize,
+    /// Needed by the `healed-once` and `from-finetuned` routes.
+    #[serde(default)]
+    pub heal: Option<HealRecipe>,
+    /// Distillation of the `from-finetuned` route (layer to layer, from the task's full model).
+    #[serde(default = "default_distill")]
+    pub distill: DistillConfig,
+}
+
+fn three() -> usize {
+    3
+}
+fn three_u64() -> u64 {
+    3
+}
+fn one() -> usize {
+    1
+}
+fn thirty_two() -> usize {
+    32
+}
+fn sixty_four() -> usize {
+    64
+}
+fn forty_two() -> u64 {
+    42
+}
+fn default_lr() -> f64 {
+    5e-5
+}
+fn heal_lr() -> f64 {
+    1e-4
+}
+fn default_max_len() -> usize {
+    128
+}
+fn default_model() -> String {
+    "default".into()
+}
+fn default_distill() -> DistillConfig {
+    DistillConfig { temperature: 2.0, alpha: 0.5, hidden_weight: 1.0, attention_weight: 1.0 }
+}
+
+impl StudySpec {
+    /// Reads a study file; a malformed one is refused naming the file and the field.
+    pub fn read(path: &Path) -> Result<Self, ExperimentError> {
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        serde_json::from_str(&text).map_err(|e| ExperimentError::Spec(format!("{}: {e}", path.display())))
+    }
+
+    /// The tasks, parsed, in the spec's order.
+    pub fn tasks(&self) -> Result<Vec<(Task, &TaskRecipe)>, ExperimentError> {
+        if self.tasks.is_empty() {
+            return Err(ExperimentError::Spec("tasks: expected at least one task".into()));
+        }
+        self.tasks.iter().map(|(name, recipe)| Ok((Task::parse(name).map_err(|e| ExperimentError::Spec(format!("tasks: {e}")))?, recipe))).collect()
+    }
+
+    /// Checks everything that can be checked before the first run, for a checkpoint of `layers`
+    /// layers: names, plans, routes, seeds, and each task's and the healing's settings.
+    pub fn validate(&self, layers: usize) -> Result<(), ExperimentError> {
+        let bad = |m: String| Err(ExperimentError::Spec(m));
+        for (task, _) in self.tasks()? {
+            let options = self.options(task)?;
+            options.validate().map_err(|e| ExperimentError::Spec(format!("tasks.{}: {e}", task.name())))?;
+        }
+        if self.plans.is_empty() {
+            return bad("plans: expected at least one plan".into());
+        }
+        for p in &self.plans {
+            FfnPlan::parse(p, layers).map_err(|e| ExperimentError::Spec(format!("plans: {e}")))?;
+        }
+        if self.routes.is_empty() {
+            return bad("routes: expected at least one of deleted, healed-once, from-finetuned".into());
+        }
+        if self.seeds == 0 {
+            return bad("seeds: expected at least 1".into());
+        }
+        let healing = self.routes.iter().any(|r| *r != Route::Deleted);
+        match (&self.heal, healing) {
+            (None, true) => return bad("heal: the healed-once and from-finetuned routes need it (text, steps or epochs, ...)".into()),
+            (Some(_), _) => self.heal_options()?.validate().map_err(|e| ExperimentError::Spec(format!("heal: {e}")))?,
+            _ => {}
+        }
+        let distill = TrainConfig { distill: Some(self.distill.clone()), ..TrainConfig::default() };
+        distill.validate().map_err(|e| ExperimentError::Spec(format!("distill: {e}")))?;
+        Ok(())
+    }
+
+    fn recipe(&self, task: Task) -> Result<&TaskRecipe, ExperimentError> {
+        Ok(self.tasks()?.into_iter().find(|(t, _)| *t == task).expect("a task of the spec").1)
+    }
+
+    /// The fine-tuning options of `task`.
+    pub fn options(&self, task: Task) -> Result<RunOptions, ExperimentError> {
+        let r = self.recipe(task)?;
+        Ok(RunOptions {
+            train: TrainConfig { batch_size: self.batch_size, max_len: r.max_len, lr: r.lr, seed: self.seed, ..TrainConfig::default() },
+            epochs: r.epochs,
+            max_steps: r.steps,
+            eval_every: r.eval_every,
+            save_every: 200,
+            eval_batch_size: 64,
+            teacher: None,
+            dropout: None,
+            made_from: None,
+        })
+    }
+
+    fn heal_options(&self) -> Result<HealOptions, ExperimentError> {
+        let h = self.heal.as_ref().ok_or_else(|| ExperimentError::Spec("heal: missing".into()))?;
+        Ok(HealOptions {
+            config: HealConfig { lr: h.lr, seed: self.seed, ..HealConfig::default() },
+            batch_size: h.batch_size,
+            max_len: h.max_len,
+            epochs: h.epochs,
+            max_steps: h.steps,
+            eval_every: 0,
+            save_every: 100,
+            made_from: None,
+        })
+    }
+}
+
+/// One row of a task's table: a plan by one route, over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyRow {
+    pub plan: String,
+    pub route: Route,
+    pub metric: String,
+    /// Best dev evaluation per seed, and its mean and sample standard deviation.
+    pub best: Vec<f64>,
+    pub best_mean: f64,
+    pub best_std: f64,
+    /// Final dev evaluation per seed (the last step), mean and standard deviation.
+    pub final_mean: Option<f64>,
+    pub final_std: Option<f64>,
+    /// Δ of the best mean vs the full model's, in points (metric × 100).
+    pub delta_points: f64,
+    pub final_delta_points: Option<f64>,
+    pub params: usize,
+    pub params_ratio: f64,
+    pub flops_ratio: f64,
+    /// Fine-tuning seconds per seed.
+    pub train_seconds: f64,
+    /// What the row cost per seed on this task: fine-tuning, plus its share of healing (a
+    /// task-agnostic healing divided over the study's tasks), plus the full model's run when the
+    /// route starts from it.
+    pub cost_seconds: f64,
+    /// `cost_seconds` over the full model's.
+    pub cost_ratio: f64,
+}
+
+/// One task of a study: its rows and the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyTask {
+    pub task: String,
+    pub metric: String,
+    pub full: StudyRow,
+    pub rows: Vec<StudyRow>,
+    /// How many intermediate blocks can go within one point, and by which route, in words.
+    pub answer: String,
+}
+
+/// `study.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyTable {
+    pub title: String,
+    pub layers: usize,
+    pub tasks: Vec<StudyTask>,
+}
+
+/// Runs (or reuses) every run of `spec` and returns the study's table; each task's comparison
+/// table is written under `out/<task>/` as it finishes.
+pub fn study(checkpoint: &Checkpoint, spec: &StudySpec, out: &Path, runner: &mut Runner<'_>) -> Result<StudyTable, ExperimentError> {
+    let layers = checkpoint.config.num_hidden_layers;
+    spec.validate(layers)?;
+    let full = checkpoint.plan();
+    let mut plans: Vec<FfnPlan> = vec![full.clone()];
+    for p in &spec.plans {
+        let plan = FfnPlan::parse(p, layers)?;
+        if !plans.contains(&plan) {
+            plans.push(plan);
+        }
+    }
+    let tasks = spec.tasks()?;
+    let heal = match &spec.heal {
+        Some(h) => Some(HealSpec { text: TextSpec { path: h.text.clone(), task: h.text_task }, options: spec.heal_options()? }),
+        None => None,
+    };
+    let mut results = Vec::new();
+    for (task, recipe) in &tasks {
+        let task_out = out.join(task.name());
+        let compare_spec = CompareSpec {
+            plans: plans.clone(),
+            seeds: spec.seeds,
+            data: DataSpec { task: *task, dir: Some(spec.glue.clone()), skip_bad_rows: false },
+            options: spec.options(*task)?,
+            distill: spec.distill.clone(),
+            distilled: false,
+            heal: heal.clone(),
+            from_finetuned: spec.routes.contains(&Route::FromFinetuned),
+            reduced_lr: recipe.reduced_lr,
+            pruned_lr: recipe.pruned_lr,
+            variants: Some(spec.routes.iter().map(|r| r.variant()).collect()),
+            heal_dir: Some(out.join("heal")),
+            out: task_out.clone(),
+        };
+        runner.say(&format!("study: {task} ({} plans × {} routes × {} seeds)", plans.len(), spec.routes.len(), spec.seeds));
+        let table = compare(checkpoint, &compare_spec, runner)?;
+        write_table(&table, &task_out)?;
+        results.push(summarise_task(*task, &table, &full, tasks.len())?);
+    }
+    let title = format!("{} — {} seed(s), batch {}, routes {}", checkpoint.name(), spec.seeds, spec.batch_size, spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "));
+    Ok(StudyTable { title, layers, tasks: results })
+}
+
+/// A task's rows from its comparison table: costs with the healing shares, and the answer.
+fn summarise_task(task: Task, table: &CompareTable, full: &FfnPlan, tasks_sharing_healing: usize) -> Result<StudyTask, ExperimentError> {
+    let full_name = full.to_string();
+    let reference = table.rows.iter().find(|r| r.plan == full_name).ok_or_else(|| ExperimentError::Spec(format!("{task}: the full plan has no row")))?;
+    let row = |r: &PlanSummary, route: Route| {
+        let heal_share = match route {
+            Route::Deleted => 0.0,
+            Route::HealedOnce => r.heal_seconds.unwrap_or(0.0) / tasks_sharing_healing.max(1) as f64,
+            // Healed per seed against the task's full model, whose run it also needs.
+            Route::FromFinetuned => r.heal_seconds.unwrap_or(0.0) + reference.train_seconds,
+        };
+        let cost = r.train_seconds + heal_share;
+        StudyRow {
+            plan: r.plan.clone(),
+            route,
+            metric: r.metric.clone(),
+            best: r.values.clone(),
+            best_mean: r.mean,
+            best_std: r.std,
+            final_mean: r.final_mean,
+            final_std: r.final_std,
+            delta_points: 100.0 * (r.mean - reference.mean),
+            final_delta_points: r.final_mean.zip(reference.final_mean).map(|(a, b)| 100.0 * (a - b)),
+            params: r.params,
+            params_ratio: r.params_ratio,
+            flops_ratio: r.flops_ratio,
+            train_seconds: r.train_seconds,
+            cost_seconds: cost,
+            cost_ratio: cost / reference.train_seconds.max(1e-9),
+        }
+    };
+    let full_row = row(reference, Route::Deleted);
+    let rows: Vec<StudyRow> = table.rows.iter().filter(|r| r.plan != full_name).filter_map(|r| Route::of(r.variant).map(|route| row(r, route))).collect();
+    let answer = answer(task, &full_row, &rows, full.kept().count());
+    Ok(StudyTask { task: task.name().to_string(), metric: reference.metric.clone(), full: full_row, rows, answer })
+}
+
+/// The blocks a plan keeps, from its name (`all` = every layer; `+norm` does not count).
+fn kept_blocks(plan: &str, layers: usize) -> usize {
+    FfnPlan::parse(plan, layers).map(|p| p.kept().count()).unwrap_or(layers)
+}
+
+/// "N of L blocks can go within one point": the reduced row within one point (best dev mean)
+/// that removes the most blocks, ties to the cheaper; or what came closest.
+fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> String {
+    let within: Vec<&StudyRow> = rows.iter().filter(|r| r.delta_points >= -1.0).collect();
+    let removed = |r: &StudyRow| layers - kept_blocks(&r.plan, layers).min(layers);
+    let best = within.iter().max_by(|a, b| removed(a).cmp(&removed(b)).then(b.cost_ratio.total_cmp(&a.cost_ratio)));
+    match best {
+        Some(r) => format!(
+            "{task}: {} of {layers} intermediate blocks can go within one point — `{}` ({}) {:+.2} points, {:.2}× the full model's training time{}",
+            removed(r),
+            r.plan,
+            r.route.label(),
+            r.delta_points,
+            r.cost_ratio,
+            if r.cost_ratio < 1.0 { ", cheaper" } else { ", not cheaper" }
+        ),
+        None => {
+            let closest = rows.iter().max_by(|a, b| a.delta_points.total_cmp(&b.delta_points));
+            match closest {
+                Some(r) => format!("{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points", 100.0 * full.best_mean, r.plan, r.route.label(), r.delta_points),
+                None => format!("{task}: no reduced plan in the study"),
+            }
+        }
+    }
+}
+
+impl StudyTable {
+    /// The study in Markdown: one line per task answering the question, then each task's table.
+    pub fn markdown(&self) -> String {
+        let pm = |m: f64, s: f64| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s);
+        let mut md = format!("## {}\n\n", self.title);
+        for t in &self.tasks {
+            md.push_str(&format!("- {}\n", t.answer));
+        }
+        for t in &self.tasks {
+            md.push_str(&format!(
+                "\n### {} ({}, ×100)\n\n| plan | route | best dev (mean ± sd) | final dev | Δ best | Δ final | params vs full | FLOPs vs full | train time | with healing | vs full |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+                t.task, t.metric
+            ));
+            for (r, route) in std::iter::once((&t.full, "full")).chain(t.rows.iter().map(|r| (r, r.route.label()))) {
+                md.push_str(&format!(
+                    "| `{}` | {route} | {} | {} | {:+.2} | {} | {:.0}% | {:.0}% | {:.0} s | {:.0} s | {:.2}× |\n",
+                    r.plan,
+                    pm(r.best_mean, r.best_std),
+                    r.final_mean.zip(r.final_std).map(|(m, s)| pm(m, s)).unwrap_or_else(|| "–".into()),
+                    r.delta_points,
+                    r.final_delta_points.map(|d| format!("{d:+.2}")).unwrap_or_else(|| "–".into()),
+                    100.0 * r.params_ratio,
+                    100.0 * r.flops_ratio,
+                    r.train_seconds,
+                    r.cost_seconds,
+                    r.cost_ratio
+                ));
+            }
+        }
+        md
+    }
+}
+
+/// Writes `study.md`, `study.json` and `study.png` (Δ vs full per task, plan and route, with the
+/// seeds' standard deviation as error bars) into `out`.
+pub fn write_study(table: &StudyTable, out: &Path) -> Result<(), ExperimentError> {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    crate::checkpoint::write_atomic(&out.join("study.md"), table.markdown().as_bytes())?;
+    crate::checkpoint::write_atomic(&out.join("study.json"), serde_json::to_string_pretty(table).expect("a study serialises").as_bytes())?;
+    let groups: Vec<String> = table.tasks.iter().map(|t| t.task.clone()).collect();
+    let mut keys: Vec<(String, Route)> = Vec::new();
+    for r in table.tasks.iter().flat_map(|t| &t.rows) {
+        if !keys.contains(&(r.plan.clone(), r.route)) {
+            keys.push((r.plan.clone(), r.route));
+        }
+    }
+    let series: Vec<BarSeries> = keys
+        .iter()
+        .map(|(plan, route)| BarSeries {
+            name: format!("`{plan}` {}", route.label()),
+            values: table.tasks.iter().map(|t| t.rows.iter().find(|r| &r.plan == plan && r.route == *route).map(|r| (r.delta_points, 100.0 * r.best_std))).collect(),
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let path = out.join("study.png");
+    png::grouped_bars(&path, "Δ vs the full model per task (mean over seeds, ± sd)", "points (dev metric × 100)", &groups, &series)
+        .map_err(|e| ExperimentError::Chart { path: path.clone(), reason: e.to_string() })
+}

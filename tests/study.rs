@@ -1,0 +1,146 @@
+//! `undivided study` end to end on the tiny model: two tasks × {all, none} × three routes × two
+//! seeds, the task-agnostic healing shared by both tasks, the table and figure files, every run
+//! reused on a second call, and malformed study files refused by name.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn undivided(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_undivided")).args(args).current_dir(common::root()).output().unwrap()
+}
+
+/// A GLUE folder with tiny SST-2 and CoLA sets made of the tiny vocabulary's words.
+fn glue(dir: &Path) {
+    let (sst2, cola) = (dir.join("SST-2"), dir.join("CoLA"));
+    std::fs::create_dir_all(&sst2).unwrap();
+    std::fs::create_dir_all(&cola).unwrap();
+    let mut s = String::from("sentence\tlabel\n");
+    let mut c = String::new();
+    for (i, subject) in ["the movie", "a film", "the film", "a movie"].iter().enumerate() {
+        for adj in ["good", "bad", "very good", "not bad"] {
+            s.push_str(&format!("{subject} is {adj}\t{}\n", usize::from(adj.ends_with("good") ^ adj.starts_with("not"))));
+            c.push_str(&format!("x{i}\t1\t\t{subject} was {adj}\nx{i}\t0\t*\t{adj} was {subject} the\n"));
+        }
+    }
+    for (d, body) in [(&sst2, &s), (&cola, &c)] {
+        std::fs::write(d.join("train.tsv"), body).unwrap();
+        std::fs::write(d.join("dev.tsv"), body).unwrap();
+    }
+}
+
+fn spec(model: &Path, glue: &Path, edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "model": model, "glue": glue,
+        "tasks": {"sst2": {"steps": 2, "max_len": 16}, "cola": {"steps": 2, "max_len": 16, "reduced_lr": 1e-3}},
+        "plans": ["none"], "routes": ["deleted", "healed-once", "from-finetuned"], "seeds": 2, "batch_size": 8,
+        "heal": {"text": glue.join("SST-2"), "steps": 2, "batch_size": 8, "max_len": 16},
+    });
+    edit(&mut v);
+    v
+}
+
+#[test]
+fn a_study_runs_shares_its_healing_writes_its_table_and_reuses_its_runs() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let spec_path = tmp.path().join("study.json");
+    std::fs::write(&spec_path, spec(model.path(), tmp.path(), |_| {}).to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let r = undivided(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
+    let tasks = table["tasks"].as_array().unwrap();
+    assert_eq!(tasks.iter().map(|t| t["task"].as_str().unwrap()).collect::<Vec<_>>(), ["cola", "sst2"]);
+    for t in tasks {
+        let routes: Vec<&str> = t["rows"].as_array().unwrap().iter().map(|r| r["route"].as_str().unwrap()).collect();
+        assert_eq!(routes, ["deleted", "healed-once", "from-finetuned"], "{t}");
+        assert_eq!(t["full"]["best"].as_array().unwrap().len(), 2, "two seeds");
+        assert!(t["full"]["final_mean"].is_number(), "the final evaluation is reported beside the best");
+        assert!(t["answer"].as_str().unwrap().starts_with(t["task"].as_str().unwrap()), "{t}");
+        let healed = t["rows"][1].clone();
+        assert!(healed["cost_seconds"].as_f64().unwrap() > healed["train_seconds"].as_f64().unwrap(), "healing's share is in the cost: {healed}");
+        let pruned = t["rows"][2].clone();
+        assert!(pruned["cost_seconds"].as_f64().unwrap() > t["full"]["train_seconds"].as_f64().unwrap(), "the route from the fine-tuned model pays for it: {pruned}");
+    }
+    // CoLA's reduced plans ran at their own learning rate; SST-2's at the task's.
+    let lr = |task: &str, dir: &str| -> f64 {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(task).join(dir).join("seed-42/results.json")).unwrap()).unwrap();
+        v["options"]["train"]["lr"].as_f64().unwrap()
+    };
+    assert_eq!((lr("cola", "plan-none"), lr("sst2", "plan-none"), lr("cola", "plan-all")), (1e-3, 5e-5, 5e-5));
+    // One task-agnostic healing per plan, shared by both tasks.
+    let heals: Vec<_> = std::fs::read_dir(out.join("heal")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(heals, ["heal-none"]);
+    assert!(!out.join("sst2/heal-none").exists() && !out.join("cola/heal-none").exists());
+    let md = std::fs::read_to_string(out.join("study.md")).unwrap();
+    assert!(md.contains("intermediate blocks can go within one point") || md.contains("no reduced plan stays within one point"), "{md}");
+    assert!(md.contains("| `none` | healed once |") && md.contains("| `all` | full |"), "{md}");
+    // Two steps leave the tiny model's Δs at about 0 (bars of no height); the figure itself is
+    // checked with data below.
+    assert!(std::fs::metadata(out.join("study.png")).unwrap().len() > 5_000);
+    assert!(out.join("sst2/compare.json").is_file() && out.join("cola/compare.md").is_file());
+
+    // Again: nothing is trained.
+    let again = undivided(&args);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(stdout.matches("reusing the finished run").count(), 16, "{stdout}");
+    assert_eq!(stdout.matches("reusing the finished healing").count(), 2 + 4, "{stdout}");
+}
+
+#[test]
+fn a_malformed_study_file_is_refused_by_name() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (Box::new(|v| v["tasks"]["sst2"]["epoch"] = 3.into()), "unknown field `epoch`"),
+        (Box::new(|v| v["tasks"]["sst3"] = serde_json::json!({})), "tasks: unknown task `sst3`"),
+        (Box::new(|v| v["plans"] = serde_json::json!(["0,9"])), "plans:"),
+        (Box::new(|v| v["routes"] = serde_json::json!(["healed"])), "unknown variant `healed`"),
+        (Box::new(|v| v["heal"] = serde_json::Value::Null), "heal: the healed-once and from-finetuned routes need it"),
+        (Box::new(|v| v["seeds"] = 0.into()), "seeds: expected at least 1"),
+        (Box::new(|v| v["tasks"]["cola"]["lr"] = (-1.0).into()), "tasks.cola: --lr: expected a positive number"),
+        (Box::new(|v| v["routes"] = serde_json::json!([])), "routes: expected at least one"),
+    ];
+    for (i, (edit, expected)) in cases.iter().enumerate() {
+        let path = tmp.path().join(format!("bad-{i}.json"));
+        std::fs::write(&path, spec(model.path(), tmp.path(), edit).to_string()).unwrap();
+        let r = undivided(&["study", path.to_str().unwrap(), "--out", tmp.path().join("out").to_str().unwrap()]);
+        assert!(!r.status.success(), "case {i}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(expected), "case {i}: expected `{expected}` in: {err}");
+    }
+    assert!(!tmp.path().join("out/study.json").exists(), "nothing ran");
+}
+
+/// The shipped four-task study file reads and validates (it is what the README tells users to run).
+#[test]
+fn the_shipped_glue_study_is_valid() {
+    let spec = undivided::experiment::study::StudySpec::read(&common::root().join("studies/glue4.json")).unwrap();
+    spec.validate(6).unwrap();
+    let tasks: Vec<String> = spec.tasks().unwrap().iter().map(|(t, _)| t.name().to_string()).collect();
+    assert_eq!(tasks, ["cola", "mrpc", "rte", "sst2"]);
+}
+
+/// The study's figure: grouped bars of Δ vs full per task, with error bars, negative values
+/// below the zero line.
+#[test]
+fn the_study_figure_draws_grouped_bars_with_error_bars() {
+    use undivided::chart::{BarSeries, png};
+    let tmp = common::tempdir();
+    let path = tmp.path().join("deltas.png");
+    let groups: Vec<String> = ["cola", "sst2", "mrpc", "rte"].iter().map(|s| s.to_string()).collect();
+    let series = vec![
+        BarSeries { name: "`0,5` deleted".into(), values: vec![Some((-4.2, 1.1)), Some((-2.0, 0.4)), Some((-0.8, 0.9)), Some((-3.5, 2.0))] },
+        BarSeries { name: "`0,5` healed once".into(), values: vec![Some((-2.1, 0.7)), Some((-0.6, 0.3)), None, Some((0.4, 1.5))] },
+    ];
+    png::grouped_bars(&path, "Δ vs the full model", "points", &groups, &series).unwrap();
+    common::assert_png_chart(&path);
+    assert!(png::grouped_bars(&path, "t", "p", &groups, &[BarSeries { name: "x".into(), values: vec![None] }]).is_err(), "one value per group");
+}
