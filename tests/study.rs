@@ -93,6 +93,28 @@ fn a_study_runs_shares_its_healing_writes_its_table_and_reuses_its_runs() {
     assert_eq!(stdout.matches("reusing the finished healing").count(), 2 + 4, "{stdout}");
 }
 
+/// A study of the plain cut alone needs no healing text and no distillation settings.
+#[test]
+fn a_study_of_the_deleted_route_alone_runs() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let spec_path = tmp.path().join("study.json");
+    let spec = spec(model.path(), tmp.path(), |v| {
+        v["routes"] = serde_json::json!(["deleted"]);
+        v["seeds"] = 1.into();
+        v.as_object_mut().unwrap().remove("heal");
+        v["tasks"].as_object_mut().unwrap().remove("cola");
+    });
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let r = undivided(&["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
+    assert_eq!(table["tasks"][0]["rows"].as_array().unwrap().len(), 1);
+    assert!(!out.join("heal").exists());
+}
+
 #[test]
 fn a_malformed_study_file_is_refused_by_name() {
     let tmp = common::tempdir();

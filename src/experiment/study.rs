@@ -329,7 +329,9 @@ pub fn study(checkpoint: &Checkpoint, spec: &StudySpec, out: &Path, runner: &mut
             seeds: spec.seeds,
             data: DataSpec { task: *task, dir: Some(spec.glue.clone()), skip_bad_rows: false },
             options: spec.options(*task)?,
-            distill: spec.distill.clone(),
+            // Only the route from the fine-tuned model distils; compare refuses layer weights
+            // that no variant would use.
+            distill: if spec.routes.contains(&Route::FromFinetuned) { spec.distill.clone() } else { DistillConfig::default() },
             distilled: false,
             heal: heal.clone(),
             from_finetuned: spec.routes.contains(&Route::FromFinetuned),
