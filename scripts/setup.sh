@@ -108,10 +108,23 @@ setup_model() {
   say "default model placed in $MODEL_DIR"
 }
 
+# The page's default download: the same model with f16 weights (half the bytes; the loader widens
+# them to f32). Made with the standard library only, so setup needs no build; redone when the f32
+# model is newer.
+MODEL_F16_DIR=models/all-MiniLM-L6-v2-f16
+setup_model_f16() {
+  if [ -f "$MODEL_F16_DIR/model.safetensors" ] && [ "$MODEL_F16_DIR/model.safetensors" -nt "$MODEL_DIR/model.safetensors" ]; then
+    say "f16 copy of the default model present in $MODEL_F16_DIR"
+    return
+  fi
+  say "writing the f16 copy of the default model to $MODEL_F16_DIR"
+  python3 scripts/to_f16.py "$MODEL_DIR" "$MODEL_F16_DIR"
+}
+
 case "${1:-all}" in
   tools) setup_system; setup_rust_tools; setup_node_tools ;;
-  model) setup_model ;;
+  model) setup_model; setup_model_f16 ;;
   system) setup_system ;;
-  all) setup_system; setup_rust_tools; setup_node_tools; setup_model ;;
+  all) setup_system; setup_rust_tools; setup_node_tools; setup_model; setup_model_f16 ;;
   *) echo "usage: $0 [all|tools|system|model]" >&2; exit 2 ;;
 esac

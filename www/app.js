@@ -34,7 +34,8 @@ function renderStats() {
   const row = (name, f, r) => `<tr><td>${name}</td><td>${f}</td><td>${r}</td></tr>`;
   $("stats").innerHTML = `<tr><th></th><th class="full">full (${full.plan})</th><th class="reduced">reduced (${red.plan})</th></tr>` +
     row("parameters", fmt(full.total_params), `${fmt(red.total_params)} (${pct(red.total_params / full.total_params)})`) +
-    row("weights (f32)", `${(full.weight_bytes / 1e6).toFixed(1)} MB`, `${(red.weight_bytes / 1e6).toFixed(1)} MB`) +
+    row("weights (f32 / f16)", `${(full.weight_bytes / 1e6).toFixed(1)} / ${(full.weight_bytes / 2e6).toFixed(1)} MB`, `${(red.weight_bytes / 1e6).toFixed(1)} / ${(red.weight_bytes / 2e6).toFixed(1)} MB`) +
+    row("downloaded", `${(model.download_bytes / 1e6).toFixed(1)} MB`, "cut from the full model in the page") +
     row("FLOPs / token at 128 tokens", `${(full.flops_per_token / 1e6).toFixed(1)} M`, `${(red.flops_per_token / 1e6).toFixed(1)} M (${pct(red.flops_per_token / full.flops_per_token)})`);
   $("use-healed").checked = false;
   $("use-healed").disabled = model.healed_plan !== plan();

@@ -18,7 +18,7 @@ use burn::tensor::Device;
 
 pub use load::{LoadReport, load_bert, load_classifier, load_classifier_new_head};
 pub use names::{bert_param_ids, classifier_param_ids};
-pub use save::{bert_to_safetensors, classifier_to_safetensors};
+pub use save::{bert_to_safetensors, classifier_to_safetensors, to_f16};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use atomic::write_atomic;

@@ -75,3 +75,45 @@ pub async fn classifier_to_safetensors(model: &BertForSequenceClassification) ->
     let mut model = model.clone();
     serialize(collect(classifier_slots(&mut model), true).await?)
 }
+
+/// The largest finite f16.
+const F16_MAX: f32 = 65504.0;
+
+/// A safetensors file with every F32 tensor stored as F16 (names, shapes, order and metadata
+/// kept): half the bytes to download, for the page. The loader widens F16 back to f32, so the
+/// model computes as before on weights rounded to 11 significant bits. A value past f16's range
+/// is refused by tensor name (it would become infinite). `path` names the file in errors.
+pub fn to_f16(bytes: &[u8], path: &std::path::Path) -> Result<Vec<u8>, CheckpointError> {
+    use safetensors::SafeTensors;
+    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    for name in names {
+        let view = st.tensor(&name).map_err(|e| corrupt(e.to_string()))?;
+        let (dtype, data) = match view.dtype() {
+            Dtype::F32 => {
+                let mut out = Vec::with_capacity(view.data().len() / 2);
+                for b in view.data().chunks_exact(4) {
+                    let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    if x.is_finite() && x.abs() > F16_MAX {
+                        return Err(CheckpointError::NonFinite { path: path.to_path_buf(), name, what: "out of f16's range (|x| > 65504)" });
+                    }
+                    out.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
+                }
+                (Dtype::F16, out)
+            }
+            other => (other, view.data().to_vec()),
+        };
+        tensors.push((name, dtype, view.shape().to_vec(), data));
+    }
+    let views = tensors
+        .iter()
+        .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let metadata = metadata.metadata().clone();
+    safetensors::serialize(views, metadata).map_err(|e| corrupt(e.to_string()))
+}

@@ -37,6 +37,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             "full_model": { "total_params": full.total_params, "flops_per_token": full.flops_per_token },
             "params_ratio": stats.total_params as f64 / full.total_params as f64,
             "flops_ratio": stats.flops_per_token as f64 / full.flops_per_token as f64,
+            "weight_bytes": {"f32": stats.weight_bytes, "f16": stats.weight_bytes / 2},
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -72,10 +73,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     }
     println!("{:<26}{:>14}{:>8.1}%", "pooler", thousands(stats.pooler_params), pct(stats.pooler_params));
     println!(
-        "{:<26}{:>14}   ({:.1} MB as f32; full model {}, {:.1}%)",
+        "{:<26}{:>14}   ({:.1} MB as f32, {:.1} MB as f16; full model {}, {:.1}%)",
         "total",
         thousands(stats.total_params),
         stats.weight_bytes as f64 / 1e6,
+        stats.weight_bytes as f64 / 2e6,
         thousands(full.total_params),
         100.0 * stats.total_params as f64 / full.total_params as f64
     );

@@ -160,6 +160,13 @@ impl WebModel {
         format!("{:?}", self.device)
     }
 
+    /// Bytes of the weights file as it was downloaded: half the f32 size for an f16 checkpoint
+    /// (the page's default), which the loader widens to f32.
+    #[wasm_bindgen(getter)]
+    pub fn download_bytes(&self) -> usize {
+        self.checkpoint.weights.len()
+    }
+
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
         self.checkpoint.name()

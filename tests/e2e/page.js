@@ -38,6 +38,7 @@ const MIN = 60000;
     check('the adapter is shown', /WebGPU adapter/.test(await text('#adapter')), await text('#adapter'));
     check('one toggle per layer', (await page.$$('#layers input[data-layer]')).length === 6);
     check('parameter table', /22,713,216/.test(await text('#stats')));
+    check('the default model travels as f16: 45 MB downloaded, both sizes shown', /Loaded all-MiniLM-L6-v2-f16/.test(status) && /downloaded\s*45\.4 MB/.test(await text('#stats')) && /90\.9 \/ 45\.4 MB/.test(await text('#stats')), await text('#stats'));
 
     await page.click('#encode');
     await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
