@@ -515,3 +515,21 @@ fn a_fresh_run_keeps_an_earlier_runs_state_until_it_has_its_own() {
     assert_eq!(std::fs::read(dir.path().join("last/model.safetensors")).unwrap(), earlier, "the earlier run's last/ was lost");
     assert!(dir.path().join("log.previous.jsonl").is_file(), "the earlier log is kept beside the new one");
 }
+
+/// Inference runs a batch's rows in slices on two threads on the CPU (as a training step does);
+/// rows are independent, so the logits equal one pass over the whole batch.
+#[test]
+fn inference_in_row_slices_equals_one_pass() {
+    use undivided::train::eval::{by_row_parts, predict_logits};
+    let (_d, checkpoint, data, _) = setup();
+    let device = Device::flex();
+    let (model, _) = checkpoint.load_classifier(None, &device).unwrap();
+    let all: Vec<usize> = (0..data.len()).collect();
+    let batch = data.batch(&all, checkpoint.tokenizer.pad_id());
+    let whole = common::to_vec(model.forward(batch.to_input(&device)));
+    let sliced: Vec<f32> = by_row_parts(&batch, 3, &|b| common::to_vec(model.forward(b.to_input(&device)))).concat();
+    assert!(common::max_abs_diff(&whole, &sliced) < 1e-5);
+    let logits: Vec<f32> = predict_logits(&model, &data, checkpoint.tokenizer.pad_id(), 64, &device).concat();
+    assert_eq!(logits.len(), whole.len());
+    assert!(common::max_abs_diff(&whole, &logits) < 1e-4, "evaluation's logits differ from one pass");
+}

@@ -1,7 +1,7 @@
 //! Throughput of full and reduced models: inference on fixed-shape batches and on a dataset with
 //! dynamic padding, and training steps on fixed-shape batches.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::Serialize;
 use web_time::Instant;
 
@@ -9,7 +9,9 @@ use super::ExperimentError;
 use crate::checkpoint::Checkpoint;
 use crate::data::{Label, Task};
 use crate::error::ReadbackError;
-use crate::model::{BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
+use crate::model::{BertModel, FfnPlan, ForwardOptions, ModelStats};
+use crate::train::eval::by_row_parts;
+use crate::train::step::batch_parts;
 use crate::text::{Batch, Encoded, TextInput};
 use crate::train::{TrainConfig, Trainer};
 
@@ -43,11 +45,14 @@ pub struct TrainingResult {
     pub ms_per_step: f64,
 }
 
-fn run_to_host(model: &BertModel, input: BertInput) -> Result<(), ReadbackError> {
-    // Reading the pooled output back forces the whole forward pass to finish.
-    let out = model.forward(input, ForwardOptions::default());
-    out.pooler_output.into_data().try_into_vec::<f32>().map_err(ReadbackError::of("the pooled output"))?;
-    Ok(())
+/// One forward pass of `batch` to the host, as evaluation runs it (rows in slices on parallel
+/// threads on the CPU, [`by_row_parts`]); reading the pooled output back forces the pass to finish.
+fn run_to_host(model: &BertModel, batch: &Batch, device: &Device) -> Result<(), ReadbackError> {
+    let read = |slice: &Batch| {
+        let out = model.forward(slice.to_input(device), ForwardOptions::default());
+        out.pooler_output.into_data().try_into_vec::<f32>().map(|_| ()).map_err(ReadbackError::of("the pooled output"))
+    };
+    by_row_parts(batch, batch_parts(device), &read).into_iter().collect()
 }
 
 /// The ids a fixed-shape row is made of: `[CLS]`, `[SEP]`, and words spread over the vocabulary
@@ -92,19 +97,15 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
         .map(|c| checkpoint.tokenizer.encode_batch(&c.iter().map(|s| TextInput::Single(s.clone())).collect::<Vec<_>>()))
         .collect::<Result<_, _>>()?;
     let vocab = Vocabulary::of(checkpoint);
-    let ids: Vec<i64> = (0..b).flat_map(|r| vocab.row(r, s).map(i64::from)).collect();
-    let fixed = |device: &Device| BertInput {
-        input_ids: Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [b, s]), device),
-        token_type_ids: Tensor::<2, Int>::zeros([b, s], device),
-        attention_mask: Tensor::<2, Int>::ones([b, s], device),
-    };
+    let rows: Vec<Encoded> = (0..b).map(|r| Encoded { input_ids: vocab.row(r, s).collect(), token_type_ids: vec![0; s], truncated: false }).collect();
+    let fixed = Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0);
     let mut results = Vec::new();
     for plan in plans {
         let (model, _) = checkpoint.load_bert(Some(plan), device)?;
-        run_to_host(&model, fixed(device))?; // warm-up: kernel compilation, allocations
+        run_to_host(&model, &fixed, device)?; // warm-up: kernel compilation, allocations
         let start = Instant::now();
         for _ in 0..spec.iters {
-            run_to_host(&model, fixed(device))?;
+            run_to_host(&model, &fixed, device)?;
         }
         let secs = start.elapsed().as_secs_f64();
         let data_sent_per_s = if batches.is_empty() {
@@ -112,7 +113,7 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
         } else {
             let start = Instant::now();
             for batch in &batches {
-                run_to_host(&model, batch.to_input(device))?;
+                run_to_host(&model, batch, device)?;
             }
             Some(spec.sentences.len() as f64 / start.elapsed().as_secs_f64())
         };

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::batches::eval_batches;
 use crate::data::{Label, Metric, Prepared, Task};
 use crate::error::ReadbackError;
+#[cfg(not(target_arch = "wasm32"))]
+use super::step::batch_parts;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::text::Batch;
 use crate::model::BertForSequenceClassification;
 
 /// Metric values by name (`accuracy`, `f1`, ...), plus the loss-free prediction list.
@@ -37,17 +41,47 @@ pub async fn predict_logits_async(
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let mut out = vec![Vec::new(); data.len()];
+    let k = model.num_labels();
     for indices in eval_batches(&data.lengths(), batch_size) {
         let batch = data.batch(&indices, pad_id);
-        let logits = model.forward(batch.to_input(&device));
-        let [_, k] = logits.dims();
-        let data = logits.into_data_async().await.map_err(ReadbackError::of("logits"))?;
-        let values: Vec<f32> = data.convert::<f32>().try_into_vec().map_err(ReadbackError::of("logits"))?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let values: Vec<f32> = {
+            // Natively, the batch's rows in slices on parallel threads ([`by_row_parts`]).
+            let parts = by_row_parts(&batch, batch_parts(&device), &|slice| read_f32(model.forward(slice.to_input(&device))));
+            parts.into_iter().collect::<Result<Vec<_>, _>>()?.concat()
+        };
+        #[cfg(target_arch = "wasm32")]
+        let values: Vec<f32> = {
+            let data = model.forward(batch.to_input(&device)).into_data_async().await.map_err(ReadbackError::of("logits"))?;
+            data.convert::<f32>().try_into_vec().map_err(ReadbackError::of("logits"))?
+        };
         for (row, &i) in indices.iter().enumerate() {
             out[i] = values[row * k..(row + 1) * k].to_vec();
         }
     }
     Ok(out)
+}
+
+/// A tensor's values, read back (native: the read completes at once).
+#[cfg(not(target_arch = "wasm32"))]
+fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>, ReadbackError> {
+    t.into_data().convert::<f32>().try_into_vec().map_err(ReadbackError::of("logits"))
+}
+
+/// Runs `run` on `parts` row slices of `batch` on parallel threads and returns the results in
+/// row order. Inference gets the same two-thread split as a training step
+/// ([`super::step::batch_parts`]): most of burn-flex's element-wise kernels run on one thread, so
+/// one pass leaves the second core idle outside the matrix products. Rows are independent at
+/// inference, so the slices' outputs are exactly the whole batch's.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn by_row_parts<R: Send>(batch: &Batch, parts: usize, run: &(dyn Fn(&Batch) -> R + Sync)) -> Vec<R> {
+    use rayon::prelude::*;
+    let n = batch.batch_size;
+    let parts = parts.clamp(1, n.max(1));
+    if parts == 1 {
+        return vec![run(batch)];
+    }
+    (0..parts).into_par_iter().map(|i| run(&batch.rows(i * n / parts..(i + 1) * n / parts))).collect()
 }
 
 /// [`predict_logits_async`], blocking (native only).
