@@ -81,7 +81,8 @@ async function load() {
     layers.querySelectorAll("input").forEach((c) => c.addEventListener("change", renderStats));
     renderStats();
     $("load-detail").textContent = `${model.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(model.load_ms / 1000).toFixed(1)} s`;
-    setStatus(`Loaded ${model.name} on ${model.device_name}${model.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
+    const on = model.device_name === "WebGPU" && adapterName ? `WebGPU (${adapterName})` : model.device_name;
+    setStatus(`Loaded ${model.name} on ${on}${model.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
   } catch (e) {
     setStatus("Loading failed.");
     showError(e);
@@ -311,12 +312,16 @@ async function loadRunIndex() {
   }
 }
 
+// The adapter in a few words for the status line ("google · swiftshader, software").
+let adapterName = "";
+
 async function adapterInfo() {
   if (!navigator.gpu) return null;
   try {
     const a = await navigator.gpu.requestAdapter();
     if (!a) return null;
     const i = a.info || {};
+    adapterName = [[i.vendor, i.architecture].filter(Boolean).join(" · ") || "unnamed adapter", i.isFallbackAdapter ? "software" : ""].filter(Boolean).join(", ");
     return `WebGPU adapter: ${[i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" · ") || "unnamed"}; ` +
       `max buffer ${(a.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB, max storage binding ${(a.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB` +
       `${i.isFallbackAdapter ? " (software fallback)" : ""}`;

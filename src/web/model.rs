@@ -157,7 +157,8 @@ impl WebModel {
 
     #[wasm_bindgen(getter)]
     pub fn device_name(&self) -> String {
-        format!("{:?}", self.device)
+        // The backend in plain words (the page adds the adapter's name): not burn's debug string.
+        if crate::device::is_flex(&self.device) { "the CPU (burn's wasm backend)".into() } else { "WebGPU".into() }
     }
 
     /// Bytes of the weights file as it was downloaded: half the f32 size for an f16 checkpoint

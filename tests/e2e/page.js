@@ -34,7 +34,7 @@ const MIN = 60000;
     await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent,
       null, { timeout: 4 * MIN });
     const status = await text('#status');
-    check('model loads on WebGPU', /Loaded .* on .*Wgpu/.test(status), `status: ${status} error: ${await text('#error')}`);
+    check('model loads on WebGPU, named in plain words', /Loaded .* on WebGPU \(.+\)/.test(status) && !/Device|Wgpu|Cube/.test(status), `status: ${status} error: ${await text('#error')}`);
     check('the adapter is shown', /WebGPU adapter/.test(await text('#adapter')), await text('#adapter'));
     check('one toggle per layer', (await page.$$('#layers input[data-layer]')).length === 6);
     check('parameter table', /22,713,216/.test(await text('#stats')));
@@ -85,7 +85,7 @@ const MIN = 60000;
     await page.waitForTimeout(500);
     const refused = await text('#status');
     check('a cache that refuses to store still loads the model, with a warning',
-      /Loaded .* on .*Wgpu/.test(refused) && errors.length === errorsBefore && warnings.some((w) => /not kept in the browser cache/.test(w)),
+      /Loaded .* on WebGPU/.test(refused) && errors.length === errorsBefore && warnings.some((w) => /not kept in the browser cache/.test(w)),
       `status: ${refused}; errors: ${errors.slice(errorsBefore).join('; ')}; warnings: ${warnings.join('; ')}`);
     await page.evaluate((key) => { localStorage.removeItem(key); Cache.prototype.put = window.cachePut; }, failPut);
 
