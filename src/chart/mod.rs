@@ -6,6 +6,7 @@
 pub mod png;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::Deserialize;
 
@@ -119,17 +120,7 @@ where
         .y_label_area_size(52)
         .build_cartesian_2d(0f64..n as f64, 0f64..top)
         .map_err(draw_err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 0.01 { labels.get(i).cloned().unwrap_or_default() } else { String::new() }
-        })
-        .y_desc(unit)
-        .draw()
-        .map_err(draw_err)?;
+    category_axis(&mut chart, labels, unit)?;
     for (i, v) in values.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart.draw_series(std::iter::once(Rectangle::new([(i as f64 + 0.2, 0.0), (i as f64 + 0.8, *v)], colour.filled()))).map_err(draw_err)?;
@@ -146,6 +137,25 @@ where
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
     }
     root.present().map_err(draw_err)
+}
+
+/// The mesh of a bar chart: one labelled category per unit of x (the label at its middle), no
+/// vertical grid lines, `unit` on the y axis.
+fn category_axis<DB: DrawingBackend>(chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, labels: &[String], unit: &str) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(labels.len().max(1) * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 { labels.get(i).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .y_desc(unit)
+        .draw()
+        .map_err(draw_err)
 }
 
 /// One series of a grouped bar chart: a value and an error (± half-height of its bar) per group,
@@ -178,17 +188,7 @@ where
         .y_label_area_size(52)
         .build_cartesian_2d(0f64..n as f64, lo..hi)
         .map_err(draw_err)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 0.01 { groups.get(i).cloned().unwrap_or_default() } else { String::new() }
-        })
-        .y_desc(unit)
-        .draw()
-        .map_err(draw_err)?;
+    category_axis(&mut chart, groups, unit)?;
     chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (n as f64, 0.0)], BLACK.stroke_width(1)))).map_err(draw_err)?;
     let width = 0.8 / series.len() as f64;
     for (k, s) in series.iter().enumerate() {

@@ -215,19 +215,7 @@ pub fn load_classifier(
     plan: &FfnPlan,
     device: &Device,
 ) -> Result<(BertForSequenceClassification, LoadReport), CheckpointError> {
-    let mut table = TensorTable::parse(bytes, path)?;
-    let mut model = config.init_classifier(plan, device);
-    let new_head = !table.contains_prefix("classifier.");
-    let checkpoint_plan = config.plan();
-    let loaded = if new_head {
-        relabel_linear(&mut model.classifier, "classifier");
-        fill_slots(&mut table, bert_slots(&mut model.bert), &checkpoint_plan, device)?
-    } else {
-        fill_slots(&mut table, classifier_slots(&mut model), &checkpoint_plan, device)?
-    };
-    let mut report = LoadReport { loaded, new_head, ..Default::default() };
-    finish(table, plan, true, &mut report)?;
-    Ok((model, report))
+    load_classifier_with(bytes, path, config, plan, device, true)
 }
 
 /// The classifier of `config` with the encoder of the file and a new, randomly initialised head:
@@ -240,12 +228,29 @@ pub fn load_classifier_new_head(
     plan: &FfnPlan,
     device: &Device,
 ) -> Result<(BertForSequenceClassification, LoadReport), CheckpointError> {
+    load_classifier_with(bytes, path, config, plan, device, false)
+}
+
+fn load_classifier_with(
+    bytes: &[u8],
+    path: &Path,
+    config: &BertConfig,
+    plan: &FfnPlan,
+    device: &Device,
+    keep_head: bool,
+) -> Result<(BertForSequenceClassification, LoadReport), CheckpointError> {
     let mut table = TensorTable::parse(bytes, path)?;
-    let old_head = table.remove_prefix("classifier.");
+    let left_out = if keep_head { Vec::new() } else { table.remove_prefix("classifier.") };
     let mut model = config.init_classifier(plan, device);
-    relabel_linear(&mut model.classifier, "classifier");
-    let loaded = fill_slots(&mut table, bert_slots(&mut model.bert), &config.plan(), device)?;
-    let mut report = LoadReport { loaded, new_head: true, ignored: old_head, ..Default::default() };
+    let new_head = !table.contains_prefix("classifier.");
+    let checkpoint_plan = config.plan();
+    let loaded = if new_head {
+        relabel_linear(&mut model.classifier, "classifier");
+        fill_slots(&mut table, bert_slots(&mut model.bert), &checkpoint_plan, device)?
+    } else {
+        fill_slots(&mut table, classifier_slots(&mut model), &checkpoint_plan, device)?
+    };
+    let mut report = LoadReport { loaded, new_head, ignored: left_out, ..Default::default() };
     finish(table, plan, true, &mut report)?;
     Ok((model, report))
 }
