@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use undivided::Checkpoint;
 use undivided::checkpoint::hub::{HubOptions, download, looks_like_repo_id};
 
-/// Serves `files` at `/{repo}/resolve/main/{name}`; counts requests; 404 for anything else.
+/// Serves `files` at `/{repo}/resolve/main/{name}` (on [`hostile_hub`]); counts requests; 404 for anything else.
 struct FakeHub {
     endpoint: String,
     requests: Arc<AtomicUsize>,
@@ -22,30 +22,17 @@ struct FakeHub {
 
 impl FakeHub {
     fn start(repo: &str, files: HashMap<String, Vec<u8>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));
-        let (count, seen, prefix) = (requests.clone(), paths.clone(), format!("/{repo}/resolve/main/"));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                reader.read_line(&mut line).unwrap();
-                while { let mut h = String::new(); reader.read_line(&mut h).unwrap() > 2 } {}
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                count.fetch_add(1, Ordering::SeqCst);
-                seen.lock().unwrap().push(path.clone());
-                let body = path.strip_prefix(&prefix).and_then(|f| files.get(f));
-                let (status, body) = match body {
-                    Some(b) => ("200 OK", b.clone()),
-                    None => ("404 Not Found", b"Entry not found".to_vec()),
-                };
-                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
+        let (seen, prefix) = (paths.clone(), format!("/{repo}/resolve/main/"));
+        let (endpoint, requests) = hostile_hub(move |path, stream| {
+            seen.lock().unwrap().push(path.to_string());
+            let (status, body) = match path.strip_prefix(&prefix).and_then(|f| files.get(f)) {
+                Some(b) => ("200 OK", b.clone()),
+                None => ("404 Not Found", b"Entry not found".to_vec()),
+            };
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
         });
         Self { endpoint, requests, paths }
     }
