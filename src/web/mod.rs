@@ -1,9 +1,11 @@
 //! The browser front end (wasm32): what the page calls, on WebGPU through burn-wgpu (or burn's
 //! CPU backend compiled to wasm, when the browser has no WebGPU).
 //!
+//! - [`worker`]: the Web Worker the page sends every piece of model work to (typed requests);
 //! - [`model`]: loading a checkpoint (cached, with progress), stats, inference and the benchmark;
 //! - [`train`]: quick fine-tuning and healing, one awaited step at a time;
 //! - [`data`]: the page's labelled data (built-in sample, a dropped TSV, rows from the hub);
+//! - [`findings`]: the studies this project committed, shown on first visit;
 //! - [`results`]: the native runs' `compare.json` / `results.json`, shown beside the page's own;
 //! - [`chart`]: loss curves and bars on a canvas (plotters);
 //! - [`fetch`]: streamed, cached downloads.
@@ -14,9 +16,11 @@ pub mod chart;
 pub mod data;
 mod error;
 mod fetch;
+pub mod findings;
 pub mod model;
 pub mod results;
 pub mod train;
+pub mod worker;
 
 use burn::tensor::Tensor;
 use wasm_bindgen::prelude::*;
@@ -28,6 +32,24 @@ use crate::text::TextInput;
 pub use error::WebError;
 pub use fetch::{CACHE_NAME, describe, fetch_bytes, fetch_cached};
 pub use model::WebModel;
+
+unsafe extern "C" {
+    /// The constructors the linker collected (cubecl registers its ops through `inventory`).
+    fn __wasm_call_ctors();
+}
+
+/// Runs the module's constructors once, when wasm-bindgen instantiates it (page and worker).
+///
+/// Without a call to `__wasm_call_ctors` from some export, wasm-ld links the module
+/// "command-style" and runs every constructor again at the start of *every* exported function —
+/// each call from JS into Rust, every resolved promise of a readback included. Measured on the
+/// page's thread: a loss chart took 210–460 ms, most of it re-running cubecl's registrations.
+#[wasm_bindgen(start)]
+fn start() {
+    // SAFETY: the linker-synthesised constructor list, called once before any other export;
+    // inventory's registrations are idempotent even if a second call came.
+    unsafe { __wasm_call_ctors() }
+}
 
 pub(crate) fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
@@ -104,8 +126,3 @@ pub fn text_input(text: String, text_b: Option<String>) -> Result<TextInput, JsV
     Ok(TextInput::new(text, text_b))
 }
 
-/// Deletes every checkpoint file the page cached.
-#[wasm_bindgen]
-pub async fn clear_checkpoint_cache() -> Result<(), JsValue> {
-    fetch::clear_cache().await.map_err(js_err)
-}
