@@ -77,20 +77,48 @@ where
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let finite: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-        chart
-            .draw_series(LineSeries::new(finite.clone(), colour.stroke_width(2)))
-            .map_err(draw_err)?
-            .label(&s.name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        chart.draw_series(LineSeries::new(finite.clone(), colour.stroke_width(2))).map_err(draw_err)?;
         // Markers, so that a series of a few points (one per layer) reads as data, not a trend.
         if finite.len() <= 32 {
             chart.draw_series(finite.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(draw_err)?;
         }
     }
-    if !series.is_empty() {
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
-    }
+    let entries: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(i, s)| (s.name.clone(), COLOURS[i % COLOURS.len()])).collect();
+    legend(&chart.plotting_area().strip_coord_spec(), &entries, true)?;
     root.present().map_err(draw_err)
+}
+
+/// A legend in a corner of the plotting area (the top right, or the bottom right): a swatch and
+/// the name of each entry on a white box. Drawn here rather than with plotters' series labels,
+/// which size their text through the font layer — in the browser a forced layout of the whole
+/// page per entry (hundreds of milliseconds on the page's thread); this sizes it through the
+/// backend, which the page's canvas answers with `measureText`.
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, RGBColor)], top: bool) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let style: TextStyle = ("sans-serif", 13).into_text_style(area);
+    let mut sizes = Vec::with_capacity(entries.len());
+    for (name, _) in entries {
+        sizes.push(area.estimate_text_size(name, &style).map_err(draw_err)?);
+    }
+    let text_w = sizes.iter().map(|s| s.0).max().unwrap_or(0) as i32;
+    let line_h = sizes.iter().map(|s| s.1).max().unwrap_or(13) as i32 + 4;
+    let (w, h) = area.dim_in_pixel();
+    let (box_w, box_h) = (text_w + 36, entries.len() as i32 * line_h + 8);
+    let x0 = (w as i32 - box_w - 8).max(0);
+    let y0 = if top { 8 } else { (h as i32 - box_h - 8).max(0) };
+    area.draw(&Rectangle::new([(x0, y0), (x0 + box_w, y0 + box_h)], WHITE.mix(0.85).filled())).map_err(draw_err)?;
+    area.draw(&Rectangle::new([(x0, y0), (x0 + box_w, y0 + box_h)], BLACK.stroke_width(1))).map_err(draw_err)?;
+    for (i, ((name, colour), (_, th))) in entries.iter().zip(&sizes).enumerate() {
+        let y = y0 + 4 + i as i32 * line_h + line_h / 2;
+        area.draw(&PathElement::new(vec![(x0 + 6, y), (x0 + 26, y)], colour.stroke_width(3))).map_err(draw_err)?;
+        area.draw(&Text::new(name.clone(), (x0 + 32, y - *th as i32 / 2), style.clone())).map_err(draw_err)?;
+    }
+    Ok(())
 }
 
 /// Draws one bar per label (`values` in `unit`), each value written above its bar. `reference`
@@ -129,12 +157,8 @@ where
             .map_err(draw_err)?;
     }
     if let Some((name, v)) = reference {
-        chart
-            .draw_series(DashedLineSeries::new(vec![(0.0, v), (n as f64, v)], 6, 4, BLACK.stroke_width(1)))
-            .map_err(draw_err)?
-            .label(name)
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
+        chart.draw_series(DashedLineSeries::new(vec![(0.0, v), (n as f64, v)], 6, 4, BLACK.stroke_width(1))).map_err(draw_err)?;
+        legend(&chart.plotting_area().strip_coord_spec(), &[(name.to_string(), BLACK)], true)?;
     }
     root.present().map_err(draw_err)
 }
@@ -194,20 +218,18 @@ where
     for (k, s) in series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         let bars = s.values.iter().enumerate().filter_map(|(g, v)| v.map(|(v, e)| (g as f64 + 0.1 + k as f64 * width, v, e)));
-        let mut first = true;
         for (x, v, e) in bars {
-            let rect = chart.draw_series(std::iter::once(Rectangle::new([(x, 0.0), (x + width * 0.9, v)], colour.filled()))).map_err(draw_err)?;
-            if first {
-                rect.label(s.name.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
-                first = false;
-            }
+            chart.draw_series(std::iter::once(Rectangle::new([(x, 0.0), (x + width * 0.9, v)], colour.filled()))).map_err(draw_err)?;
             let mid = x + width * 0.45;
             chart
                 .draw_series(std::iter::once(PathElement::new(vec![(mid, v - e.abs()), (mid, v + e.abs())], BLACK.stroke_width(1))))
                 .map_err(draw_err)?;
         }
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(draw_err)?;
+    // The legend where the bars are not: above the zero line when every bar goes down.
+    let entries: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(k, s)| (s.name.clone(), COLOURS[k % COLOURS.len()])).collect();
+    let all_down = series.iter().flat_map(|s| s.values.iter().flatten()).all(|&(v, _)| v <= 0.0);
+    legend(&chart.plotting_area().strip_coord_spec(), &entries, all_down)?;
     root.present().map_err(draw_err)
 }
 
