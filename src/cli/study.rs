@@ -7,7 +7,7 @@ use clap::Args;
 use super::args::DeviceArgs;
 use super::progress::{self, install_stop_handler};
 use crate::checkpoint::{Checkpoint, resolve_model};
-use crate::experiment::study::{StudySpec, study, write_study};
+use crate::experiment::study::{Route, StudyPart, StudySpec, study_part, write_study};
 
 #[derive(Args, Debug)]
 pub struct StudyArgs {
@@ -20,6 +20,17 @@ pub struct StudyArgs {
     /// study.md, study.json and study.png. Running again reuses finished runs.
     #[arg(long)]
     pub out: PathBuf,
+    /// Run only these of the spec's tasks now (comma-separated, e.g. `mrpc,cola`); a later run
+    /// of the whole study reuses their runs. The table then holds these tasks.
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// Run only these of the spec's routes now (`deleted`, `healed-once`, `from-finetuned`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_route)]
+    pub routes: Vec<Route>,
+}
+
+fn parse_route(s: &str) -> Result<Route, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_string())).map_err(|_| format!("expected deleted, healed-once or from-finetuned, got {s:?}"))
 }
 
 pub fn run(args: StudyArgs) -> anyhow::Result<()> {
@@ -28,7 +39,8 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     spec.validate(checkpoint.config.num_hidden_layers)?;
     let device = args.device.init()?;
     install_stop_handler();
-    let table = study(&checkpoint, &spec, &args.out, &mut progress::runner(device))?;
+    let part = StudyPart { tasks: args.tasks, routes: args.routes };
+    let table = study_part(&checkpoint, &spec, &part, &args.out, &mut progress::runner(device))?;
     write_study(&table, &args.out)?;
     println!("{}", table.markdown());
     println!("study.md, study.json and study.png in {}", args.out.display());

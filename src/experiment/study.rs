@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::compare::{CompareSpec, HealSpec, compare, write_table};
 use super::data::{DataSpec, TextSpec};
 use super::runs::Runner;
-use super::table::{CompareTable, PlanSummary, Variant};
+use super::table::{CompareTable, PlanSummary};
+pub use super::study_table::{Route, StudyRow, StudyTable, StudyTask};
 use super::{ExperimentError, io};
-use crate::chart::{BarSeries, png};
+use crate::chart::png;
 use crate::checkpoint::Checkpoint;
 use crate::data::Task;
 use crate::model::FfnPlan;
@@ -26,47 +27,6 @@ use crate::train::finetune::RunOptions;
 use crate::train::heal::HealConfig;
 use crate::train::heal_run::HealOptions;
 use crate::train::{DistillConfig, TrainConfig};
-
-/// How a reduced model is made before it is fine-tuned on a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Route {
-    /// Cut from the pre-trained checkpoint, then fine-tuned.
-    Deleted,
-    /// Cut from the pre-trained checkpoint and healed against it once per plan on unlabelled
-    /// text (task-agnostic, shared by every task), then fine-tuned.
-    HealedOnce,
-    /// Cut from the task's fine-tuned full model, healed against it, fine-tuned with
-    /// layer-to-layer distillation from it.
-    FromFinetuned,
-}
-
-impl Route {
-    fn variant(self) -> Variant {
-        match self {
-            Route::Deleted => Variant::Deleted,
-            Route::HealedOnce => Variant::Healed,
-            Route::FromFinetuned => Variant::PrunedDistill,
-        }
-    }
-
-    fn of(variant: Variant) -> Option<Route> {
-        match variant {
-            Variant::Deleted => Some(Route::Deleted),
-            Variant::Healed => Some(Route::HealedOnce),
-            Variant::PrunedDistill => Some(Route::FromFinetuned),
-            _ => None,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Route::Deleted => "deleted",
-            Route::HealedOnce => "healed once",
-            Route::FromFinetuned => "cut from fine-tuned",
-        }
-    }
-}
 
 /// Fine-tuning of one task (HF `run_glue`'s recipe by default: 3 epochs, batch 32, length 128).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,59 +215,53 @@ impl StudySpec {
     }
 }
 
-/// One row of a task's table: a plan by one route, over its seeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StudyRow {
-    pub plan: String,
-    pub route: Route,
-    pub metric: String,
-    /// Best dev evaluation per seed, and its mean and sample standard deviation.
-    pub best: Vec<f64>,
-    pub best_mean: f64,
-    pub best_std: f64,
-    /// Final dev evaluation per seed (the last step), mean and standard deviation.
-    pub final_mean: Option<f64>,
-    pub final_std: Option<f64>,
-    /// Δ of the best mean vs the full model's, in points (metric × 100).
-    pub delta_points: f64,
-    pub final_delta_points: Option<f64>,
-    pub params: usize,
-    pub params_ratio: f64,
-    pub flops_ratio: f64,
-    /// Fine-tuning seconds per seed.
-    pub train_seconds: f64,
-    /// What the row cost per seed on this task: fine-tuning, plus its share of healing (a
-    /// task-agnostic healing divided over the study's tasks), plus the full model's run when the
-    /// route starts from it.
-    pub cost_seconds: f64,
-    /// `cost_seconds` over the full model's.
-    pub cost_ratio: f64,
+/// Part of a study to run now (`--tasks`, `--routes`): the rest is run later, reusing these
+/// runs. A task's healing share is still divided over all the spec's tasks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StudyPart {
+    /// Task names of the spec; empty: all.
+    pub tasks: Vec<String>,
+    /// Routes of the spec; empty: all.
+    pub routes: Vec<Route>,
 }
 
-/// One task of a study: its rows and the answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StudyTask {
-    pub task: String,
-    pub metric: String,
-    pub full: StudyRow,
-    pub rows: Vec<StudyRow>,
-    /// How many intermediate blocks can go within one point, and by which route, in words.
-    pub answer: String,
-}
-
-/// `study.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StudyTable {
-    pub title: String,
-    pub layers: usize,
-    pub tasks: Vec<StudyTask>,
+impl StudyPart {
+    /// `spec` narrowed to this part; a task or route the spec does not hold is refused by name.
+    pub fn narrow(&self, spec: &StudySpec) -> Result<StudySpec, ExperimentError> {
+        let mut part = spec.clone();
+        if !self.tasks.is_empty() {
+            for name in &self.tasks {
+                let task = Task::parse(name).map_err(|e| ExperimentError::Spec(format!("--tasks: {e}")))?;
+                if !spec.tasks()?.iter().any(|(t, _)| *t == task) {
+                    return Err(ExperimentError::Spec(format!("--tasks: the study has no task {name} (it has {})", spec.tasks.keys().cloned().collect::<Vec<_>>().join(", "))));
+                }
+            }
+            let wanted: Vec<Task> = self.tasks.iter().map(|n| Task::parse(n).expect("checked")).collect();
+            part.tasks.retain(|name, _| Task::parse(name).map(|t| wanted.contains(&t)).unwrap_or(false));
+        }
+        if !self.routes.is_empty() {
+            if let Some(r) = self.routes.iter().find(|r| !spec.routes.contains(r)) {
+                return Err(ExperimentError::Spec(format!("--routes: the study has no route {}", r.label())));
+            }
+            part.routes.retain(|r| self.routes.contains(r));
+        }
+        Ok(part)
+    }
 }
 
 /// Runs (or reuses) every run of `spec` and returns the study's table; each task's comparison
-/// table is written under `out/<task>/` as it finishes.
+/// table is written under `out/<task>/`, and the study's files so far into `out`, as each task
+/// finishes — an interrupted study leaves the finished tasks' table behind.
 pub fn study(checkpoint: &Checkpoint, spec: &StudySpec, out: &Path, runner: &mut Runner<'_>) -> Result<StudyTable, ExperimentError> {
+    study_part(checkpoint, spec, &StudyPart::default(), out, runner)
+}
+
+/// [`study`] of a part of `spec`.
+pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, out: &Path, runner: &mut Runner<'_>) -> Result<StudyTable, ExperimentError> {
     let layers = checkpoint.config.num_hidden_layers;
-    spec.validate(layers)?;
+    whole.validate(layers)?;
+    let sharing = whole.tasks.len();
+    let spec = &part.narrow(whole)?;
     let full = checkpoint.plan();
     let mut plans: Vec<FfnPlan> = vec![full.clone()];
     for p in &spec.plans {
@@ -321,7 +275,8 @@ pub fn study(checkpoint: &Checkpoint, spec: &StudySpec, out: &Path, runner: &mut
         Some(h) => Some(HealSpec { text: TextSpec { path: h.text.clone(), task: h.text_task }, options: spec.heal_options()? }),
         None => None,
     };
-    let mut results = Vec::new();
+    let title = format!("{} — {} seed(s), batch {}, routes {}", checkpoint.name(), spec.seeds, spec.batch_size, spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "));
+    let mut table = StudyTable { title, layers, tasks: Vec::new() };
     for (task, recipe) in &tasks {
         let task_out = out.join(task.name());
         let compare_spec = CompareSpec {
@@ -342,12 +297,13 @@ pub fn study(checkpoint: &Checkpoint, spec: &StudySpec, out: &Path, runner: &mut
             out: task_out.clone(),
         };
         runner.say(&format!("study: {task} ({} plans × {} routes × {} seeds)", plans.len(), spec.routes.len(), spec.seeds));
-        let table = compare(checkpoint, &compare_spec, runner)?;
-        write_table(&table, &task_out)?;
-        results.push(summarise_task(*task, &table, &full, tasks.len())?);
+        let compared = compare(checkpoint, &compare_spec, runner)?;
+        write_table(&compared, &task_out)?;
+        let done = summarise_task(*task, &compared, &full, sharing)?;
+        table.tasks.push(done);
+        write_study(&table, out)?;
     }
-    let title = format!("{} — {} seed(s), batch {}, routes {}", checkpoint.name(), spec.seeds, spec.batch_size, spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "));
-    Ok(StudyTable { title, layers, tasks: results })
+    Ok(table)
 }
 
 /// A task's rows from its comparison table: costs with the healing shares, and the answer.
@@ -418,59 +374,13 @@ fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> Stri
     }
 }
 
-impl StudyTable {
-    /// The study in Markdown: one line per task answering the question, then each task's table.
-    pub fn markdown(&self) -> String {
-        let pm = |m: f64, s: f64| format!("{:.2} ± {:.2}", 100.0 * m, 100.0 * s);
-        let mut md = format!("## {}\n\n", self.title);
-        for t in &self.tasks {
-            md.push_str(&format!("- {}\n", t.answer));
-        }
-        for t in &self.tasks {
-            md.push_str(&format!(
-                "\n### {} ({}, ×100)\n\n| plan | route | best dev (mean ± sd) | final dev | Δ best | Δ final | params vs full | FLOPs vs full | train time | with healing | vs full |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
-                t.task, t.metric
-            ));
-            for (r, route) in std::iter::once((&t.full, "full")).chain(t.rows.iter().map(|r| (r, r.route.label()))) {
-                md.push_str(&format!(
-                    "| `{}` | {route} | {} | {} | {:+.2} | {} | {:.0}% | {:.0}% | {:.0} s | {:.0} s | {:.2}× |\n",
-                    r.plan,
-                    pm(r.best_mean, r.best_std),
-                    r.final_mean.zip(r.final_std).map(|(m, s)| pm(m, s)).unwrap_or_else(|| "–".into()),
-                    r.delta_points,
-                    r.final_delta_points.map(|d| format!("{d:+.2}")).unwrap_or_else(|| "–".into()),
-                    100.0 * r.params_ratio,
-                    100.0 * r.flops_ratio,
-                    r.train_seconds,
-                    r.cost_seconds,
-                    r.cost_ratio
-                ));
-            }
-        }
-        md
-    }
-}
-
 /// Writes `study.md`, `study.json` and `study.png` (Δ vs full per task, plan and route, with the
 /// seeds' standard deviation as error bars) into `out`.
 pub fn write_study(table: &StudyTable, out: &Path) -> Result<(), ExperimentError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
     crate::checkpoint::write_atomic(&out.join("study.md"), table.markdown().as_bytes())?;
     crate::checkpoint::write_atomic(&out.join("study.json"), serde_json::to_string_pretty(table).expect("a study serialises").as_bytes())?;
-    let groups: Vec<String> = table.tasks.iter().map(|t| t.task.clone()).collect();
-    let mut keys: Vec<(String, Route)> = Vec::new();
-    for r in table.tasks.iter().flat_map(|t| &t.rows) {
-        if !keys.contains(&(r.plan.clone(), r.route)) {
-            keys.push((r.plan.clone(), r.route));
-        }
-    }
-    let series: Vec<BarSeries> = keys
-        .iter()
-        .map(|(plan, route)| BarSeries {
-            name: format!("`{plan}` {}", route.label()),
-            values: table.tasks.iter().map(|t| t.rows.iter().find(|r| &r.plan == plan && r.route == *route).map(|r| (r.delta_points, 100.0 * r.best_std))).collect(),
-        })
-        .collect();
+    let (groups, series) = table.delta_series();
     if series.is_empty() {
         return Ok(());
     }
