@@ -166,3 +166,73 @@ fn the_study_figure_draws_grouped_bars_with_error_bars() {
     common::assert_png_chart(&path);
     assert!(png::grouped_bars(&path, "t", "p", &groups, &[BarSeries { name: "x".into(), values: vec![None] }]).is_err(), "one value per group");
 }
+
+/// `--tasks` / `--routes`: part of a study now, the rest later reusing it; parts the spec does
+/// not hold are refused by name.
+#[test]
+fn a_part_of_a_study_runs_now_and_the_whole_study_reuses_it() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let spec_path = tmp.path().join("study.json");
+    let spec = spec(model.path(), tmp.path(), |v| {
+        v["routes"] = serde_json::json!(["deleted", "healed-once"]);
+        v["seeds"] = 1.into();
+    });
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let (spec_arg, out_arg) = (spec_path.to_str().unwrap(), out.to_str().unwrap());
+    let part = undivided(&["study", spec_arg, "--out", out_arg, "--tasks", "sst2", "--routes", "deleted"]);
+    assert!(part.status.success(), "{}", String::from_utf8_lossy(&part.stderr));
+    let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
+    let tasks = table["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{table}");
+    assert_eq!(tasks[0]["task"], "sst2");
+    assert_eq!(tasks[0]["rows"].as_array().unwrap().iter().map(|r| r["route"].as_str().unwrap()).collect::<Vec<_>>(), ["deleted"]);
+    assert!(!out.join("heal").exists() && !out.join("cola").exists(), "nothing outside the part ran");
+
+    let whole = undivided(&["study", spec_arg, "--out", out_arg]);
+    assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+    let stdout = String::from_utf8_lossy(&whole.stdout);
+    assert_eq!(stdout.matches("reusing the finished run in").count(), 2, "sst2's full and `none` runs are reused: {stdout}");
+    let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
+    assert_eq!(table["tasks"].as_array().unwrap().len(), 2);
+
+    for (flag, value, expected) in [("--tasks", "qqp", "the study has no task qqp"), ("--routes", "from-finetuned", "the study has no route cut from fine-tuned"), ("--routes", "healed", "expected deleted, healed-once or from-finetuned")] {
+        let r = undivided(&["study", spec_arg, "--out", out_arg, flag, value]);
+        assert!(!r.status.success(), "{flag} {value}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(expected), "{flag} {value}: expected `{expected}` in: {err}");
+    }
+}
+
+/// What the page shows on first visit: the committed findings index and every study it lists
+/// read with the page's own parsers; a malformed index or study is refused by name.
+#[test]
+fn the_committed_findings_read_as_the_page_reads_them() {
+    use undivided::experiment::results::parse_findings_index;
+    use undivided::experiment::study_table::parse_study;
+    let results = common::root().join("docs/results");
+    let index = parse_findings_index("index.json", &std::fs::read_to_string(results.join("index.json")).unwrap()).unwrap();
+    assert!(!index.studies.is_empty());
+    for s in &index.studies {
+        let study = parse_study(&s.path, &std::fs::read_to_string(results.join(&s.path)).unwrap()).unwrap();
+        let (groups, series) = study.delta_series();
+        assert_eq!(groups.len(), study.tasks.len(), "{}", s.path);
+        assert!(series.iter().all(|b| b.values.len() == groups.len()), "{}", s.path);
+        assert!(study.tasks.iter().all(|t| t.answer.starts_with(&t.task)), "{}", s.path);
+    }
+    for (text, expected) in [
+        (r#"{"studies": [{"path": "../secret.json", "note": ""}]}"#, "expected a relative path"),
+        (r#"{"studies": [{"path": "https://x/y.json", "note": ""}]}"#, "expected a relative path"),
+        (r#"{"studies": [{"path": "a/study.json"}]}"#, "missing field `note`"),
+        (r#"{"runs": []}"#, "unknown field `runs`"),
+    ] {
+        let err = parse_findings_index("index.json", text).unwrap_err().to_string();
+        assert!(err.starts_with("index.json: ") && err.contains(expected), "{err}");
+    }
+    let err = parse_study("s/study.json", r#"{"title": "t", "layers": 6, "tasks": []}"#).unwrap_err().to_string();
+    assert!(err.contains("s/study.json") && err.contains("no task"), "{err}");
+    let err = parse_study("s/study.json", r#"{"rows": []}"#).unwrap_err().to_string();
+    assert!(err.contains("s/study.json") && err.contains("undivided study"), "{err}");
+}

@@ -10,11 +10,13 @@
 //! - [`compare`]: plans × variants × seeds against the full model;
 //! - [`sweep`]: which blocks matter, one removal at a time, then best-first;
 //! - [`study`]: the paper's table — tasks × plans × routes × seeds, with the answer per task;
+//!   its table type ([`study_table`]) is shared with the page;
 //! - [`publish`]: runs and tables copied beside the page, with their `index.json`;
 //! - [`analyze`]: CKA between models and linear probes per layer, with their files;
 //! - [`bench`]: inference and training throughput per plan.
 
 pub mod results;
+pub mod study_table;
 pub mod table;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -39,6 +39,10 @@ pub enum ResultsError {
     Unfinished { name: String },
     #[error("{name}: not an index of native runs as `undivided publish` writes it ({reason})")]
     Index { name: String, reason: String },
+    #[error("{name}: {what}; expected the study.json that `undivided study` writes")]
+    Study { name: String, what: String },
+    #[error("{name}: not a findings index like docs/results/index.json, {{\"studies\": [{{\"path\": ..., \"note\": ...}}]}} ({reason})")]
+    Findings { name: String, reason: String },
 }
 
 /// What the page reads of a run's `results.json` (the whole type, `RunResults`, is native).
@@ -146,4 +150,34 @@ pub struct IndexedResults {
 /// Parses an `index.json`; `name` only names the file in errors.
 pub fn parse_index(name: &str, text: &str) -> Result<RunIndex, ResultsError> {
     serde_json::from_str(text).map_err(|e| ResultsError::Index { name: name.into(), reason: e.to_string() })
+}
+
+/// `docs/results/index.json`, served beside the page as `results/index.json`: the studies this
+/// project ran and committed, the first one shown when the page opens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsIndex {
+    pub studies: Vec<IndexedStudy>,
+}
+
+/// One committed study: its `study.json`, and what a visitor should know before reading it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexedStudy {
+    /// `study.json`, relative to `index.json` (a plain relative path: no `..`, no scheme).
+    pub path: String,
+    /// One sentence on how far the study got (seeds, routes, tasks still to run).
+    pub note: String,
+}
+
+/// Parses the findings index; `name` only names the file in errors.
+pub fn parse_findings_index(name: &str, text: &str) -> Result<FindingsIndex, ResultsError> {
+    let index: FindingsIndex = serde_json::from_str(text).map_err(|e| ResultsError::Findings { name: name.into(), reason: e.to_string() })?;
+    for s in &index.studies {
+        let p = &s.path;
+        if p.is_empty() || p.starts_with('/') || p.contains("..") || p.contains(':') || !p.ends_with(".json") {
+            return Err(ResultsError::Findings { name: name.into(), reason: format!("study path {p:?}: expected a relative path to a .json file beside the index") });
+        }
+    }
+    Ok(index)
 }
