@@ -1,9 +1,14 @@
-// Glue only: wiring buttons to the Rust/wasm bindings and writing their results into the page.
-// Loading, tokenizing, both models' forward passes, training, healing and the charts run in Rust.
+// Glue only: the page's DOM. Every piece of model work (loading, inference, the benchmark,
+// healing, fine-tuning, CKA, probes) runs in a Web Worker (www/worker.js → src/web/worker.rs):
+// the page sends it typed requests and draws what comes back, so it never freezes and Stop
+// answers at once. Charts and the committed results are read and drawn by the page's own copy
+// of the wasm module (src/web/chart.rs, src/web/findings.rs).
 const $ = (id) => document.getElementById(id);
-let wasm = null, model = null, stopRequested = false, busy = false;
+let wasm = null, info = null, stopRequested = false, busy = false;
 // The last quick fine-tune in this page, shown beside the native results.
 let browserRows = [];
+// What the header band shows once measured: the last latency and quick fine-tune, per plan.
+const glance = { latency: null, accuracy: null };
 
 const setStatus = (text) => { $("status").textContent = text; };
 const showError = (e) => { $("error").textContent = String(e && e.message ? e.message : e); };
@@ -12,33 +17,78 @@ const fmt = (n) => n.toLocaleString("en-US");
 const ms = (x) => `${x.toFixed(1)} ms`;
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
-// Lets the browser paint and finish dispatching the click before a long synchronous stretch
-// of wasm work (building a model, the first step's kernel compilation).
+// Lets the browser paint (a status line, a disabled button) before the next request.
 const nextFrame = () => new Promise((r) => setTimeout(r, 0));
+
+// --- The model worker: one request, one reply; progress messages in between.
+let modelWorker = null, nextId = 0;
+const pending = new Map();
+
+function failAll(message) {
+  for (const p of pending.values()) p.reject(new Error(message));
+  pending.clear();
+}
+
+function post(message, progress) {
+  const id = ++nextId;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, progress });
+    modelWorker.postMessage({ id, ...message });
+  });
+}
+
+// Asks the worker for `op` (a `Request` of src/web/worker.rs) and resolves to its reply.
+const ask = (op, args = {}, progress) => post({ request: { op, ...args } }, progress);
+
+function startWorker() {
+  // The module trunk built for this page, named by the preload links it wrote into index.html.
+  const js = document.querySelector('link[rel="modulepreload"]')?.href;
+  const module = document.querySelector('link[rel="preload"][type="application/wasm"]')?.href;
+  if (!js || !module) throw new Error("index.html names no wasm module (build the page with trunk)");
+  modelWorker = new Worker(new URL("worker.js", document.baseURI), { type: "module" });
+  modelWorker.onmessage = (event) => {
+    const m = event.data, p = pending.get(m.id);
+    if (!p) return;
+    if (m.progress) { p.progress?.(m.progress); return; }
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.result); else p.reject(new Error(m.error));
+  };
+  modelWorker.onerror = (event) => failAll(`the model worker stopped: ${event.message || "it could not start"}`);
+  return post({ init: { js, wasm: module } });
+}
 
 function plan() {
   const kept = [...document.querySelectorAll("#layers input[data-layer]:checked")].map((c) => c.dataset.layer);
-  if (kept.length === model.num_layers) return "all";
+  if (kept.length === info.num_layers) return "all";
   // `+norm`: the removed blocks leave their output.LayerNorm behind (FfnPlan in src/model/plan.rs).
   return (kept.length === 0 ? "none" : kept.join(",")) + ($("keep-norm")?.checked ? "+norm" : "");
 }
 
 function setBusy(on) {
   busy = on;
-  for (const id of ["encode", "bench", "train", "heal", "cka", "probe", "load"]) $(id).disabled = on || (id !== "load" && !model);
+  for (const id of ["encode", "bench", "train", "heal", "cka", "probe", "load"]) $(id).disabled = on || (id !== "load" && !info);
   $("stop").disabled = !on;
 }
 
-function renderStats() {
-  const full = model.stats(model.own_plan, 128), red = model.stats(plan(), 128);
+// The header band: full vs reduced at a glance — sizes and FLOPs at once, latency and accuracy
+// once this page has measured them for the current plan.
+async function renderStats() {
+  if (!info) return;
+  const p = plan();
+  const [full, red] = await Promise.all([ask("stats", { plan: info.own_plan, seq_len: 128 }), ask("stats", { plan: p, seq_len: 128 })]);
+  if (p !== plan()) return; // the plan changed meanwhile; its own call draws it
   const row = (name, f, r) => `<tr><td>${name}</td><td>${f}</td><td>${r}</td></tr>`;
-  $("stats").innerHTML = `<tr><th></th><th class="full">full (${full.plan})</th><th class="reduced">reduced (${red.plan})</th></tr>` +
+  const lat = glance.latency && glance.latency.plan === p ? glance.latency : null;
+  const acc = glance.accuracy && glance.accuracy.plan === p ? glance.accuracy : null;
+  $("stats").innerHTML = `<tr><th></th><th class="full">full (${full.plan})</th><th class="reduced">reduced (${esc(red.plan)})</th></tr>` +
     row("parameters", fmt(full.total_params), `${fmt(red.total_params)} (${pct(red.total_params / full.total_params)})`) +
     row("weights (f32 / f16)", `${(full.weight_bytes / 1e6).toFixed(1)} / ${(full.weight_bytes / 2e6).toFixed(1)} MB`, `${(red.weight_bytes / 1e6).toFixed(1)} / ${(red.weight_bytes / 2e6).toFixed(1)} MB`) +
-    row("downloaded", `${(model.download_bytes / 1e6).toFixed(1)} MB`, "cut from the full model in the page") +
-    row("FLOPs / token at 128 tokens", `${(full.flops_per_token / 1e6).toFixed(1)} M`, `${(red.flops_per_token / 1e6).toFixed(1)} M (${pct(red.flops_per_token / full.flops_per_token)})`);
+    row("downloaded", `${(info.download_bytes / 1e6).toFixed(1)} MB`, "cut from the full model in the page") +
+    row("FLOPs / token at 128 tokens", `${(full.flops_per_token / 1e6).toFixed(1)} M`, `${(red.flops_per_token / 1e6).toFixed(1)} M (${pct(red.flops_per_token / full.flops_per_token)})`) +
+    row("latency, one input (last run)", lat ? ms(lat.full) : "run both models", lat ? `${ms(lat.reduced)} (${(lat.full / lat.reduced).toFixed(2)}× faster)` : "–") +
+    row(acc ? `dev ${acc.metric} (quick fine-tune)` : "accuracy", acc ? acc.full.toFixed(3) : "fine-tune both", acc ? `${acc.reduced.toFixed(3)} (${(100 * (acc.reduced - acc.full)).toFixed(1)} points)` : "–");
   $("use-healed").checked = false;
-  $("use-healed").disabled = model.healed_plan !== plan();
+  $("use-healed").disabled = info.healed_plan !== p;
 }
 
 // Runs one long action with the buttons disabled, showing its error in the page; `cleanup`
@@ -65,24 +115,25 @@ async function load() {
   const cpu = $("use-cpu").checked, source = $("model-url").value;
   setStatus(`Loading ${source} on ${cpu ? "the CPU backend (wasm)" : "WebGPU"}…`);
   try {
-    model = null;
-    const progress = (file, done, total) => {
+    info = null;
+    const progress = ({ file, done, total }) => {
       if (total > 0) { $("load-progress").max = total; $("load-progress").value = done; }
       $("load-detail").textContent = `${file}: ${(done / 1e6).toFixed(1)}${total > 0 ? ` / ${(total / 1e6).toFixed(1)}` : ""} MB`;
     };
-    model = await wasm.WebModel.load(source, cpu, progress);
+    info = await ask("load", { source, cpu }, progress);
+    glance.latency = glance.accuracy = null;
     const layers = $("layers");
     layers.innerHTML = "Intermediate block kept in layer: ";
-    for (let i = 0; i < model.num_layers; i++) {
-      const keep = i === 0 || i === model.num_layers - 1;
+    for (let i = 0; i < info.num_layers; i++) {
+      const keep = i === 0 || i === info.num_layers - 1;
       layers.insertAdjacentHTML("beforeend", `<label><input type="checkbox" data-layer="${i}" ${keep ? "checked" : ""}/> ${i}</label>`);
     }
     layers.insertAdjacentHTML("beforeend", `<label class="inline" title="A removed block's two dense layers go; its output.LayerNorm stays, so the next layer reads features on the scale it was trained on"><input type="checkbox" id="keep-norm" /> removed blocks keep their LayerNorm (<code>+norm</code>)</label>`);
-    layers.querySelectorAll("input").forEach((c) => c.addEventListener("change", renderStats));
-    renderStats();
-    $("load-detail").textContent = `${model.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(model.load_ms / 1000).toFixed(1)} s`;
-    const on = model.device_name === "WebGPU" && adapterName ? `WebGPU (${adapterName})` : model.device_name;
-    setStatus(`Loaded ${model.name} on ${on}${model.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
+    layers.querySelectorAll("input").forEach((c) => c.addEventListener("change", () => renderStats().catch(showError)));
+    await renderStats();
+    $("load-detail").textContent = `${info.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(info.load_ms / 1000).toFixed(1)} s`;
+    const on = info.device_name === "WebGPU" && adapterName ? `WebGPU (${adapterName})` : info.device_name;
+    setStatus(`Loaded ${info.name} on ${on}${info.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
   } catch (e) {
     setStatus("Loading failed.");
     showError(e);
@@ -94,22 +145,24 @@ async function load() {
 
 async function runBoth() {
   await busyAction(async () => {
-    const a = $("text-a").value, b = $("text-b").value || null, p = plan();
-    let rows;
-    if (model.is_classifier) {
-      const f = await model.classify(model.own_plan, a, b), r = await model.classify(p, a, b);
+    const a = $("text-a").value, b = $("text-b").value || null, p = plan(), own = info.own_plan;
+    let rows, f, r;
+    if (info.is_classifier) {
+      f = await ask("classify", { plan: own, text: a, text_b: b }); r = await ask("classify", { plan: p, text: a, text_b: b });
       rows = f.labels.map((l, i) => `<tr><td>P(${esc(l)})</td><td>${pct(f.probabilities[i])}</td><td>${pct(r.probabilities[i])}</td></tr>`).join("") +
         `<tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>`;
     } else {
-      const f = await model.encode(model.own_plan, a, b), r = await model.encode(p, a, b);
+      f = await ask("encode", { plan: own, text: a, text_b: b }); r = await ask("encode", { plan: p, text: a, text_b: b });
       rows = `<tr><td>tokens</td><td>${f.tokens}</td><td>${r.tokens}</td></tr><tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>` +
         `<tr><td>cosine(full, reduced) of [CLS]</td><td colspan="2">${cosine(f.cls, r.cls).toFixed(4)}</td></tr>`;
       if (b) {
-        const fs = await model.similarity(model.own_plan, a, b), rs = await model.similarity(p, a, b);
+        const fs = await ask("similarity", { plan: own, text: a, text_b: b }), rs = await ask("similarity", { plan: p, text: a, text_b: b });
         rows += `<tr><td>similarity of the two sentences</td><td>${fs.cosine.toFixed(4)}</td><td>${rs.cosine.toFixed(4)}</td></tr>`;
       }
     }
-    $("results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${p})</th></tr>${rows}`;
+    $("results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${esc(p)})</th></tr>${rows}`;
+    glance.latency = { plan: p, full: f.ms, reduced: r.ms };
+    await renderStats();
     setStatus("Both models ran.");
     document.title = "Undivided — encoded";
   });
@@ -126,11 +179,12 @@ async function bench() {
   await busyAction(async () => {
     const n = +$("bench-batch").value, len = +$("bench-len").value, it = +$("bench-iters").value, p = plan();
     setStatus(`Benchmarking the full model (${n} × ${len} tokens, ${it} batches after a warm-up)…`);
-    const f = await model.bench(model.own_plan, n, len, it);
+    const args = { batch_size: n, seq_len: len, iters: it };
+    const f = await ask("bench", { plan: info.own_plan, ...args });
     setStatus(`Benchmarking the reduced model (${p})…`);
-    const r = await model.bench(p, n, len, it);
+    const r = await ask("bench", { plan: p, ...args });
     const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
-    $("bench-results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${p})</th></tr>` +
+    $("bench-results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${esc(p)})</th></tr>` +
       row("sentences / s", f.sentences_per_s.toFixed(1), r.sentences_per_s.toFixed(1)) +
       row("ms / sentence", f.ms_per_sentence.toFixed(2), r.ms_per_sentence.toFixed(2)) +
       row("ms / batch", f.ms_per_batch.toFixed(1), r.ms_per_batch.toFixed(1)) +
@@ -141,16 +195,16 @@ async function bench() {
   }, () => { $("bench-progress").hidden = true; });
 }
 
+// The chosen labelled rows, as the worker's `DataSource`: the worker reads or fetches them.
 async function trainingData() {
   const source = $("data-source").value;
-  if (source === "sample") return wasm.WebData.sample();
+  if (source === "sample") return { kind: "sample" };
   if (source === "file") {
     const file = $("tsv-file").files[0];
     if (!file) throw new Error("choose a TSV file first (or pick the built-in sample)");
-    return wasm.WebData.from_tsv($("tsv-task").value, file.name, await file.text());
+    return { kind: "tsv", task: $("tsv-task").value, name: file.name, text: await file.text() };
   }
-  setStatus("Fetching rows from the HuggingFace datasets-server…");
-  return await wasm.WebData.from_hub(source === "hub-rte" ? "rte" : "sst2", +$("hub-rows").value);
+  return { kind: "hub", task: source === "hub-rte" ? "rte" : "sst2", rows: +$("hub-rows").value };
 }
 
 function settings(prefix) {
@@ -164,12 +218,11 @@ async function heal() {
   await busyAction(async () => {
     const data = await trainingData(), p = plan();
     setStatus(`Preparing to heal the reduced model (${p}): building student and teacher…`);
-    await nextFrame();
-    const healer = model.heal(p, data, settings("heal"));
+    await ask("heal_start", { plan: p, data, settings: settings("heal") });
     const points = [];
     $("heal-chart").hidden = false;
-    while (!healer.done && !stopRequested) {
-      const pt = await healer.step();
+    while (!stopRequested) {
+      const { point: pt, done } = await ask("heal_step");
       points.push(pt);
       setStatus(`Healing the reduced model (${p}): step ${pt.step}, distillation loss ${pt.loss.toFixed(4)} (${ms(pt.ms)} / step)`);
       wasm.draw_lines("heal-chart", `Healing the reduced model (${p}) against the full one`, "step", "loss", [
@@ -177,10 +230,9 @@ async function heal() {
         { name: "hidden-state MSE", points: points.map((q) => [q.step, q.hidden_mse]) },
         { name: "attention KL", points: points.map((q) => [q.step, q.attention_kl]) }]);
       $("heal-chart").dataset.points = points.length;
-      await nextFrame();
+      if (done) break;
     }
-    await model.adopt_healed(healer);
-    healer.free();
+    info = await ask("heal_adopt");
     $("use-healed").disabled = false;
     $("use-healed").checked = true;
     setStatus(`Healed the reduced model (${p}) for ${points.length} steps; fine-tuning will start from it.`);
@@ -189,44 +241,47 @@ async function heal() {
 
 async function train() {
   stopRequested = false;
-  const trainers = [];
   await busyAction(async () => {
-    const data = await trainingData(), s = settings("train"), p = plan(), sum = data.summary();
+    const data = await trainingData(), s = settings("train"), p = plan();
     const healed = $("use-healed").checked;
     setStatus("Preparing both models for fine-tuning…");
-    await nextFrame();
-    trainers.push(model.quick_trainer(model.own_plan, data, s, false));
-    trainers.push(model.quick_trainer(p, data, s, healed));
+    const started = await ask("train_start", { plan: p, data, settings: s, healed }), sum = started.data;
     const names = ["full", `reduced (${p})${healed ? ", healed" : ""}`];
     const curves = [[], []];
     $("loss-chart").hidden = false;
+    $("loss-chart").dataset.points = 0;
     $("train-progress").hidden = false;
     $("train-progress").max = s.steps;
-    for (let step = 1; step <= s.steps && !stopRequested; step++) {
-      for (let i = 0; i < 2 && !stopRequested; i++) {
-        curves[i].push([step, await trainers[i].step()]);
-      }
-      $("train-progress").value = step;
-      $("train-detail").textContent = `step ${step} / ${s.steps} on ${sum.train} ${sum.task} examples (${sum.source})`;
+    $("train-progress").value = 0;
+    while (!stopRequested) {
+      const r = await ask("train_step");
+      r.losses.forEach((loss, i) => curves[i].push([r.step, loss]));
+      $("train-progress").value = r.step;
+      $("train-detail").textContent = `step ${r.step} / ${s.steps} on ${sum.train} ${sum.task} examples (${sum.source})`;
       wasm.draw_lines("loss-chart", `Training loss, ${sum.task}`, "step", "cross-entropy", names.map((n, i) => ({ name: n, points: curves[i] })));
       $("loss-chart").dataset.points = curves[0].length + curves[1].length;
-      await nextFrame();
+      if (r.done) break;
     }
+    const stopped = stopRequested;
     setStatus("Evaluating both models on the dev rows…");
-    const evals = [];
-    for (const t of trainers) evals.push(await t.evaluate());
+    const ev = await ask("train_evaluate"), evals = ev.evals;
     const metric = Object.keys(evals[0].metrics)[0];
     const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
     $("train-results").innerHTML = `<tr><th></th><th class="full">${names[0]}</th><th class="reduced">${esc(names[1])}</th></tr>` +
       Object.keys(evals[0].metrics).map((k) => row(`dev ${k} (${evals[0].examples} examples)`, evals[0].metrics[k].toFixed(4), evals[1].metrics[k].toFixed(4))).join("") +
-      row("steps", trainers[0].steps_done, trainers[1].steps_done) +
-      row("time per step (after the first)", ms(trainers[0].ms_per_step), ms(trainers[1].ms_per_step));
-    browserRows = trainers.map((t, i) => ({ source: "this page", plan: i ? t.plan : "all", variant: names[i], metric,
-      value: evals[i].metrics[metric], steps: t.steps_done, ms_per_step: t.ms_per_step }));
-    setStatus(`${stopRequested ? "Stopped" : "Fine-tuned"}: dev ${metric} ${evals[0].metrics[metric].toFixed(3)} (full) vs ${evals[1].metrics[metric].toFixed(3)} (reduced).`);
-    document.title = "Undivided — trained";
+      row("steps", ev.steps_done[0], ev.steps_done[1]) +
+      row("time per step (after the first)", ms(ev.ms_per_step[0]), ms(ev.ms_per_step[1]));
+    browserRows = started.plans.map((plan, i) => ({ source: "this page", plan, variant: names[i], metric,
+      value: evals[i].metrics[metric], steps: ev.steps_done[i], ms_per_step: ev.ms_per_step[i] }));
+    glance.accuracy = { plan: p, metric, full: evals[0].metrics[metric], reduced: evals[1].metrics[metric] };
+    $("findings-yours").textContent = `Your quick fine-tune in this page (${ev.steps_done[0]} steps on ${sum.train} ${sum.task} examples): ` +
+      `dev ${metric} ${evals[0].metrics[metric].toFixed(3)} full vs ${evals[1].metrics[metric].toFixed(3)} reduced (${p}), ` +
+      `${(100 * (evals[1].metrics[metric] - evals[0].metrics[metric])).toFixed(1)} points.`;
+    await renderStats();
+    setStatus(`${stopped ? `Stopped after step ${ev.steps_done[0]}` : "Fine-tuned"}: dev ${metric} ${evals[0].metrics[metric].toFixed(3)} (full) vs ${evals[1].metrics[metric].toFixed(3)} (reduced).`);
+    document.title = stopped ? "Undivided — stopped" : "Undivided — trained";
   }, () => {
-    trainers.forEach((t) => t.free());
+    ask("train_end").catch(() => {});
     $("train-progress").hidden = true;
   });
 }
@@ -235,10 +290,9 @@ async function cka() {
   await busyAction(async () => {
     const data = await trainingData(), p = plan(), n = +$("cka-n").value;
     setStatus(`Computing CKA between the full and the reduced (${p}) model on ${n} sentences…`);
-    await nextFrame();
-    const r = await model.cka(p, data, n, $("cka-debiased").checked);
+    const r = await ask("cka", { plan: p, data, max_sentences: n, debiased: $("cka-debiased").checked });
     const names = r.diagonal.map((_, i) => (i === 0 ? "embeddings" : `layer ${i}`));
-    $("cka-results").innerHTML = `<tr><th>full vs reduced (${p}), same layer</th>${names.map((n) => `<th>${n}</th>`).join("")}</tr>` +
+    $("cka-results").innerHTML = `<tr><th>full vs reduced (${esc(p)}), same layer</th>${names.map((n) => `<th>${n}</th>`).join("")}</tr>` +
       `<tr><td>${r.kind} CKA, ${r.sentences} sentences</td>${r.diagonal.map((v) => `<td>${v.toFixed(3)}</td>`).join("")}</tr>`;
     $("cka-chart").hidden = false;
     wasm.draw_heatmap("cka-chart", `${r.kind} CKA: full (rows) vs reduced ${p} (columns)`, "full model layer", `reduced model layer (${p})`, r.matrix);
@@ -250,19 +304,52 @@ async function probe() {
   await busyAction(async () => {
     const data = await trainingData(), p = plan(), n = +$("probe-n").value, steps = +$("probe-steps").value;
     setStatus(`Training a linear probe on every layer of both models (${steps} steps each)…`);
-    await nextFrame();
-    const r = await model.probe(p, data, n, steps);
+    const r = await ask("probe", { plan: p, data, max_train: n, steps });
     const names = r.full.map((_, i) => (i === 0 ? "embeddings" : `layer ${i}`));
     const row = (name, acc) => `<tr><td>${name}</td>${acc.map((v) => `<td>${pct(v)}</td>`).join("")}</tr>`;
     $("probe-results").innerHTML = `<tr><th>dev accuracy (${r.dev_examples} examples; probes on ${r.train_examples})</th>${names.map((n) => `<th>${n}</th>`).join("")}</tr>` +
-      row(`full (${model.own_plan})`, r.full) + row(`reduced (${p})`, r.reduced);
-    const series = [{ name: `full (${model.own_plan})`, points: r.full.map((v, i) => [i, 100 * v]) },
+      row(`full (${info.own_plan})`, r.full) + row(`reduced (${esc(p)})`, r.reduced);
+    const series = [{ name: `full (${info.own_plan})`, points: r.full.map((v, i) => [i, 100 * v]) },
       { name: `reduced (${p})`, points: r.reduced.map((v, i) => [i, 100 * v]) }];
     $("probe-chart").hidden = false;
     $("probe-chart").dataset.points = String(r.full.length + r.reduced.length);
     wasm.draw_lines("probe-chart", "Linear probe dev accuracy per layer", "hidden state (0 = embeddings)", "accuracy (%)", series);
     setStatus(`Probes trained in ${(r.ms / 1000).toFixed(1)} s.`);
   });
+}
+
+// The studies this project committed (docs/results/, served as results/): the first one opens
+// the page, so a visitor sees the answer before running anything.
+let findings = [];
+
+async function showFindings() {
+  try {
+    const r = await fetch("results/index.json", { cache: "no-cache" });
+    if (!r.ok || !(r.headers.get("content-type") || "").includes("json")) throw new Error(`results/index.json: HTTP ${r.status}`);
+    findings = wasm.findings_index("results/index.json", await r.text()).studies;
+    $("findings-list").innerHTML = findings.map((s, i) => `<option value="${i}">${esc(s.path.replace(/\/study\.json$/, ""))}</option>`).join("");
+    if (findings.length) await showStudy(0);
+  } catch (e) {
+    $("findings-note").textContent = `The committed results could not be read (${e.message || e}).`;
+  }
+}
+
+async function showStudy(i) {
+  const entry = findings[i], url = `results/${entry.path}`;
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  const body = await r.text(), study = wasm.study_findings(url, body);
+  $("findings-note").textContent = `${study.title}. ${entry.note}`;
+  $("findings-answers").innerHTML = study.tasks.map((t) => `<li class="${/can go within one point/.test(t.answer) ? "good" : "bad"}">${esc(t.answer)}</li>`).join("");
+  const pts = (x) => (x == null ? "–" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
+  const rows = study.tasks.flatMap((t) => [
+    `<tr><td>${esc(t.task)} (${esc(t.metric)} ×100)</td><td class="full">full</td><td>${(100 * t.full.best_mean).toFixed(2)} ± ${(100 * t.full.best_std).toFixed(2)}</td>` +
+      `<td>${t.full.final_mean == null ? "–" : (100 * t.full.final_mean).toFixed(2)}</td><td>100%</td><td>100%</td><td>${(t.full.cost_seconds / 60).toFixed(1)} min</td></tr>`,
+    ...t.rows.map((row) => `<tr><td></td><td class="reduced">${esc(row.plan)} · ${esc(row.route)}</td><td>${pts(row.delta_points)} ± ${(100 * row.best_std).toFixed(2)}</td>` +
+      `<td>${pts(row.final_delta_points)}</td><td>${pct(row.params_ratio)}</td><td>${pct(row.flops_ratio)}</td><td>${row.cost_ratio.toFixed(2)}×</td></tr>`)]);
+  $("findings-table").innerHTML = `<tr><th>task</th><th>model</th><th>best dev (full) / Δ points (reduced)</th><th>final dev / Δ</th><th>parameters</th><th>FLOPs / token</th><th>training time (with healing)</th></tr>${rows.join("")}`;
+  $("findings-chart").hidden = false;
+  wasm.draw_study("findings-chart", url, body);
 }
 
 async function showNativeResults() {
@@ -359,13 +446,23 @@ async function start() {
   });
   $("cka").addEventListener("click", cka);
   $("probe").addEventListener("click", probe);
-  $("clear-cache").addEventListener("click", async () => { await wasm.clear_checkpoint_cache(); setStatus("Cleared the checkpoint cache."); });
+  $("clear-cache").addEventListener("click", () => ask("clear_cache").then(() => setStatus("Cleared the checkpoint cache."), showError));
+  $("findings-list").addEventListener("change", () => showStudy(+$("findings-list").value).catch(showError));
   $("data-source").addEventListener("change", () => {
     $("file-row").hidden = $("data-source").value !== "file";
     $("hub-rows-row").hidden = !$("data-source").value.startsWith("hub");
   });
+  const shown = showFindings();
+  try {
+    await startWorker();
+  } catch (e) {
+    setStatus("The model worker could not start.");
+    showError(e);
+    return;
+  }
   await loadRunIndex();
   await load();
+  await shown;
 }
 // Trunk's loader sets window.wasmBindings and fires this event; either may come first.
 addEventListener("TrunkApplicationStarted", start);

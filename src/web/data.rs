@@ -2,18 +2,28 @@
 //! drops (any layout the native reader supports), or SST-2 / RTE rows from the HuggingFace
 //! datasets-server API.
 
-use serde::Serialize;
-use wasm_bindgen::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::WebError;
-use super::{fetch_bytes, js_err, to_js};
+use super::fetch_bytes;
 use crate::data::{self, Dataset, Example, Label, Task};
 
 /// The datasets-server endpoint; rows come 100 at a time.
 pub const DATASETS_SERVER: &str = "https://datasets-server.huggingface.co";
 
+/// Where the page's labelled rows come from, as the page names them in a request.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataSource {
+    /// The built-in sentiment sample.
+    Sample,
+    /// A GLUE TSV file the user chose: its task, file name and text.
+    Tsv { task: String, name: String, text: String },
+    /// Rows of SST-2 or RTE from the HuggingFace datasets-server.
+    Hub { task: String, rows: usize },
+}
+
 /// A training and a dev set the page fine-tunes on.
-#[wasm_bindgen]
 #[derive(Debug, Clone)]
 pub struct WebData {
     pub(crate) train: Dataset,
@@ -21,8 +31,9 @@ pub struct WebData {
     source: String,
 }
 
+/// What the page says about a data set.
 #[derive(Serialize)]
-struct Summary<'a> {
+pub struct Summary<'a> {
     source: &'a str,
     task: &'static str,
     train: usize,
@@ -30,38 +41,45 @@ struct Summary<'a> {
     labels: &'static [&'static str],
 }
 
-#[wasm_bindgen]
 impl WebData {
+    /// The rows `source` names (fetched from the hub for [`DataSource::Hub`]).
+    pub async fn from_source(source: &DataSource) -> Result<WebData, WebError> {
+        match source {
+            DataSource::Sample => Ok(Self::sample()),
+            DataSource::Tsv { task, name, text } => Self::from_tsv(task, name, text),
+            DataSource::Hub { task, rows } => Self::from_hub(task, *rows).await,
+        }
+    }
+
     /// The built-in sentiment sample (236 train / 59 dev sentences, SST-2 layout).
     pub fn sample() -> WebData {
         WebData { train: data::sample("train"), dev: data::sample("dev"), source: "built-in sample".into() }
     }
 
     /// A GLUE TSV file's text; one row in five is held out as dev. Errors name the file and line.
-    pub fn from_tsv(task: &str, file_name: &str, text: &str) -> Result<WebData, JsValue> {
-        let task = Task::parse(task).map_err(js_err)?;
-        let (train, dev) = crate::data::split_user_tsv(task, file_name, text).map_err(js_err)?;
+    pub fn from_tsv(task: &str, file_name: &str, text: &str) -> Result<WebData, WebError> {
+        let task = Task::parse(task)?;
+        let (train, dev) = crate::data::split_user_tsv(task, file_name, text)?;
         Ok(WebData { train, dev, source: file_name.to_string() })
     }
 
     /// `rows` training rows and a quarter as many dev rows of SST-2 or RTE from the hub.
-    pub async fn from_hub(task: &str, rows: usize) -> Result<WebData, JsValue> {
-        let task = Task::parse(task).map_err(js_err)?;
-        let train = fetch_glue_rows(DATASETS_SERVER, task, "train", rows).await.map_err(js_err)?;
-        let dev = fetch_glue_rows(DATASETS_SERVER, task, "validation", rows.div_ceil(4)).await.map_err(js_err)?;
+    pub async fn from_hub(task: &str, rows: usize) -> Result<WebData, WebError> {
+        let task = Task::parse(task)?;
+        let train = fetch_glue_rows(DATASETS_SERVER, task, "train", rows).await?;
+        let dev = fetch_glue_rows(DATASETS_SERVER, task, "validation", rows.div_ceil(4)).await?;
         Ok(WebData { train, dev, source: format!("{} from the HuggingFace hub", task.dir_name()) })
     }
 
     /// `{source, task, train, dev, labels}`.
-    pub fn summary(&self) -> Result<JsValue, JsValue> {
-        let s = Summary {
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
             source: &self.source,
             task: self.train.task.name(),
             train: self.train.examples.len(),
             dev: self.dev.examples.len(),
             labels: self.train.task.labels(),
-        };
-        to_js(&s)
+        }
     }
 }
 

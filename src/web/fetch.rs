@@ -16,8 +16,42 @@ pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, WebError> {
     Ok(fetch_cached(url, false, &|_, _| {}).await?.map(|(bytes, _)| bytes))
 }
 
+/// The global scope `fetch` and `caches` belong to: the page's window, or (where the model work
+/// runs) the worker's own scope.
+enum Scope {
+    Window(web_sys::Window),
+    Worker(web_sys::WorkerGlobalScope),
+}
+
+impl Scope {
+    fn get() -> Result<Self, WebError> {
+        let global = js_sys::global();
+        if let Some(w) = global.dyn_ref::<web_sys::Window>() {
+            Ok(Scope::Window(w.clone()))
+        } else if let Some(w) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+            Ok(Scope::Worker(w.clone()))
+        } else {
+            Err(WebError::Browser("neither a page nor a worker: no fetch() here".into()))
+        }
+    }
+
+    fn fetch(&self, url: &str) -> js_sys::Promise {
+        match self {
+            Scope::Window(w) => w.fetch_with_str(url),
+            Scope::Worker(w) => w.fetch_with_str(url),
+        }
+    }
+
+    fn caches(&self) -> Result<web_sys::CacheStorage, JsValue> {
+        match self {
+            Scope::Window(w) => w.caches(),
+            Scope::Worker(w) => w.caches(),
+        }
+    }
+}
+
 async fn open_cache() -> Option<Cache> {
-    let caches = web_sys::window()?.caches().ok()?;
+    let caches = Scope::get().ok()?.caches().ok()?;
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
@@ -34,8 +68,7 @@ pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64
         return Ok(Some((bytes, true)));
     }
     let fail = |reason: String| WebError::Fetch { url: url.to_string(), reason };
-    let window = web_sys::window().ok_or_else(|| WebError::Browser("no window object (not running in a page)".into()))?;
-    let response = JsFuture::from(window.fetch_with_str(url))
+    let response = JsFuture::from(Scope::get()?.fetch(url))
         .await
         .map_err(|e| fail(format!("network error ({}); check the address and that the server allows this page (CORS)", describe(&e))))?;
     let response: Response = response.dyn_into().map_err(|_| fail("fetch did not return a Response".into()))?;
@@ -65,7 +98,7 @@ pub async fn fetch_cached(url: &str, use_cache: bool, progress: &dyn Fn(f64, f64
 /// Removes every cached checkpoint file.
 pub async fn clear_cache() -> Result<(), WebError> {
     let browser = |e: JsValue| WebError::Browser(describe(&e));
-    let caches = web_sys::window().ok_or_else(|| WebError::Browser("no window".into()))?.caches().map_err(browser)?;
+    let caches = Scope::get()?.caches().map_err(browser)?;
     JsFuture::from(caches.delete(CACHE_NAME)).await.map_err(browser)?;
     Ok(())
 }

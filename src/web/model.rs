@@ -8,7 +8,7 @@ use web_time::Instant;
 
 use super::data::WebData;
 use super::WebError;
-use super::train::{HealRun, QuickRun, QuickSettings, QuickTrainer, WebHealer};
+use super::train::{HealRun, QuickRun, QuickSettings};
 use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
 use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
 use crate::checkpoint::Checkpoint;
@@ -74,8 +74,21 @@ struct BenchResult {
     ms_per_sentence: f64,
 }
 
-/// A loaded checkpoint in the page: the full model, and a reduced one on demand.
-#[wasm_bindgen]
+/// What the page shows of a loaded model (the worker's reply to `load`).
+#[derive(Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub num_layers: usize,
+    pub device_name: String,
+    pub download_bytes: usize,
+    pub own_plan: String,
+    pub is_classifier: bool,
+    pub from_cache: bool,
+    pub load_ms: f64,
+    pub healed_plan: Option<String>,
+}
+
+/// A loaded checkpoint in the page's worker: the full model, and a reduced one on demand.
 pub struct WebModel {
     device: Device,
     checkpoint: Checkpoint,
@@ -126,13 +139,11 @@ impl WebModel {
     }
 }
 
-#[wasm_bindgen]
 impl WebModel {
     /// Loads the checkpoint at `source` (a folder URL, or `hf:org/name` for the HuggingFace hub)
     /// on WebGPU, or on burn's CPU backend when `cpu` is true. `progress(file, bytes, total)`
     /// follows the downloads; files come from the Cache API when downloaded before.
     pub async fn load(source: String, cpu: bool, progress: Option<js_sys::Function>) -> Result<WebModel, JsValue> {
-        console_error_panic_hook::set_once();
         let started = Instant::now();
         let url = resolve_source(&source);
         if url.is_empty() {
@@ -150,12 +161,10 @@ impl WebModel {
         Ok(model)
     }
 
-    #[wasm_bindgen(getter)]
     pub fn num_layers(&self) -> usize {
         self.checkpoint.config.num_hidden_layers
     }
 
-    #[wasm_bindgen(getter)]
     pub fn device_name(&self) -> String {
         // The backend in plain words (the page adds the adapter's name): not burn's debug string.
         if crate::device::is_flex(&self.device) { "the CPU (burn's wasm backend)".into() } else { "WebGPU".into() }
@@ -163,49 +172,57 @@ impl WebModel {
 
     /// Bytes of the weights file as it was downloaded: half the f32 size for an f16 checkpoint
     /// (the page's default), which the loader widens to f32.
-    #[wasm_bindgen(getter)]
     pub fn download_bytes(&self) -> usize {
         self.checkpoint.weights.len()
     }
 
-    #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
         self.checkpoint.name()
     }
 
     /// The checkpoint's own plan (`all` for a pre-trained model).
-    #[wasm_bindgen(getter)]
     pub fn own_plan(&self) -> String {
         self.checkpoint.plan().to_string()
     }
 
     /// True for a fine-tuned classifier (its config names labels).
-    #[wasm_bindgen(getter)]
     pub fn is_classifier(&self) -> bool {
         self.checkpoint.config.id2label.is_some()
     }
 
-    #[wasm_bindgen(getter)]
     pub fn from_cache(&self) -> bool {
         self.from_cache
     }
 
     /// Milliseconds from the start of `load` to a model on the device.
-    #[wasm_bindgen(getter)]
     pub fn load_ms(&self) -> f64 {
         self.load_ms
     }
 
     /// The plan healed in this page, if any.
-    #[wasm_bindgen(getter)]
     pub fn healed_plan(&self) -> Option<String> {
         self.healed.as_ref().map(|(p, _)| p.to_string())
     }
 
-    /// Parameters and FLOPs of a plan (`all`, `none`, `0,2,5`), as JSON.
-    pub fn stats(&self, plan: &str, seq_len: usize) -> Result<JsValue, JsValue> {
+    /// What the page shows of this model.
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            name: self.name(),
+            num_layers: self.num_layers(),
+            device_name: self.device_name(),
+            download_bytes: self.download_bytes(),
+            own_plan: self.own_plan(),
+            is_classifier: self.is_classifier(),
+            from_cache: self.from_cache,
+            load_ms: self.load_ms,
+            healed_plan: self.healed_plan(),
+        }
+    }
+
+    /// Parameters and FLOPs of a plan (`all`, `none`, `0,2,5`).
+    pub fn stats_of(&self, plan: &str, seq_len: usize) -> Result<ModelStats, JsValue> {
         let plan = self.plan(plan)?;
-        to_js(&ModelStats::new(&self.checkpoint.config, &plan, seq_len))
+        Ok(ModelStats::new(&self.checkpoint.config, &plan, seq_len))
     }
 
     /// Encodes a sentence (or pair) with the model of `plan`: pooled output, [CLS] and latency.
@@ -336,34 +353,30 @@ impl WebModel {
     }
 
     /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels
-    /// ignored). `settings`: `{steps, batch_size, max_len, lr, seed}`.
-    pub fn heal(&self, plan: String, data: &WebData, settings: JsValue) -> Result<WebHealer, JsValue> {
+    /// ignored).
+    pub fn heal(&self, plan: String, data: &WebData, settings: &QuickSettings) -> Result<HealRun, JsValue> {
         let plan = self.plan(&plan)?;
-        let settings: QuickSettings = serde_wasm_bindgen::from_value(settings).map_err(js_err)?;
-        let run = HealRun::new(&self.checkpoint, &plan, &data.train, &settings, &self.device).map_err(js_err)?;
-        Ok(WebHealer { run })
+        HealRun::new(&self.checkpoint, &plan, &data.train, settings, &self.device).map_err(js_err)
     }
 
     /// Keeps the healer's student as this page's healed model of its plan.
-    pub async fn adopt_healed(&mut self, healer: &WebHealer) -> Result<(), JsValue> {
-        let weights = healer.run.weights().await.map_err(js_err)?;
-        self.healed = Some((healer.run.plan.clone(), weights));
+    pub async fn adopt_healed(&mut self, healer: &HealRun) -> Result<(), JsValue> {
+        let weights = healer.weights().await.map_err(js_err)?;
+        self.healed = Some((healer.plan.clone(), weights));
         Ok(())
     }
 
     /// Starts a quick fine-tune of the model of `plan` on `data`; with `use_healed`, from the
     /// model healed in this page (which must have the same plan).
-    pub fn quick_trainer(&self, plan: String, data: &WebData, settings: JsValue, use_healed: bool) -> Result<QuickTrainer, JsValue> {
+    pub fn quick_trainer(&self, plan: String, data: &WebData, settings: &QuickSettings, use_healed: bool) -> Result<QuickRun, JsValue> {
         let plan = self.plan(&plan)?;
-        let settings: QuickSettings = serde_wasm_bindgen::from_value(settings).map_err(js_err)?;
         let weights = match (&self.healed, use_healed) {
             (Some((p, w)), true) if p == &plan => Some(w.as_slice()),
             (Some((p, _)), true) => return Err(js_err(format!("the healed model has plan `{p}`, not `{plan}`: heal this plan first"))),
             (None, true) => return Err(js_err("no model has been healed yet")),
             _ => None,
         };
-        let run = QuickRun::new(&self.checkpoint, weights, &plan, &data.train, &data.dev, &settings, &self.device).map_err(js_err)?;
-        Ok(QuickTrainer { run })
+        QuickRun::new(&self.checkpoint, weights, &plan, &data.train, &data.dev, settings, &self.device).map_err(js_err)
     }
 }
 

@@ -1,13 +1,12 @@
-//! Quick fine-tuning and healing in the page, one awaited step at a time: the page draws its
-//! curves and stays responsive between steps, and a Stop button simply stops calling `step`.
+//! Quick fine-tuning and healing in the page's worker, one awaited step at a time: the page
+//! draws its curves between steps, and its Stop button simply stops asking for the next one.
 //! Every read from the GPU is asynchronous.
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::prelude::*;
 use web_time::Instant;
 
-use super::{WebError, js_err, to_js};
+use super::WebError;
 use crate::checkpoint::{Checkpoint, bert_to_safetensors};
 use crate::data::Dataset;
 use crate::error::SettingsError;
@@ -19,7 +18,7 @@ use crate::data::Prepared;
 use crate::train::{EvalResult, TrainConfig, Trainer, evaluate_async, predict_logits_async, start_classifier};
 
 /// Settings of a quick fine-tune or heal, as the page sends them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct QuickSettings {
     pub steps: usize,
@@ -136,6 +135,13 @@ impl QuickRun {
         self.cursor.done()
     }
 
+    /// Mean milliseconds per step, leaving out the first (shader compilation, autotune).
+    pub fn ms_per_step(&self) -> f64 {
+        let ms = &self.step_ms;
+        let rest = if ms.len() > 1 { &ms[1..] } else { &ms[..] };
+        rest.iter().sum::<f64>() / rest.len().max(1) as f64
+    }
+
     /// The loss on the training rows with dropout off: what training lowers.
     pub async fn train_loss(&self) -> Result<f32, WebError> {
         use burn::module::Module;
@@ -242,92 +248,5 @@ impl HealRun {
     pub async fn weights(&self) -> Result<Vec<u8>, WebError> {
         use burn::module::Module;
         Ok(bert_to_safetensors(&self.healer.student.valid()).await?)
-    }
-}
-
-/// A quick fine-tune of one model, driven by the page.
-#[wasm_bindgen]
-pub struct QuickTrainer {
-    pub(super) run: QuickRun,
-}
-
-#[wasm_bindgen]
-impl QuickTrainer {
-    /// One step; resolves to the training loss.
-    pub async fn step(&mut self) -> Result<f32, JsValue> {
-        self.run.step().await.map_err(js_err)
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn steps_done(&self) -> usize {
-        self.run.cursor.step
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn total_steps(&self) -> usize {
-        self.run.cursor.total_steps
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn done(&self) -> bool {
-        self.run.done()
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn plan(&self) -> String {
-        self.run.plan.to_string()
-    }
-
-    /// What the page tells the user when the checkpoint's head was replaced (fine-tuned for
-    /// other labels), or `undefined`.
-    #[wasm_bindgen(getter)]
-    pub fn head_notice(&self) -> Option<String> {
-        self.run.head_notice.clone()
-    }
-
-    /// Mean milliseconds per step, leaving out the first (shader compilation, autotune).
-    #[wasm_bindgen(getter)]
-    pub fn ms_per_step(&self) -> f64 {
-        let ms = &self.run.step_ms;
-        let rest = if ms.len() > 1 { &ms[1..] } else { &ms[..] };
-        rest.iter().sum::<f64>() / rest.len().max(1) as f64
-    }
-
-    /// Dev metrics `{accuracy: ..., ...}` and the number of dev examples.
-    pub async fn evaluate(&self) -> Result<JsValue, JsValue> {
-        let r = self.run.evaluate().await.map_err(js_err)?;
-        to_js(&r)
-    }
-
-    /// `{labels: [...], probabilities: [...]}` for one sentence or pair.
-    pub async fn classify(&self, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
-        let input = super::text_input(text, text_b)?;
-        let probabilities = self.run.classify(&input).await.map_err(js_err)?;
-        to_js(&serde_json::json!({"labels": self.run.label_names, "probabilities": probabilities}))
-    }
-}
-
-/// Healing of the reduced model against the full one, driven by the page.
-#[wasm_bindgen]
-pub struct WebHealer {
-    pub(super) run: HealRun,
-}
-
-#[wasm_bindgen]
-impl WebHealer {
-    /// One step; resolves to `{step, loss, hidden_mse, attention_kl, ms}`.
-    pub async fn step(&mut self) -> Result<JsValue, JsValue> {
-        let p = self.run.step().await.map_err(js_err)?;
-        to_js(&p)
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn done(&self) -> bool {
-        self.run.done()
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn plan(&self) -> String {
-        self.run.plan.to_string()
     }
 }

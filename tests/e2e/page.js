@@ -1,13 +1,19 @@
 // End-to-end test of the served page in Debian's headless Chromium with WebGPU
-// (--enable-unsafe-webgpu; SwiftShader). Usage: node tests/e2e/page.js URL SCREENSHOT.png
-// Loads the default model, runs both models on a sentence pair, benchmarks them; loads a tiny
+// (--enable-unsafe-webgpu; SwiftShader). Usage: node tests/e2e/page.js URL SCREENSHOT.png [--hosted]
+// Checks the committed findings on first visit and that no main-thread task exceeds 200 ms while
+// the model loads, runs and trains in its worker. With --hosted (the static build of
+// .github/workflows/pages.yml served under a sub-path, no runs published) it stops after the
+// first visit: findings, the f16 default model, both models on a sentence pair.
+// Otherwise it goes on: loads the default model, runs both models on a sentence pair, benchmarks them; loads a tiny
 // model, heals its reduced version and quick-fine-tunes both (loss curves drawn), then feeds the page bad input:
 // an empty sentence, a 10,000-character paste, a TSV with a bad row, rows from a (faked)
 // datasets-server, a wrong URL and a corrupt checkpoint. Prints "N passed, M failed".
 const { chromium } = require('playwright-core');
 const fs = require('fs'), os = require('os'), path = require('path');
 
-const url = process.argv[2], shot = process.argv[3] || 'page.png';
+const url = process.argv[2], shot = process.argv[3] || 'page.png', hosted = process.argv.includes('--hosted');
+// The page's thread must stay free: every model call runs in the worker (src/web/worker.rs).
+const LONG_TASK_MS = 200;
 let passed = 0, failed = 0;
 function check(name, ok, detail = '') {
   if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
@@ -26,6 +32,13 @@ const MIN = 60000;
   const page = ctx.pages()[0] || await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  // Every main-thread task over 50 ms, as the browser reports it (PerformanceObserver `longtask`).
+  await page.addInitScript(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) window.longTasks.push(Math.round(e.duration)); }).observe({ type: 'longtask', buffered: true });
+  });
+  const longest = async () => page.evaluate(() => Math.max(0, ...window.longTasks));
+  const openSettings = () => page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
   const text = async (sel) => (await page.textContent(sel)).replace(/\s+/g, ' ');
   const idle = () => page.waitForFunction(() => !document.getElementById('load').disabled, null, { timeout: 10 * MIN });
   const errorShown = () => page.waitForFunction(() => document.getElementById('error').textContent, null, { timeout: 5 * MIN });
@@ -39,6 +52,12 @@ const MIN = 60000;
     check('one toggle per layer', (await page.$$('#layers input[data-layer]')).length === 6);
     check('parameter table', /22,713,216/.test(await text('#stats')));
     check('the default model travels as f16: 45 MB downloaded, both sizes shown', /Loaded all-MiniLM-L6-v2-f16/.test(status) && /downloaded\s*45\.4 MB/.test(await text('#stats')) && /90\.9 \/ 45\.4 MB/.test(await text('#stats')), await text('#stats'));
+    // First visit: the committed study (docs/results/, built into the site) before any run.
+    await page.waitForFunction(() => document.querySelectorAll('#findings-answers li').length > 0 || /could not/.test(document.getElementById('findings-note').textContent), null, { timeout: MIN });
+    const findings = await text('#findings-section');
+    check('the committed findings are shown on first visit: answer, table and chart', /mrpc/.test(findings) && /within one point/.test(findings) &&
+      (await page.$$('#findings-table tr')).length >= 3 && !(await page.$eval('#findings-chart', (c) => c.hidden)), findings.slice(0, 400));
+    check('no main-thread task over 200 ms while the page and the model load', (await longest()) <= LONG_TASK_MS, `longest ${await longest()} ms: ${await page.evaluate(() => window.longTasks.join(', '))}`);
 
     await page.click('#encode');
     await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
@@ -47,10 +66,20 @@ const MIN = 60000;
     const cos = parseFloat((results.match(/of \[CLS\]\s*([-\d.]+)/) || [])[1]);
     check('reduced differs from full but stays related', cos > 0.3 && cos < 0.9999, `cosine ${cos}`);
     check('sentence similarity for a pair', /similarity of the two sentences\s*0\.\d+\s*0\.\d+/.test(results), results);
+    check('no main-thread task over 200 ms while both models run', (await longest()) <= LONG_TASK_MS, `longest ${await longest()} ms`);
+    check('the header band shows both latencies', /latency, one input \(last run\)\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#stats')), await text('#stats'));
+    const f16Similarity = parseFloat((results.match(/similarity of the two sentences\s*([\d.]+)/) || [])[1]);
+    if (hosted) {
+      check('the hosted build says no runs are published', /No native runs are published/.test(await text('#runs-index')), await text('#runs-index'));
+      await page.screenshot({ path: shot, fullPage: true });
+      check('no uncaught page errors', errors.length === 0, errors.join('; '));
+      return;
+    }
 
     // `+norm`: the removed blocks keep their LayerNorm (2 x 384 weights in each of 4 layers), and
     // the reduced model is a different one.
     await page.click('#keep-norm');
+    await page.waitForFunction(() => /0,5\+norm/.test(document.getElementById('stats').textContent), null, { timeout: MIN }).catch(() => {});
     const normStats = await text('#stats');
     check('+norm plan in the table, with its LayerNorms counted', /0,5\+norm/.test(normStats) && /17,986,944/.test(normStats), normStats);
     await page.evaluate(() => { document.title = ''; });
@@ -61,6 +90,19 @@ const MIN = 60000;
     check('+norm reduced model runs and differs from the plain cut', normCos > 0.3 && Math.abs(normCos - cos) > 1e-4, `cosine ${normCos} vs ${cos}`);
     await page.click('#keep-norm');
 
+    // The f32 checkpoint gives the f16 one's outputs: sentence similarity of the full model
+    // within 2e-3 (the weights differ by f16 rounding only).
+    await page.fill('#model-url', 'models/all-MiniLM-L6-v2');
+    await page.click('#load');
+    await idle();
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#encode');
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    const f32Similarity = parseFloat(((await text('#results')).match(/similarity of the two sentences\s*([\d.]+)/) || [])[1]);
+    check('the f16 default model gives the f32 model\'s outputs', /downloaded\s*90\.9 MB/.test(await text('#stats')) && Math.abs(f32Similarity - f16Similarity) < 2e-3,
+      `similarity f16 ${f16Similarity} vs f32 ${f32Similarity}; ${await text('#stats')} ${await text('#error')}`);
+    await page.fill('#model-url', 'models/all-MiniLM-L6-v2-f16');
+
     // A reload takes the checkpoint from the Cache API instead of downloading it again.
     const firstLoad = await text('#load-detail');
     await page.reload();
@@ -70,15 +112,15 @@ const MIN = 60000;
 
     // A cache that refuses to store (a full disk, an exhausted quota) costs only the cache: the
     // model still loads, the console says why the next load downloads again, nothing is uncaught.
-    const failPut = 'undivided-test-fail-cache-put';
-    await page.addInitScript((key) => {
-      if (!localStorage.getItem(key)) return;
-      window.cachePut = Cache.prototype.put;
-      Cache.prototype.put = () => Promise.reject(new DOMException('refused by the test', 'QuotaExceededError'));
-    }, failPut);
+    // The checkpoint is fetched and cached by the model worker: the refusal is set up there.
+    let failCachePut = false;
+    page.on('worker', (w) => {
+      if (failCachePut) w.evaluate(() => { Cache.prototype.put = () => Promise.reject(new DOMException('refused by the test', 'QuotaExceededError')); }).catch(() => {});
+    });
     const warnings = [];
     page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
-    await page.evaluate(async (key) => { localStorage.setItem(key, '1'); await caches.delete('undivided-checkpoints-v1'); }, failPut);
+    failCachePut = true;
+    await page.evaluate(async () => { await caches.delete('undivided-checkpoints-v1'); });
     const errorsBefore = errors.length;
     await page.reload();
     await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
@@ -87,13 +129,14 @@ const MIN = 60000;
     check('a cache that refuses to store still loads the model, with a warning',
       /Loaded .* on WebGPU/.test(refused) && errors.length === errorsBefore && warnings.some((w) => /not kept in the browser cache/.test(w)),
       `status: ${refused}; errors: ${errors.slice(errorsBefore).join('; ')}; warnings: ${warnings.join('; ')}`);
-    await page.evaluate((key) => { localStorage.removeItem(key); Cache.prototype.put = window.cachePut; }, failPut);
+    failCachePut = false;
 
     const t0 = Date.now();
     await page.click('#encode');
     await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
     console.log(`timing: first load "${firstLoad}"; after reload "${cached}"; first prediction of both models after the reload ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
+    await openSettings();
     await page.fill('#bench-batch', '2'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '1');
     await page.click('#bench');
     await idle();
@@ -108,7 +151,7 @@ const MIN = 60000;
     await idle();
     check('a second model loads', /Loaded tiny/.test(await text('#status')) && (await page.$$('#layers input[data-layer]')).length === 3, await text('#status') + (await text('#error')));
     // Heal the reduced model for 2 steps, then fine-tune both for 2 steps on the built-in sample.
-    await page.click('details summary');
+    await openSettings();
     await page.fill('#heal-steps', '2'); await page.fill('#train-steps', '2');
     await page.fill('#train-batch', '4'); await page.fill('#train-len', '32');
     await page.click('#heal');
@@ -121,6 +164,20 @@ const MIN = 60000;
     const trained = await text('#train-results');
     check('quick fine-tuning: both loss curves on one chart', (await page.$eval('#loss-chart', (c) => c.dataset.points)) === '4', await text('#error'));
     check('quick fine-tuning: dev accuracy and time per step', /dev accuracy \(59 examples\)\s*[\d.]+\s*[\d.]+/.test(trained) && /time per step/.test(trained), trained);
+    check('no main-thread task over 200 ms while both models fine-tune', (await longest()) <= LONG_TASK_MS, `longest ${await longest()} ms: ${await page.evaluate(() => window.longTasks.join(', '))}`);
+    check('the quick fine-tune is shown beside the committed findings', /Your quick fine-tune in this page \(2 steps/.test(await text('#findings-yours')), await text('#findings-yours'));
+    // Stop: a 500-step run stops after the step under way.
+    await page.fill('#train-steps', '500');
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#train');
+    await page.waitForFunction(() => /step ([2-9]|\d\d+) \/ 500/.test(document.getElementById('train-detail').textContent), null, { timeout: 5 * MIN });
+    // Clicked and read in one go: the step shown when Stop was pressed.
+    const atClick = await page.evaluate(() => { document.getElementById('stop').click(); return +document.getElementById('train-detail').textContent.match(/step (\d+)/)[1]; });
+    await page.waitForFunction(() => document.title.includes('stopped') || document.getElementById('error').textContent, null, { timeout: 5 * MIN });
+    await idle();
+    const stoppedAt = +(((await text('#status')).match(/Stopped after step (\d+)/) || [])[1]);
+    check('Stop interrupts a running fine-tune within a step', stoppedAt >= atClick && stoppedAt <= atClick + 1 && stoppedAt < 500 && /steps\s*\d+\s*\d+/.test(await text('#train-results')), `pressed at step ${atClick}; ${await text('#status')} ${await text('#error')}`);
+    await page.fill('#train-steps', '2');
     await page.screenshot({ path: shot, fullPage: true });
 
     // CKA between the tiny model and its reduced version, as a heat map.
@@ -170,8 +227,14 @@ const MIN = 60000;
       const rows = Array.from({ length }, (_, i) => ({ row_idx: offset + i, row: { sentence: `row ${offset + i} was fine`, label: (offset + i) % 2, idx: offset + i } }));
       route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ rows }) });
     });
-    const hub = await page.evaluate(async () => window.wasmBindings.WebData.from_hub('sst2', 8).then((d) => d.summary()));
-    check('SST-2 rows from the datasets-server API', hub.train === 8 && hub.dev === 2 && hub.task === 'sst2', JSON.stringify(hub));
+    await page.selectOption('#data-source', 'hub-sst2');
+    await page.fill('#hub-rows', '8'); await page.fill('#train-steps', '1');
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#train');
+    await page.waitForFunction(() => document.title.includes('trained') || document.getElementById('error').textContent, null, { timeout: 5 * MIN });
+    await idle();
+    const hub = await text('#train-detail');
+    check('SST-2 rows from the datasets-server API', /on 8 sst2 examples \(SST-2 from the HuggingFace hub\)/.test(hub) && /dev accuracy \(2 examples\)/.test(await text('#train-results')), hub + (await text('#error')));
 
     // Bad input: each a visible, specific error; the page stays usable.
     await page.fill('#text-a', '   ');

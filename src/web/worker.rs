@@ -1,0 +1,216 @@
+//! The page's model worker: every piece of model work (loading, inference, the benchmark,
+//! healing, fine-tuning, CKA, probes) runs in a Web Worker, so that the page's own thread only
+//! draws. A model forward pass on a software adapter takes seconds; on the page's thread it froze
+//! scrolling and the Stop button and made browsers offer to kill the page.
+//!
+//! The protocol is one typed [`Request`] per message and one reply (a JSON object) per request;
+//! `www/worker.js` only forwards messages and answers them in order, and `www/app.js` sends them.
+//! Long runs are driven one step per request (`heal_step`, `train_step`), which is how Stop takes
+//! effect within one step: the page stops asking.
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::data::{DataSource, WebData};
+use super::model::WebModel;
+use super::train::{HealPoint, HealRun, QuickRun, QuickSettings};
+use super::{js_err, to_js};
+use crate::model::ModelStats;
+use crate::train::EvalResult;
+
+/// What the page asks of the worker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Load a checkpoint (folder URL or `hf:org/name`) on WebGPU, or on the CPU backend.
+    Load { source: String, cpu: bool },
+    /// Parameters and FLOPs/token of a plan at a sequence length.
+    Stats { plan: String, seq_len: usize },
+    Encode { plan: String, text: String, text_b: Option<String> },
+    Similarity { plan: String, text: String, text_b: String },
+    Classify { plan: String, text: String, text_b: Option<String> },
+    Bench { plan: String, batch_size: usize, seq_len: usize, iters: usize },
+    Cka { plan: String, data: DataSource, max_sentences: usize, debiased: bool },
+    Probe { plan: String, data: DataSource, max_train: usize, steps: usize },
+    /// Start healing the reduced model of `plan` against the full one.
+    HealStart { plan: String, data: DataSource, settings: QuickSettings },
+    HealStep,
+    /// Keep the healed model for fine-tuning, and end the healing.
+    HealAdopt,
+    /// Start fine-tuning the full model and the model of `plan` side by side.
+    TrainStart { plan: String, data: DataSource, settings: QuickSettings, healed: bool },
+    /// One step of both models.
+    TrainStep,
+    TrainEvaluate,
+    TrainEnd,
+    ClearCache,
+}
+
+#[derive(Serialize)]
+struct HealStarted {
+    plan: String,
+    steps: usize,
+}
+
+#[derive(Serialize)]
+struct HealStepped {
+    point: HealPoint,
+    done: bool,
+}
+
+#[derive(Serialize)]
+struct TrainStarted<'a> {
+    data: super::data::Summary<'a>,
+    plans: Vec<String>,
+    head_notice: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TrainStepped {
+    step: usize,
+    /// Training loss of each model (full first).
+    losses: Vec<f32>,
+    done: bool,
+}
+
+#[derive(Serialize)]
+struct TrainEvaluated {
+    evals: Vec<EvalResult>,
+    steps_done: Vec<usize>,
+    /// Mean milliseconds per step after the first (shader compilation).
+    ms_per_step: Vec<f64>,
+}
+
+/// The worker's state: the loaded model, and the healing or fine-tuning in progress.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct Worker {
+    model: Option<WebModel>,
+    healer: Option<HealRun>,
+    trainers: Vec<QuickRun>,
+}
+
+#[wasm_bindgen]
+impl Worker {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Worker {
+        console_error_panic_hook::set_once();
+        Worker::default()
+    }
+
+    /// Serves one request (a [`Request`] as a JS object) and resolves to its reply;
+    /// `progress(file, bytes, total)` follows downloads while a model loads.
+    pub async fn handle(&mut self, request: JsValue, progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let request: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_err(format!("the worker cannot read the page's request: {e}")))?;
+        self.serve(request, progress).await
+    }
+}
+
+impl Worker {
+    fn model(&mut self) -> Result<&mut WebModel, JsValue> {
+        self.model.as_mut().ok_or_else(|| js_err("no model is loaded yet: load one first"))
+    }
+
+    async fn data(source: &DataSource) -> Result<WebData, JsValue> {
+        WebData::from_source(source).await.map_err(js_err)
+    }
+
+    /// Serves one typed request.
+    pub async fn serve(&mut self, request: Request, progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        match request {
+            Request::Load { source, cpu } => {
+                // The old model's buffers go before the new one is built.
+                self.model = None;
+                self.healer = None;
+                self.trainers.clear();
+                let model = WebModel::load(source, cpu, progress).await?;
+                let info = model.info();
+                self.model = Some(model);
+                to_js(&info)
+            }
+            Request::Stats { plan, seq_len } => {
+                let model = self.model()?;
+                let stats: ModelStats = model.stats_of(&plan, seq_len)?;
+                to_js(&stats)
+            }
+            Request::Encode { plan, text, text_b } => self.model()?.encode(plan, text, text_b).await,
+            Request::Similarity { plan, text, text_b } => self.model()?.similarity(plan, text, text_b).await,
+            Request::Classify { plan, text, text_b } => self.model()?.classify(plan, text, text_b).await,
+            Request::Bench { plan, batch_size, seq_len, iters } => self.model()?.bench(plan, batch_size, seq_len, iters).await,
+            Request::Cka { plan, data, max_sentences, debiased } => {
+                let data = Self::data(&data).await?;
+                self.model()?.cka(plan, &data, max_sentences, debiased).await
+            }
+            Request::Probe { plan, data, max_train, steps } => {
+                let data = Self::data(&data).await?;
+                self.model()?.probe(plan, &data, max_train, steps).await
+            }
+            Request::HealStart { plan, data, settings } => {
+                self.healer = None;
+                let data = Self::data(&data).await?;
+                let run = self.model()?.heal(plan, &data, &settings)?;
+                let started = HealStarted { plan: run.plan.to_string(), steps: run.cursor.total_steps };
+                self.healer = Some(run);
+                to_js(&started)
+            }
+            Request::HealStep => {
+                let healer = self.healer.as_mut().ok_or_else(|| js_err("no healing is running"))?;
+                let point = healer.step().await.map_err(js_err)?;
+                to_js(&HealStepped { point, done: healer.done() })
+            }
+            Request::HealAdopt => {
+                let healer = self.healer.take().ok_or_else(|| js_err("no healing to keep"))?;
+                let model = self.model()?;
+                model.adopt_healed(&healer).await?;
+                to_js(&model.info())
+            }
+            Request::TrainStart { plan, data, settings, healed } => {
+                self.trainers.clear();
+                let data = Self::data(&data).await?;
+                let model = self.model()?;
+                let own = model.own_plan();
+                let full = model.quick_trainer(own, &data, &settings, false)?;
+                let reduced = model.quick_trainer(plan, &data, &settings, healed)?;
+                let started = TrainStarted {
+                    data: data.summary(),
+                    plans: vec![full.plan.to_string(), reduced.plan.to_string()],
+                    head_notice: full.head_notice.clone(),
+                };
+                let reply = to_js(&started);
+                self.trainers = vec![full, reduced];
+                reply
+            }
+            Request::TrainStep => {
+                if self.trainers.is_empty() {
+                    return Err(js_err("no fine-tuning is running"));
+                }
+                let mut losses = Vec::new();
+                for t in &mut self.trainers {
+                    losses.push(t.step().await.map_err(js_err)?);
+                }
+                let t = &self.trainers[0];
+                to_js(&TrainStepped { step: t.cursor.step, losses, done: t.done() })
+            }
+            Request::TrainEvaluate => {
+                let mut evals = Vec::new();
+                for t in &self.trainers {
+                    evals.push(t.evaluate().await.map_err(js_err)?);
+                }
+                let reply = TrainEvaluated {
+                    evals,
+                    steps_done: self.trainers.iter().map(|t| t.cursor.step).collect(),
+                    ms_per_step: self.trainers.iter().map(|t| t.ms_per_step()).collect(),
+                };
+                to_js(&reply)
+            }
+            Request::TrainEnd => {
+                self.trainers.clear();
+                Ok(JsValue::NULL)
+            }
+            Request::ClearCache => {
+                super::fetch::clear_cache().await.map_err(js_err)?;
+                Ok(JsValue::NULL)
+            }
+        }
+    }
+}
