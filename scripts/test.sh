@@ -52,4 +52,18 @@ trap 'kill $server 2>/dev/null || true' EXIT
 mkdir -p target/artifacts
 NODE_PATH=tools/node_modules node tests/e2e/page.js "http://127.0.0.1:$port/index.html" target/artifacts/page.png
 echo "screenshot: target/artifacts/page.png"
+
+echo "== the hosted page as GitHub Pages serves a project site: pages.yml's build under /undivided/, no runs published"
+hosted=$(mktemp -d)
+# The exact build step of .github/workflows/pages.yml (size profile, relative URLs).
+build_cmd=$(sed -n 's/^ *run: \(trunk build --release.*\)$/\1/p' .github/workflows/pages.yml)
+[ -n "$build_cmd" ] || { echo "no trunk build step found in .github/workflows/pages.yml" >&2; exit 1; }
+UNDIVIDED_NO_RUNS=1 $build_cmd --offline --dist "$hosted/undivided"
+[ ! -e "$hosted/undivided/runs" ] || { echo "the hosted build must not carry published runs" >&2; exit 1; }
+hosted_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$hosted_port" --bind 127.0.0.1 --directory "$hosted" >/dev/null 2>&1 &
+hosted_server=$!
+trap 'kill $server $hosted_server 2>/dev/null || true' EXIT
+NODE_PATH=tools/node_modules node tests/e2e/page.js "http://127.0.0.1:$hosted_port/undivided/" target/artifacts/hosted.png --hosted
+echo "screenshot: target/artifacts/hosted.png"
 echo "all tests passed"
