@@ -57,6 +57,8 @@ pub struct DeviceError {
 /// Starts `backend` and returns its device. wgpu is initialised once per process; later calls
 /// return the same device.
 pub async fn init_device(backend: Backend) -> Result<Device, DeviceError> {
+    #[cfg(target_arch = "wasm32")]
+    crate::web::run_constructors();
     match backend {
         Backend::Flex => Ok(Device::flex()),
         Backend::Wgpu => {
