@@ -33,26 +33,6 @@ pub use error::WebError;
 pub use fetch::{CACHE_NAME, describe, fetch_bytes, fetch_cached};
 pub use model::WebModel;
 
-unsafe extern "C" {
-    /// The constructors the linker collected (cubecl registers its ops through `inventory`).
-    fn __wasm_call_ctors();
-}
-
-/// Runs the module's constructors, once per instance, before the first model work.
-///
-/// Without a call to `__wasm_call_ctors` from the code, wasm-ld links the module "command-style"
-/// and runs every constructor again at the start of *every* exported function — each call from
-/// JS into Rust, every resolved promise of a readback included (a loss chart took 210–460 ms on
-/// the page's thread). Calling it here, from the device set-up every model path goes through,
-/// makes the module a reactor; and the page's own instance, which only draws charts and reads
-/// result files, never pays for cubecl's registrations at all (76 ms of its start-up).
-pub fn run_constructors() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: the linker-synthesised constructor list, run once per instance before any cubecl
-    // registry is read (init_device calls this first).
-    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
-}
-
 pub(crate) fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
