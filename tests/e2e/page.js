@@ -286,8 +286,9 @@ const MIN = 60000;
   } catch (e) {
     check('page test ran to the end', false, String(e));
   } finally {
+    // Here, not after the block: the hosted run returns early from the try.
     await ctx.close();
+    console.log(`page${hosted ? ' (hosted)' : ''}: ${passed} passed, ${failed} failed`);
+    process.exit(failed || !passed ? 1 : 0);
   }
-  console.log(`page: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
 })();
