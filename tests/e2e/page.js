@@ -71,6 +71,12 @@ const MIN = 60000;
     const f16Similarity = parseFloat((results.match(/similarity of the two sentences\s*([\d.]+)/) || [])[1]);
     if (hosted) {
       check('the hosted build says no runs are published', /No native runs are published/.test(await text('#runs-index')), await text('#runs-index'));
+      // A phone's width: nothing wider than the screen but the findings table, which scrolls.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check('the page fits a phone\'s width', overflow <= 1, `${overflow} px wider than the screen`);
+      await page.screenshot({ path: shot.replace(/\.png$/, '-phone.png'), fullPage: true });
+      await page.setViewportSize({ width: 1100, height: 900 });
       await page.screenshot({ path: shot, fullPage: true });
       check('no uncaught page errors', errors.length === 0, errors.join('; '));
       return;
@@ -150,6 +156,19 @@ const MIN = 60000;
     await page.click('#load');
     await idle();
     check('a second model loads', /Loaded tiny/.test(await text('#status')) && (await page.$$('#layers input[data-layer]')).length === 3, await text('#status') + (await text('#error')));
+    // The CPU fallback runs in the worker too (burn's wasm CPU backend), then back to WebGPU.
+    await page.check('#use-cpu');
+    await page.click('#load');
+    await idle();
+    const cpuStatus = await text('#status');
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#encode');
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    check('the CPU backend loads and runs in the worker', /Loaded tiny on the CPU \(burn's wasm backend\)/.test(cpuStatus) && /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')),
+      `${cpuStatus} / ${await text('#results')} ${await text('#error')}`);
+    await page.uncheck('#use-cpu');
+    await page.click('#load');
+    await idle();
     // Heal the reduced model for 2 steps, then fine-tune both for 2 steps on the built-in sample.
     await openSettings();
     await page.fill('#heal-steps', '2'); await page.fill('#train-steps', '2');
