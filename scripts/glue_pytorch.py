@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch reference for `undivided study`'s full-model row: the same recipe with HF transformers.
 
-    /tmp/torchenv/bin/python scripts/glue_pytorch.py --task mrpc [--seed 42] [--epochs 3] [--lr 5e-5]
+    /tmp/torchenv/bin/python scripts/glue_pytorch.py --task mrpc [--seed 42] [--epochs 3] [--lr 5e-5] \
+        [--json runs/glue4/mrpc/reference.jsonl]
 
 HF run_glue's recipe as the study runs it: BertForSequenceClassification on the model folder (a
 new head), AdamW (weight decay 0.01, none on biases and LayerNorm), linear warm-up over 10% of
 the steps then linear decay, gradient-norm clipping at 1.0, batch 32, length 128, dynamic padding,
 dropout as configured, dev every --eval-every steps and at the end. Prints the best and the final
-dev metric (F1 for MRPC, Matthews correlation for CoLA, accuracy otherwise) and one JSON line.
+dev metric (F1 for MRPC, Matthews correlation for CoLA, accuracy otherwise) and one JSON line;
+--json appends that line to a file. `undivided study` reads `OUT/<task>/reference.jsonl` and puts
+its runs in the full model's row, so the study shows how the Rust trainer compares.
 """
 import argparse
 import json
@@ -72,6 +75,7 @@ def main():
     p.add_argument("--max-len", type=int, default=128)
     p.add_argument("--eval-every", type=int, default=40)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--json", help="append the result line to this file (a study's OUT/<task>/reference.jsonl)")
     a = p.parse_args()
     random.seed(a.seed)
     torch.manual_seed(a.seed)
@@ -117,7 +121,12 @@ def main():
                 print(f"step {step}/{total}: loss {out.loss.item():.4f}, dev {name} {value:.4f} (accuracy {acc:.4f})", flush=True)
     name, final, acc = evaluate()
     seconds = time.time() - started
-    print(json.dumps({"task": a.task, "seed": a.seed, "metric": name, "best": best, "final": final, "final_accuracy": acc, "steps": total, "train_seconds": round(seconds, 1), "torch": torch.__version__}))
+    line = json.dumps({"task": a.task, "seed": a.seed, "metric": name, "best": best, "final": final, "final_accuracy": acc, "steps": total, "train_seconds": round(seconds, 1), "torch": torch.__version__})
+    print(line)
+    if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+        with open(a.json, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
 
 if __name__ == "__main__":

@@ -236,3 +236,47 @@ fn the_committed_findings_read_as_the_page_reads_them() {
     let err = parse_study("s/study.json", r#"{"rows": []}"#).unwrap_err().to_string();
     assert!(err.contains("s/study.json") && err.contains("undivided study"), "{err}");
 }
+
+/// The reference trainer's runs (`OUT/<task>/reference.jsonl`, what `scripts/glue_pytorch.py
+/// --json` appends) go into the full model's row and the answers; a malformed line or another
+/// task's run is refused by file and line.
+#[test]
+fn a_study_carries_the_reference_trainers_runs_in_the_full_row() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let spec_path = tmp.path().join("study.json");
+    std::fs::write(&spec_path, spec(model.path(), tmp.path(), |v| v["seeds"] = 1.into()).to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let reference = out.join("sst2/reference.jsonl");
+    std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
+    let line = |seed: u64, best: f64| format!(r#"{{"task": "sst2", "seed": {seed}, "metric": "accuracy", "best": {best}, "final": 0.5, "final_accuracy": 0.5, "steps": 3, "train_seconds": 12.5, "torch": "2.15.0"}}"#);
+    std::fs::write(&reference, format!("{}\n\n{}\n", line(42, 0.75), line(43, 0.25))).unwrap();
+    let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--tasks", "sst2", "--routes", "deleted"];
+    let r = undivided(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
+    let task = &table["tasks"][0];
+    let got = &task["reference"];
+    assert_eq!(got["seeds"], serde_json::json!([42, 43]), "{task}");
+    assert_eq!(got["trainer"], "PyTorch 2.15.0 + transformers");
+    assert!((got["best_mean"].as_f64().unwrap() - 0.5).abs() < 1e-12 && (got["best_std"].as_f64().unwrap() - 0.353_553_390_593_273_8).abs() < 1e-9, "{got}");
+    let full = task["full"]["best_mean"].as_f64().unwrap();
+    assert!((got["full_delta_points"].as_f64().unwrap() - 100.0 * (full - 0.5)).abs() < 1e-9, "{got}");
+    let md = std::fs::read_to_string(out.join("study.md")).unwrap();
+    assert!(md.contains("| `all` | PyTorch 2.15.0 + transformers | 50.00 ± 35.36 | 50.00 ± 0.00 |"), "{md}");
+    assert!(md.contains("- sst2: the full model here"), "{md}");
+
+    for (body, expected) in [
+        (format!("{}\n{{\"task\": \"sst2\"}}\n", line(42, 0.7)), "reference.jsonl, line 2: missing field"),
+        (line(42, 75.0), "reference.jsonl, line 1: metric 75 / 0.5 is not a fraction"),
+        (line(42, 0.7).replace("\"sst2\"", "\"cola\""), "a run of cola (accuracy) in sst2's reference"),
+        (String::new(), "no run in the file"),
+    ] {
+        std::fs::write(&reference, body).unwrap();
+        let r = undivided(&args);
+        assert!(!r.status.success());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(expected) && err.contains("glue_pytorch.py --json"), "expected `{expected}` in: {err}");
+    }
+}

@@ -343,11 +343,15 @@ async function showStudy(i) {
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   const body = await r.text(), study = wasm.study_findings(url, body);
   $("findings-note").textContent = `${study.title}. ${entry.note}`;
-  $("findings-answers").innerHTML = study.tasks.map((t) => `<li class="${/can go within one point/.test(t.answer) ? "good" : "bad"}">${esc(t.answer)}</li>`).join("");
   const pts = (x) => (x == null ? "–" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
+  // The reference trainer's run of the full model's recipe, where the study has one.
+  const refLine = (t) => t.reference ? `<li class="reference">${esc(t.task)}: the full model here ${pts(t.reference.full_delta_points)} points vs ${esc(t.reference.trainer)} on the same recipe (${t.reference.seeds.length} seed${t.reference.seeds.length > 1 ? "s" : ""} there)</li>` : "";
+  $("findings-answers").innerHTML = study.tasks.map((t) => `<li class="${/can go within one point/.test(t.answer) ? "good" : "bad"}">${esc(t.answer)}</li>${refLine(t)}`).join("");
+  const refRow = (t) => t.reference ? `<tr><td></td><td class="full">full · ${esc(t.reference.trainer)}</td><td>${(100 * t.reference.best_mean).toFixed(2)} ± ${(100 * t.reference.best_std).toFixed(2)}</td>` +
+    `<td>${(100 * t.reference.final_mean).toFixed(2)}</td><td>100%</td><td>100%</td><td>${(t.reference.train_seconds / 60).toFixed(1)} min</td></tr>` : "";
   const rows = study.tasks.flatMap((t) => [
     `<tr><td>${esc(t.task)} (${esc(t.metric)} ×100)</td><td class="full">full</td><td>${(100 * t.full.best_mean).toFixed(2)} ± ${(100 * t.full.best_std).toFixed(2)}</td>` +
-      `<td>${t.full.final_mean == null ? "–" : (100 * t.full.final_mean).toFixed(2)}</td><td>100%</td><td>100%</td><td>${(t.full.cost_seconds / 60).toFixed(1)} min</td></tr>`,
+      `<td>${t.full.final_mean == null ? "–" : (100 * t.full.final_mean).toFixed(2)}</td><td>100%</td><td>100%</td><td>${(t.full.cost_seconds / 60).toFixed(1)} min</td></tr>` + refRow(t),
     ...t.rows.map((row) => `<tr><td></td><td class="reduced">${esc(row.plan)} · ${esc(row.route)}</td><td>${pts(row.delta_points)} ± ${(100 * row.best_std).toFixed(2)}</td>` +
       `<td>${pts(row.final_delta_points)}</td><td>${pct(row.params_ratio)}</td><td>${pct(row.flops_ratio)}</td><td>${row.cost_ratio.toFixed(2)}×</td></tr>`)]);
   $("findings-table").innerHTML = `<tr><th>task</th><th>model</th><th>best dev (full) / Δ points (reduced)</th><th>final dev / Δ</th><th>parameters</th><th>FLOPs / token</th><th>training time (with healing)</th></tr>${rows.join("")}`;

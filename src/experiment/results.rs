@@ -41,6 +41,8 @@ pub enum ResultsError {
     Index { name: String, reason: String },
     #[error("{name}: {what}; expected the study.json that `undivided study` writes")]
     Study { name: String, what: String },
+    #[error("{name}, line {line}: {reason}; expected the JSON lines `scripts/glue_pytorch.py --json` writes, {{\"task\", \"seed\", \"metric\", \"best\", \"final\", \"train_seconds\"}}")]
+    Reference { name: String, line: usize, reason: String },
     #[error("{name}: not a findings index like docs/results/index.json, {{\"studies\": [{{\"path\": ..., \"note\": ...}}]}} ({reason})")]
     Findings { name: String, reason: String },
 }

@@ -17,7 +17,8 @@ use super::compare::{CompareSpec, HealSpec, compare, write_table};
 use super::data::{DataSpec, TextSpec};
 use super::runs::Runner;
 use super::table::{CompareTable, PlanSummary};
-pub use super::study_table::{Route, StudyRow, StudyTable, StudyTask};
+pub use super::study_table::{ReferenceRow, Route, StudyRow, StudyTable, StudyTask};
+use super::study_table::parse_reference_runs;
 use super::{ExperimentError, io};
 use crate::chart::png;
 use crate::checkpoint::Checkpoint;
@@ -299,11 +300,28 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         runner.say(&format!("study: {task} ({} plans × {} routes × {} seeds)", plans.len(), spec.routes.len(), spec.seeds));
         let compared = compare(checkpoint, &compare_spec, runner)?;
         write_table(&compared, &task_out)?;
-        let done = summarise_task(*task, &compared, &full, sharing)?;
+        let mut done = summarise_task(*task, &compared, &full, sharing)?;
+        done.reference = reference_row(&task_out.join(REFERENCE_FILE), &done)?;
         table.tasks.push(done);
         write_study(&table, out)?;
     }
     Ok(table)
+}
+
+/// The reference trainer's runs of a task's full-model recipe, beside its comparison
+/// (`OUT/<task>/reference.jsonl`, appended by `scripts/glue_pytorch.py --json`).
+pub const REFERENCE_FILE: &str = "reference.jsonl";
+
+/// The task's reference row, if its file is there; a malformed one is refused by name and line.
+fn reference_row(path: &Path, task: &StudyTask) -> Result<Option<ReferenceRow>, ExperimentError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let name = path.display().to_string();
+    let runs = parse_reference_runs(&name, &text)?;
+    Ok(Some(ReferenceRow::new(&name, &task.task, &runs, &task.full)?))
 }
 
 /// A task's rows from its comparison table: costs with the healing shares, and the answer.
@@ -340,7 +358,7 @@ fn summarise_task(task: Task, table: &CompareTable, full: &FfnPlan, tasks_sharin
     let full_row = row(reference, Route::Deleted);
     let rows: Vec<StudyRow> = table.rows.iter().filter(|r| r.plan != full_name).filter_map(|r| Route::of(r.variant).map(|route| row(r, route))).collect();
     let answer = answer(task, &full_row, &rows, full.kept().count());
-    Ok(StudyTask { task: task.name().to_string(), metric: reference.metric.clone(), full: full_row, rows, answer })
+    Ok(StudyTask { task: task.name().to_string(), metric: reference.metric.clone(), full: full_row, rows, answer, reference: None })
 }
 
 /// The blocks a plan keeps, from its name (`all` = every layer; `+norm` does not count).

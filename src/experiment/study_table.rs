@@ -88,6 +88,105 @@ pub struct StudyTask {
     pub rows: Vec<StudyRow>,
     /// How many intermediate blocks can go within one point, and by which route, in words.
     pub answer: String,
+    /// The full model's recipe run by the reference trainer (PyTorch `transformers`), when the
+    /// study found its runs: a reader sees whether the full model here is handicapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceRow>,
+}
+
+/// The full model's recipe run by another trainer (`scripts/glue_pytorch.py`), over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceRow {
+    /// For instance `PyTorch 2.15.0 + transformers`.
+    pub trainer: String,
+    pub seeds: Vec<u64>,
+    pub best: Vec<f64>,
+    pub best_mean: f64,
+    pub best_std: f64,
+    pub final_mean: f64,
+    pub final_std: f64,
+    /// The full model's best mean here minus the reference's, in points: negative = below it.
+    pub full_delta_points: f64,
+    /// The same for the final evaluations, when the full model has them.
+    pub full_final_delta_points: Option<f64>,
+    /// Fine-tuning seconds per seed (on whatever machine the reference ran).
+    pub train_seconds: f64,
+}
+
+/// One line of the reference trainer's output (`scripts/glue_pytorch.py` prints and appends
+/// it): `{"task", "seed", "metric", "best", "final", "train_seconds", "torch"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceRun {
+    pub task: String,
+    pub seed: u64,
+    pub metric: String,
+    pub best: f64,
+    #[serde(rename = "final")]
+    pub final_value: f64,
+    pub train_seconds: f64,
+    /// The PyTorch version that ran it.
+    #[serde(default)]
+    pub torch: Option<String>,
+}
+
+/// Reads a reference file: one JSON run per line (blank lines skipped); `name` names it in errors.
+pub fn parse_reference_runs(name: &str, text: &str) -> Result<Vec<ReferenceRun>, ResultsError> {
+    let bad = |line: usize, reason: String| ResultsError::Reference { name: name.into(), line, reason };
+    let mut runs = Vec::new();
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let run: ReferenceRun = serde_json::from_str(l).map_err(|e| bad(i + 1, e.to_string()))?;
+        if run.best.abs() > 1.0 || run.final_value.abs() > 1.0 {
+            return Err(bad(i + 1, format!("metric {} / {} is not a fraction in [-1, 1]", run.best, run.final_value)));
+        }
+        runs.push(run);
+    }
+    if runs.is_empty() {
+        return Err(bad(0, "no run in the file".into()));
+    }
+    Ok(runs)
+}
+
+impl ReferenceRow {
+    /// The row for `task` from its reference runs, against the full model's row; runs of another
+    /// task or metric are refused (a file copied into the wrong task's folder).
+    pub fn new(name: &str, task: &str, runs: &[ReferenceRun], full: &StudyRow) -> Result<ReferenceRow, ResultsError> {
+        if let Some(r) = runs.iter().find(|r| r.task != task || r.metric != full.metric) {
+            let reason = format!("a run of {} ({}) in {task}'s reference; expected {task} ({})", r.task, r.metric, full.metric);
+            return Err(ResultsError::Reference { name: name.into(), line: 0, reason });
+        }
+        let (best_mean, best_std) = mean_std(runs.iter().map(|r| r.best));
+        let (final_mean, final_std) = mean_std(runs.iter().map(|r| r.final_value));
+        Ok(ReferenceRow {
+            trainer: runs.iter().find_map(|r| r.torch.as_ref()).map(|t| format!("PyTorch {t} + transformers")).unwrap_or_else(|| "reference trainer".into()),
+            seeds: runs.iter().map(|r| r.seed).collect(),
+            best: runs.iter().map(|r| r.best).collect(),
+            best_mean,
+            best_std,
+            final_mean,
+            final_std,
+            full_delta_points: 100.0 * (full.best_mean - best_mean),
+            full_final_delta_points: full.final_mean.map(|f| 100.0 * (f - final_mean)),
+            train_seconds: mean_std(runs.iter().map(|r| r.train_seconds)).0,
+        })
+    }
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let v: Vec<f64> = values.collect();
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+impl StudyTask {
+    /// The full model here against the reference trainer's run of the same recipe, in words.
+    pub fn reference_line(&self) -> Option<String> {
+        let r = self.reference.as_ref()?;
+        let fin = r.full_final_delta_points.map(|d| format!("{d:+.2}")).unwrap_or_else(|| "–".into());
+        Some(format!("{}: the full model here {:+.2} points vs {} on the same recipe (best dev; final {fin}), {} seed(s) there", self.task, r.full_delta_points, r.trainer, r.seeds.len()))
+    }
 }
 
 /// `study.json`.
@@ -105,6 +204,9 @@ impl StudyTable {
         let mut md = format!("## {}\n\n", self.title);
         for t in &self.tasks {
             md.push_str(&format!("- {}\n", t.answer));
+            if let Some(line) = t.reference_line() {
+                md.push_str(&format!("- {line}\n"));
+            }
         }
         for t in &self.tasks {
             md.push_str(&format!(
@@ -125,6 +227,18 @@ impl StudyTable {
                     r.cost_seconds,
                     r.cost_ratio
                 ));
+                if let (Some(reference), "full") = (&t.reference, route) {
+                    let fin = reference.full_final_delta_points.map(|d| format!("{:+.2}", -d)).unwrap_or_else(|| "–".into());
+                    md.push_str(&format!(
+                        "| `{}` | {} | {} | {} | {:+.2} | {fin} | 100% | 100% | {:.0} s | – | – |\n",
+                        r.plan,
+                        reference.trainer,
+                        pm(reference.best_mean, reference.best_std),
+                        pm(reference.final_mean, reference.final_std),
+                        -reference.full_delta_points,
+                        reference.train_seconds
+                    ));
+                }
             }
         }
         md
