@@ -109,3 +109,64 @@ pub async fn init_device(backend: Backend) -> Result<Device, DeviceError> {
         }
     }
 }
+
+/// GPU kernel launches (dispatches) counted while a [`LaunchCounter`] lives: what a forward pass
+/// or a training step costs in launches, per kernel name. On wgpu without fusion every burn op
+/// is one or more dispatches, and on a real GPU a small model's step is bound by them, not by
+/// arithmetic — so this is the figure to attack. burn-flex runs no kernels: it counts nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Launches {
+    pub total: usize,
+    /// Launches per kernel, by the name the kernel gives itself.
+    pub by_kernel: std::collections::BTreeMap<String, usize>,
+}
+
+impl Launches {
+    /// The `n` kernels launched most often, most first.
+    pub fn top(&self, n: usize) -> Vec<(&str, usize)> {
+        let mut v: Vec<(&str, usize)> = self.by_kernel.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+#[derive(Default)]
+struct Tally(std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>);
+
+impl cubecl::logging::LaunchObserver for Tally {
+    fn launched(&self, kernel: &'static str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(kernel).or_default() += 1;
+    }
+}
+
+/// Counts every kernel the process launches until [`finish`](Self::finish) (cubecl's launch
+/// observer: called on the launching thread, before submission, so the count is exact and
+/// needs no sync). Works across `.await`s, as the page's readbacks need.
+pub struct LaunchCounter {
+    tally: std::sync::Arc<Tally>,
+    _watching: cubecl::logging::LaunchObservation,
+}
+
+impl LaunchCounter {
+    pub fn start() -> Self {
+        let tally = std::sync::Arc::new(Tally::default());
+        let watching = cubecl::logging::LaunchObservation::new(tally.clone());
+        Self { tally, _watching: watching }
+    }
+
+    pub fn finish(self) -> Launches {
+        let by_kernel: std::collections::BTreeMap<String, usize> = self.tally.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, c)| (short_kernel_name(k), *c)).fold(Default::default(), |mut m, (k, c)| {
+            *m.entry(k).or_default() += c;
+            m
+        });
+        Launches { total: by_kernel.values().sum(), by_kernel }
+    }
+}
+
+/// A kernel's name without its module path and generic arguments: `burn_cubecl::kernel::
+/// binary::kernel_scalar_binop<f32, AddOp>` → `kernel_scalar_binop`.
+fn short_kernel_name(name: &str) -> String {
+    let base = name.split('<').next().unwrap_or(name);
+    base.rsplit("::").next().unwrap_or(base).trim().to_string()
+}

@@ -146,6 +146,7 @@ fn bench_measures_inference_and_training_per_plan() {
     assert!(inference(&checkpoint, &plans[..1], &none, &device).unwrap()[0].data_sent_per_s.is_none());
     let t = training(&checkpoint, &plans, 4, 8, 1, &device).unwrap();
     assert!(t.iter().all(|p| p.examples_per_s > 0.0 && p.ms_per_step > 0.0), "{t:?}");
+    assert!(r.iter().all(|p| p.launches_per_forward.is_none()) && t.iter().all(|p| p.launches_per_step.is_none()), "burn-flex launches no GPU kernel");
 
     let tsv = dir.path().join("dev.tsv");
     std::fs::write(&tsv, "sentence\tlabel\nthe movie was good\t1\na film\t0\n").unwrap();
@@ -165,4 +166,36 @@ fn bench_measures_inference_and_training_per_plan() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("examples/s"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bench(&["--seq-len", "100000"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seq-len: expected 2 to 64 tokens"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// On wgpu (lavapipe here) `bench` counts the GPU kernel launches of a forward pass and of a
+/// training step: the same count for the same pass, fewer without intermediate blocks (each
+/// removed block is two matmuls, two bias adds, a GELU, a residual and a LayerNorm's kernels),
+/// a backward pass and an optimizer step on top for training; the command prints them.
+#[test]
+fn bench_counts_kernel_launches_on_wgpu() {
+    use undivided::experiment::bench::{InferenceSpec, inference, training};
+    let dir = common::tiny_checkpoint_dir();
+    let checkpoint = Checkpoint::open(dir.path()).unwrap();
+    let plans = FfnPlan::parse_list("all;none;all", 3).unwrap();
+    let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
+    let spec = InferenceSpec { batch: 2, seq_len: 8, iters: 1, sentences: &[] };
+    let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
+    let n: Vec<usize> = r.iter().map(|p| p.launches_per_forward.as_ref().unwrap().total).collect();
+    assert!(n[1] > 0 && n[1] < n[0], "{n:?}");
+    assert_eq!(r[0].launches_per_forward, r[2].launches_per_forward, "the same pass launches the same kernels");
+    let by_kernel = &r[0].launches_per_forward.as_ref().unwrap().by_kernel;
+    assert_eq!(by_kernel.values().sum::<usize>(), n[0]);
+    assert!(by_kernel.keys().all(|k| !k.contains("::") && !k.contains('<')), "short names: {by_kernel:?}");
+    let t = training(&checkpoint, &plans[..2], 4, 8, 1, &device).unwrap();
+    let steps: Vec<usize> = t.iter().map(|p| p.launches_per_step.as_ref().unwrap().total).collect();
+    assert!(steps[0] > 2 * n[0] && steps[1] < steps[0], "a step is forward, backward and AdamW: {steps:?} vs forward {n:?}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_undivided"))
+        .args(["bench", dir.path().to_str().unwrap(), "--plans", "all;none", "--batch", "2", "--seq-len", "8", "--iters", "1", "--limit", "2", "--device", "wgpu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("all        kernel launches per forward pass: {} (most: ", n[0])), "{stdout}");
 }

@@ -191,7 +191,8 @@ async function bench() {
       row("sentences / s", f.sentences_per_s.toFixed(1), r.sentences_per_s.toFixed(1)) +
       row("ms / sentence", f.ms_per_sentence.toFixed(2), r.ms_per_sentence.toFixed(2)) +
       row("ms / batch", f.ms_per_batch.toFixed(1), r.ms_per_batch.toFixed(1)) +
-      row("start-up (first batch: shader compilation, autotune)", ms(f.first_ms), ms(r.first_ms));
+      row("start-up (first batch: shader compilation, autotune)", ms(f.first_ms), ms(r.first_ms)) +
+      (f.launches && r.launches ? row("GPU kernel launches per forward pass", fmt(f.launches.total), fmt(r.launches.total)) : "");
     $("bench-chart").hidden = false;
     wasm.draw_bars("bench-chart", `Throughput, ${n} × ${len} tokens`, "sentences / s", ["full", `reduced (${p})`], [f.sentences_per_s, r.sentences_per_s]);
     setStatus(`Benchmark done: reduced model ${(r.sentences_per_s / f.sentences_per_s).toFixed(2)}× the full model's speed.`);

@@ -9,6 +9,7 @@ use clap::Args;
 use super::args::DeviceArgs;
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
+use crate::device::Launches;
 use crate::experiment::bench::{self, InferenceSpec};
 use crate::model::FfnPlan;
 
@@ -65,13 +66,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(b > 0 && args.iters > 0, "--batch / --iters: expected at least 1");
     anyhow::ensure!((2..=checkpoint.config.max_position_embeddings).contains(&s), "--seq-len: expected 2 to {} tokens", checkpoint.config.max_position_embeddings);
     if args.train {
+        let results = bench::training(&checkpoint, &plans, b, s, args.iters, &device)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&results)?);
+            return Ok(());
+        }
         println!("{} training on {} — batch {b} × {s} tokens, AdamW, {} timed steps after 1 warm-up", checkpoint.name(), args.device.device, args.iters);
         println!("{:<10}{:>14}{:>16}{:>14}", "plan", "params", "examples/s", "ms/step");
-        let results = bench::training(&checkpoint, &plans, b, s, args.iters, &device)?;
         let full = results.first().map_or(1.0, |r| r.examples_per_s);
         for r in &results {
             println!("{:<10}{:>14}{:>16.1}{:>14.0}   ({:.2}× the first plan)", r.plan, thousands(r.params), r.examples_per_s, r.ms_per_step, r.examples_per_s / full);
         }
+        print_launches("training step", results.iter().map(|r| (r.plan.as_str(), r.launches_per_step.as_ref())));
         return Ok(());
     }
     let sentences = if args.data.is_file() {
@@ -108,5 +114,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             r.data_sent_per_s.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into())
         );
     }
+    print_launches("forward pass", results.iter().map(|r| (r.plan.as_str(), r.launches_per_forward.as_ref())));
     Ok(())
+}
+
+/// Kernel launches per pass and plan, with the kernels launched most (wgpu only).
+fn print_launches<'a>(what: &str, rows: impl Iterator<Item = (&'a str, Option<&'a Launches>)>) {
+    for (plan, launches) in rows {
+        let Some(l) = launches else { continue };
+        let top: Vec<String> = l.top(6).iter().map(|(k, c)| format!("{k} {c}")).collect();
+        println!("{plan:<10} kernel launches per {what}: {} (most: {})", l.total, top.join(", "));
+    }
 }

@@ -8,6 +8,7 @@ use web_time::Instant;
 use super::ExperimentError;
 use crate::checkpoint::Checkpoint;
 use crate::data::{Label, Task};
+use crate::device::{LaunchCounter, Launches, is_flex};
 use crate::error::ReadbackError;
 use crate::model::{BertModel, FfnPlan, ForwardOptions, ModelStats};
 use crate::train::eval::by_row_parts;
@@ -34,6 +35,8 @@ pub struct InferenceResult {
     pub fixed_ms_per_batch: f64,
     pub data_sent_per_s: Option<f64>,
     pub data_sentences: usize,
+    /// Kernel launches of one fixed-shape forward pass after the warm-up (wgpu; none on flex).
+    pub launches_per_forward: Option<Launches>,
 }
 
 /// One plan's training throughput.
@@ -43,6 +46,8 @@ pub struct TrainingResult {
     pub params: usize,
     pub examples_per_s: f64,
     pub ms_per_step: f64,
+    /// Kernel launches of one training step after the warm-up (wgpu; none on flex).
+    pub launches_per_step: Option<Launches>,
 }
 
 /// One forward pass of `batch` to the host, as evaluation runs it (rows in slices on parallel
@@ -88,7 +93,7 @@ impl Vocabulary {
     }
 }
 
-/// Inference sentences/s of each plan of `checkpoint`.
+/// Inference sentences/s of each plan of `checkpoint` (on wgpu also the launches of one pass).
 pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpec<'_>, device: &Device) -> Result<Vec<InferenceResult>, ExperimentError> {
     let (b, s) = (spec.batch, spec.seq_len);
     let batches: Vec<Batch> = spec
@@ -103,6 +108,13 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
     for plan in plans {
         let (model, _) = checkpoint.load_bert(Some(plan), device)?;
         run_to_host(&model, &fixed, device)?; // warm-up: kernel compilation, allocations
+        let launches_per_forward = if is_flex(device) {
+            None
+        } else {
+            let counter = LaunchCounter::start();
+            run_to_host(&model, &fixed, device)?;
+            Some(counter.finish())
+        };
         let start = Instant::now();
         for _ in 0..spec.iters {
             run_to_host(&model, &fixed, device)?;
@@ -124,13 +136,14 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
             fixed_ms_per_batch: 1e3 * secs / spec.iters as f64,
             data_sent_per_s,
             data_sentences: spec.sentences.len(),
+            launches_per_forward,
         });
     }
     Ok(results)
 }
 
-/// Training examples/s of each plan on fixed `batch × seq_len` batches: one warm-up step, then
-/// `iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
+/// Training examples/s of each plan on fixed `batch × seq_len` batches: one warm-up step (and on
+/// wgpu one counted step), then `iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
 pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], batch: usize, seq_len: usize, iters: usize, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
     let vocab = Vocabulary::of(checkpoint);
     let rows: Vec<Encoded> = (0..batch).map(|r| Encoded { input_ids: vocab.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
@@ -143,12 +156,19 @@ pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], batch: usize, seq_le
         let params = burn::module::Module::num_params(&model);
         let mut trainer = Trainer::new(model, Task::Sst2, TrainConfig::default(), iters + 1, &ad);
         let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
+        let launches_per_step = if is_flex(device) {
+            None
+        } else {
+            let counter = LaunchCounter::start();
+            let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
+            Some(counter.finish())
+        };
         let start = Instant::now();
         for _ in 0..iters {
             let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
         }
         let secs = start.elapsed().as_secs_f64();
-        results.push(TrainingResult { plan: plan.to_string(), params, examples_per_s: (iters * batch) as f64 / secs, ms_per_step: 1e3 * secs / iters as f64 });
+        results.push(TrainingResult { plan: plan.to_string(), params, examples_per_s: (iters * batch) as f64 / secs, ms_per_step: 1e3 * secs / iters as f64, launches_per_step });
     }
     Ok(results)
 }

@@ -12,7 +12,7 @@ use super::train::{HealRun, QuickRun, QuickSettings};
 use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
 use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
 use crate::checkpoint::Checkpoint;
-use crate::device::{Backend, init_device};
+use crate::device::{Backend, LaunchCounter, Launches, init_device, is_flex};
 use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
 
 #[derive(Serialize)]
@@ -72,6 +72,8 @@ struct BenchResult {
     ms_per_batch: f64,
     sentences_per_s: f64,
     ms_per_sentence: f64,
+    /// GPU kernel launches of one forward pass after the warm-up (none on the CPU backend).
+    launches: Option<Launches>,
 }
 
 /// What the page shows of a loaded model (the worker's reply to `load`).
@@ -285,7 +287,8 @@ impl WebModel {
         to_js(&result)
     }
 
-    /// Runs one warm-up batch (reported as `first_ms`) and `iters` timed batches of
+    /// Runs one warm-up batch (reported as `first_ms`), one counting the GPU kernel launches of a
+    /// forward pass, and `iters` timed batches of
     /// `batch_size` × `seq_len` tokens through the model of `plan`.
     pub async fn bench(&mut self, plan: String, batch_size: usize, seq_len: usize, iters: usize) -> Result<JsValue, JsValue> {
         let plan = self.plan(&plan)?;
@@ -305,6 +308,13 @@ impl WebModel {
         let start = Instant::now();
         read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
         let first_ms = start.elapsed().as_secs_f64() * 1e3;
+        let launches = if is_flex(&device) {
+            None
+        } else {
+            let counter = LaunchCounter::start();
+            read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
+            Some(counter.finish())
+        };
         let start = Instant::now();
         for _ in 0..iters {
             read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
@@ -318,6 +328,7 @@ impl WebModel {
             ms_per_batch,
             sentences_per_s: batch_size as f64 * 1e3 / ms_per_batch,
             ms_per_sentence: ms_per_batch / batch_size as f64,
+            launches,
         };
         to_js(&result)
     }

@@ -153,6 +153,8 @@ const MIN = 60000;
     await idle();
     const bench = await text('#bench-results');
     check('benchmark reports both models', /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(bench) && /start-up/.test(bench), bench + (await text('#error')));
+    const launches = (bench.match(/GPU kernel launches per forward pass\s*([\d,]+)\s*([\d,]+)/) || []).slice(1).map((x) => +x.replace(/,/g, ''));
+    check('benchmark counts GPU kernel launches per forward pass, fewer for the reduced model', launches.length === 2 && launches[1] > 0 && launches[1] < launches[0], bench);
     check('benchmark chart drawn', !(await page.$eval('#bench-chart', (c) => c.hidden)));
 
     // Training in the page: on SwiftShader a MiniLM step takes about a minute, so a tiny random
