@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::BertConfig;
-use super::ops::{dropout, per_token, scaled_dot_product};
+use super::ops::{dropout, multi_head, per_token};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
 ///
@@ -52,15 +52,10 @@ impl BertAttention {
     /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, seq, seq]`, 0 for real keys and a
     /// large negative number for padded keys, added to the attention scores.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> AttentionOutput {
-        let [batch, seq, hidden] = x.dims();
-        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, self.head_dim]).swap_dims(1, 2);
-        let q = heads(per_token(&self.query, x.clone()));
-        let k = heads(per_token(&self.key, x.clone()));
-        let v = heads(per_token(&self.value, x.clone()));
-
-        let scale = (self.head_dim as f64).sqrt().recip();
-        let (context, probs) = scaled_dot_product(q, k, v, mask_bias, scale, &self.attention_dropout, keep_probs);
-        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
+        let q = per_token(&self.query, x.clone());
+        let k = per_token(&self.key, x.clone());
+        let v = per_token(&self.value, x.clone());
+        let (context, probs) = multi_head(q, k, v, mask_bias, self.num_heads, &self.attention_dropout, keep_probs);
 
         let out = dropout(&self.hidden_dropout, per_token(&self.output_dense, context));
         AttentionOutput {

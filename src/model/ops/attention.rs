@@ -8,6 +8,44 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use super::dropout;
 
+/// Multi-head attention over the query, key and value projections (`[batch, seq, hidden]`, head
+/// `h` in columns `h·head_dim..`): the context in the same layout, and the probabilities when
+/// `keep_probs`. `mask_bias` (`[batch, 1, seq, seq]`) is BERT's padding mask: the same bias for
+/// every query of a sequence.
+///
+/// At inference on the CPU (burn-flex, f32, no attention maps) the heads are computed in place
+/// from the projections' rows by `undivided_kernels::attention`: no copies into and out of the
+/// per-head layout, and a vectorised softmax; elsewhere the heads are split for
+/// [`scaled_dot_product`].
+pub fn multi_head(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bias: Tensor<4>, heads: usize, attention_dropout: &Dropout, keep_probs: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+    let [batch, seq, hidden] = q.dims();
+    let head_dim = hidden / heads;
+    let scale = (head_dim as f64).sqrt().recip();
+    #[cfg(not(target_arch = "wasm32"))]
+    if !keep_probs && !q.device().is_autodiff() && crate::device::is_flex(&q.device()) && q.dtype() == burn::tensor::DType::F32 {
+        return (attention_inference_on_cpu(q, k, v, mask_bias, heads, scale as f32), None);
+    }
+    let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
+    let (context, probs) = scaled_dot_product(split(q), split(k), split(v), mask_bias, scale, attention_dropout, keep_probs);
+    (context.swap_dims(1, 2).reshape([batch, seq, hidden]), probs)
+}
+
+/// [`multi_head`] at inference on burn-flex, over the tensors' buffers. The padding bias is
+/// read once per sequence (`[batch, seq]`, its first query row).
+#[cfg(not(target_arch = "wasm32"))]
+fn attention_inference_on_cpu(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bias: Tensor<4>, heads: usize, scale: f32) -> Tensor<3> {
+    use crate::device::{f32_buffer, from_f32_buffer};
+    use undivided_kernels::attention::{AttentionShape, self_attention};
+    let [batch, seq, hidden] = q.dims();
+    let (shape, device) = (q.shape(), q.device());
+    let key_bias = f32_buffer(mask_bias.slice([0..batch, 0..1, 0..1, 0..seq]));
+    let (q, k, v) = (f32_buffer(q), f32_buffer(k), f32_buffer(v));
+    let mut out = vec![0f32; batch * seq * hidden];
+    let cast = bytemuck::cast_slice::<u8, f32>;
+    self_attention(cast(&q), cast(&k), cast(&v), cast(&key_bias), AttentionShape { batch, seq, heads, head_dim: hidden / heads }, scale, &mut out);
+    from_f32_buffer(burn::tensor::Bytes::from_elems(out), shape, &device)
+}
+
 /// `softmax(q·kᵀ·scale + mask_bias) · v` per head (`q`, `k`, `v`: `[batch, heads, seq, head_dim]`;
 /// `mask_bias`: `[batch, 1, seq, seq]`), with attention dropout while training. Returns the
 /// context `[batch, heads, seq, head_dim]` and, when `keep_probs`, the probabilities (before

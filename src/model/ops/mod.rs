@@ -3,6 +3,7 @@
 //!
 //! - [`per_token`]: dense layers as one `[batch·seq, d]` product (2-D matmul, not batched);
 //! - [`gelu`]: the exact GELU with finite, exact gradients (a line through each point on the CPU);
+//! - [`multi_head`]: attention over heads, in place from the projections at inference on the CPU;
 //! - [`scaled_dot_product`]: fused attention at inference, the explicit form when training;
 //! - [`dropout`] / [`with_mask_seed`]: masks from a per-thread generator, so batch slices train
 //!   on parallel threads reproducibly.
@@ -12,7 +13,7 @@ mod dropout;
 mod gelu;
 mod linear;
 
-pub use attention::scaled_dot_product;
+pub use attention::{multi_head, scaled_dot_product};
 pub use dropout::{dropout, with_mask_seed};
 pub use gelu::gelu;
 pub use linear::per_token;
