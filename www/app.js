@@ -4,7 +4,7 @@
 // answers at once. Charts and the committed results are read and drawn by the page's own copy
 // of the wasm module (src/web/chart.rs, src/web/findings.rs).
 const $ = (id) => document.getElementById(id);
-let wasm = null, info = null, stopRequested = false, busy = false;
+let wasm = null, info = null, stopRequested = false;
 // The last quick fine-tune in this page, shown beside the native results.
 let browserRows = [];
 // What the header band shows once measured: the last latency and quick fine-tune, per plan.
@@ -68,7 +68,6 @@ function plan() {
 }
 
 function setBusy(on) {
-  busy = on;
   for (const id of ["encode", "bench", "train", "heal", "cka", "probe", "load"]) $(id).disabled = on || (id !== "load" && !info);
   $("stop").disabled = !on;
 }
