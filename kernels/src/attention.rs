@@ -78,40 +78,13 @@ impl SharedOut {
 /// Lanes of the reductions below: 16 f32 is one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
 
-/// Every row of `scores` (`[rows, bias.len()]`) through [`softmax_with_bias`], compiled for the
-/// widest vectors the CPU has: the crate is built for the baseline x86-64 (SSE2), and this loop
-/// is where a third of a `none`-plan forward pass went.
-fn softmax_rows(scores: &mut [f32], bias: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { softmax_rows_avx512(scores, bias) };
+widest_vectors! {
+    /// Every row of `scores` (`[rows, bias.len()]`) through [`softmax_with_bias`]: the loop where
+    /// a third of a `none`-plan forward pass went before it ran on the CPU's full vector width.
+    fn softmax_rows(scores: &mut [f32], bias: &[f32]) {
+        for row in scores.chunks_exact_mut(bias.len()) {
+            softmax_with_bias(row, bias);
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { softmax_rows_avx2(scores, bias) };
-        }
-    }
-    softmax_rows_baseline(scores, bias);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_rows_avx512(scores: &mut [f32], bias: &[f32]) {
-    softmax_rows_baseline(scores, bias);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(scores: &mut [f32], bias: &[f32]) {
-    softmax_rows_baseline(scores, bias);
-}
-
-#[inline(always)]
-fn softmax_rows_baseline(scores: &mut [f32], bias: &[f32]) {
-    for row in scores.chunks_exact_mut(bias.len()) {
-        softmax_with_bias(row, bias);
     }
 }
 

@@ -10,91 +10,37 @@ use std::f32::consts::{FRAC_1_SQRT_2, PI};
 
 use crate::math::exp_nonpositive;
 
-/// Replaces each `x[i]` with GELU's derivative there, `Φ(x) + x·φ(x)`, and writes `offset[i]` so
-/// that `x·slope + offset` is `GELU(x) = x·Φ(x)` (to rounding: `x·slope` is rounded as the
-/// caller's product will be, so the sum recovers `GELU(x)` within an ulp). Within 1e-6 of the
-/// exact values; the loop has no calls, so the compiler vectorises it.
-///
-/// # Panics
-/// When the two slices differ in length.
-pub fn gelu_slope_offset(x_to_slope: &mut [f32], offset: &mut [f32]) {
-    assert_eq!(x_to_slope.len(), offset.len(), "GELU: inputs and offsets differ in length");
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { slope_offset_avx512(x_to_slope, offset) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { slope_offset_avx2(x_to_slope, offset) };
-        }
-    }
-    slope_offset(x_to_slope, offset);
-}
-
-// The same loops compiled for wider vectors: the crate is built for baseline x86-64 (SSE2).
-// Rust does not contract `a * b + c` into FMA, so every variant gives the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn slope_offset_avx512(x_to_slope: &mut [f32], offset: &mut [f32]) {
-    slope_offset(x_to_slope, offset);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn slope_offset_avx2(x_to_slope: &mut [f32], offset: &mut [f32]) {
-    slope_offset(x_to_slope, offset);
-}
-
-#[inline(always)]
-fn slope_offset(x_to_slope: &mut [f32], offset: &mut [f32]) {
-    let inv_sqrt_2pi = 1.0 / (2.0 * PI).sqrt();
-    for (v, offset) in x_to_slope.iter_mut().zip(offset.iter_mut()) {
-        let x = *v;
-        let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-        let pdf = exp_nonpositive(-0.5 * x * x) * inv_sqrt_2pi;
-        let slope = cdf + x * pdf;
-        *offset = x * cdf - x * slope;
-        *v = slope;
-    }
-}
-
-/// Replaces each `x[i]` with `GELU(x) = x·Φ(x)`, for inference: the same erf as
-/// [`gelu_slope_offset`], in a loop without calls that the compiler vectorises. burn-flex's own
-/// GELU calls libm's `erff` per element: 20% of a full-model forward pass on the CPU.
-pub fn gelu_in_place(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { in_place_avx512(x) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { in_place_avx2(x) };
+widest_vectors! {
+    /// Replaces each `x[i]` with GELU's derivative there, `Φ(x) + x·φ(x)`, and writes `offset[i]`
+    /// so that `x·slope + offset` is `GELU(x) = x·Φ(x)` (to rounding: `x·slope` is rounded as the
+    /// caller's product will be, so the sum recovers `GELU(x)` within an ulp). Within 1e-6 of the
+    /// exact values; the loop has no calls, so the compiler vectorises it.
+    ///
+    /// # Panics
+    /// When the two slices differ in length.
+    pub fn gelu_slope_offset(x_to_slope: &mut [f32], offset: &mut [f32]) {
+        assert_eq!(x_to_slope.len(), offset.len(), "GELU: inputs and offsets differ in length");
+        let inv_sqrt_2pi = 1.0 / (2.0 * PI).sqrt();
+        for (v, offset) in x_to_slope.iter_mut().zip(offset.iter_mut()) {
+            let x = *v;
+            let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+            let pdf = exp_nonpositive(-0.5 * x * x) * inv_sqrt_2pi;
+            let slope = cdf + x * pdf;
+            *offset = x * cdf - x * slope;
+            *v = slope;
         }
     }
-    in_place(x);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn in_place_avx512(x: &mut [f32]) {
-    in_place(x);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn in_place_avx2(x: &mut [f32]) {
-    in_place(x);
-}
-
-#[inline(always)]
-fn in_place(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        let x = *v;
-        *v = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+widest_vectors! {
+    /// Replaces each `x[i]` with `GELU(x) = x·Φ(x)`, for inference: the same erf as
+    /// [`gelu_slope_offset`], in a loop without calls that the compiler vectorises. burn-flex's
+    /// own GELU calls libm's `erff` per element: 20% of a full-model forward pass on the CPU.
+    pub fn gelu_in_place(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            let x = *v;
+            *v = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+        }
     }
 }
 
