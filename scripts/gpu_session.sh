@@ -3,6 +3,17 @@
 #
 #   BIN=target/debug/undivided MODEL=default DATA=../shared/glue/SST-2 OUT=runs/gpu scripts/gpu_session.sh
 #
+# MODE=compare (the default; a few minutes): issue 23's side-by-side. For every plan (all, 0,5,
+# none), ROUNDS times alternating: `bench` inference (32 × 128 and DATA's dev set with dynamic
+# padding) and `bench --train` (32 × 64) on $DEV, each printing the kernel launches of one pass
+# or step; then PyTorch on the same batches (`scripts/bench_pytorch.py` and
+# `bench_train_pytorch.py`, `--device cuda` when torch sees a GPU, else the CPU). Everything lands
+# in $OUT/compare.txt.
+#
+# MODE=study: `undivided study $SPEC --device $DEV` (default studies/glue4.json, TASKS / ROUTES
+# pass --tasks / --routes), stopped with Ctrl-C after WALL seconds if set; its runs resume.
+#
+# MODE=pipeline: the SST-2 pipeline measured on the H200 (docs/benchmarks.md):
 # 0. `bench --train` (full, 0,5, none) and the PyTorch CUDA baseline on the same fixed batches
 # A. side by side on the one GPU: the full model fine-tuned one epoch (the teacher), and the `0,5`
 #    and `none` students healed for one pass over the task's sentences
@@ -18,16 +29,57 @@
 set -u
 S=$(date +%s)
 BIN=${BIN:-target/debug/undivided}; MODEL=${MODEL:-default}; DATA=${DATA:-../shared/glue/SST-2}
-O=${OUT:-runs/gpu}; EPOCHS=${EPOCHS:-1}; DEV=${DEV:-wgpu}; ROUTE=${ROUTE:-pretrained}
+O=${OUT:-runs/gpu}; EPOCHS=${EPOCHS:-1}; DEV=${DEV:-wgpu}; ROUTE=${ROUTE:-pretrained}; MODE=${MODE:-compare}
 case "$ROUTE" in pretrained|finetuned) ;; *) echo "ROUTE: expected pretrained or finetuned, got $ROUTE" >&2; exit 2 ;; esac
+case "$MODE" in compare|study|pipeline) ;; *) echo "MODE: expected compare, study or pipeline, got $MODE" >&2; exit 2 ;; esac
 mkdir -p "$O"
 log() { echo "[$(( $(date +%s) - S ))s] $*" | tee -a "$O/summary.txt"; }
+[ "$MODEL" = default ] && M=models/all-MiniLM-L6-v2 || M=$MODEL
+TORCH_DEV=cpu
+python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null && TORCH_DEV=cuda
+
+if [ "$MODE" = compare ]; then
+  PLANS=${PLANS:-"all;0,5;none"}; ITERS=${BENCH_ITERS:-20}
+  for r in $(seq ${ROUNDS:-2}); do
+    log "round $r: undivided on $DEV"
+    "$BIN" bench "$MODEL" --plans "$PLANS" --iters $ITERS --device $DEV --data "$DATA/dev.tsv" 2>&1 | tee -a "$O/compare.txt"
+    [ "${PIPESTATUS[0]}" = 0 ] || { log "bench failed on $DEV: is there a GPU and a Vulkan driver?"; exit 1; }
+    "$BIN" bench "$MODEL" --train --plans "$PLANS" --seq-len 64 --iters $ITERS --device $DEV 2>&1 | tee -a "$O/compare.txt"
+    if python3 -c "import torch, transformers" 2>/dev/null; then
+      log "round $r: PyTorch on $TORCH_DEV"
+      python3 scripts/bench_pytorch.py --model "$M" --plans "$PLANS" --iters $ITERS --device $TORCH_DEV --data "$DATA/dev.tsv" 2>&1 \
+        | grep -Ev 'Loading weights|^$' | tee -a "$O/compare.txt"
+      python3 scripts/bench_train_pytorch.py --model "$M" --plans "$PLANS" --seq-len 64 --iters $ITERS --device $TORCH_DEV 2>&1 \
+        | grep -E '^(torch|plan|all|none|[0-9,]+ )' | tee -a "$O/compare.txt"
+    else
+      log "no torch + transformers in python3: PyTorch's side skipped"
+    fi
+  done
+  log "compare done: $O/compare.txt"
+  exit 0
+fi
+
+if [ "$MODE" = study ]; then
+  args=(study "${SPEC:-studies/glue4.json}" --out "$O/study" --device $DEV)
+  [ -n "${TASKS:-}" ] && args+=(--tasks "$TASKS")
+  [ -n "${ROUTES:-}" ] && args+=(--routes "$ROUTES")
+  "$BIN" "${args[@]}" > "$O/study.log" 2>&1 &
+  pid=$!
+  if [ -n "${WALL:-}" ]; then
+    while kill -0 $pid 2> /dev/null; do
+      [ $(( $(date +%s) - S )) -ge "$WALL" ] && { log "out of time: interrupting the study (its runs resume)"; kill -INT $pid; break; }
+      sleep 2
+    done
+  fi
+  wait $pid; rc=$?
+  log "study exit $rc: $O/study/study.md"
+  exit $rc
+fi
 
 "$BIN" bench "$MODEL" --train --plans "all;0,5;none" --seq-len 64 --iters ${BENCH_ITERS:-20} --device $DEV \
   --data "$DATA/dev.tsv" 2>&1 | tee "$O/bench.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || { log "bench failed on $DEV: is there a GPU and a Vulkan driver?"; exit 1; }
-if [ "$DEV" = wgpu ] && python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then
-  [ "$MODEL" = default ] && M=models/all-MiniLM-L6-v2 || M=$MODEL
+if [ "$DEV" = wgpu ] && [ "$TORCH_DEV" = cuda ]; then
   python3 scripts/bench_train_pytorch.py --model "$M" --device cuda --seq-len 64 --iters ${BENCH_ITERS:-20} 2>&1 \
     | grep -E '^(torch|plan|all|none|[0-9,]+ )' | tee "$O/pytorch.txt"
 fi
