@@ -4,7 +4,7 @@
 #   BIN=target/debug/undivided MODEL=default DATA=../shared/glue/SST-2 OUT=runs/gpu scripts/gpu_session.sh
 #
 # MODE=compare (the default; a few minutes): issue 23's side-by-side. For every plan (all, 0,5,
-# none), ROUNDS times alternating: `bench` inference (32 × 128 and DATA's dev set with dynamic
+# none), ROUNDS times alternating: `bench` inference (32 × INFER_LEN=128 and DATA's dev set with dynamic
 # padding) and `bench --train` (32 × 64) on $DEV, each printing the kernel launches of one pass
 # or step; then PyTorch on the same batches (`scripts/bench_pytorch.py` and
 # `bench_train_pytorch.py`, `--device cuda` when torch sees a GPU, else the CPU). Everything lands
@@ -39,15 +39,15 @@ TORCH_DEV=cpu
 python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null && TORCH_DEV=cuda
 
 if [ "$MODE" = compare ]; then
-  PLANS=${PLANS:-"all;0,5;none"}; ITERS=${BENCH_ITERS:-20}
+  PLANS=${PLANS:-"all;0,5;none"}; ITERS=${BENCH_ITERS:-20}; LEN=${INFER_LEN:-128}
   for r in $(seq ${ROUNDS:-2}); do
     log "round $r: undivided on $DEV"
-    "$BIN" bench "$MODEL" --plans "$PLANS" --iters $ITERS --device $DEV --data "$DATA/dev.tsv" 2>&1 | tee -a "$O/compare.txt"
+    "$BIN" bench "$MODEL" --plans "$PLANS" --seq-len $LEN --iters $ITERS --device $DEV --data "$DATA/dev.tsv" 2>&1 | tee -a "$O/compare.txt"
     [ "${PIPESTATUS[0]}" = 0 ] || { log "bench failed on $DEV: is there a GPU and a Vulkan driver?"; exit 1; }
     "$BIN" bench "$MODEL" --train --plans "$PLANS" --seq-len 64 --iters $ITERS --device $DEV 2>&1 | tee -a "$O/compare.txt"
     if python3 -c "import torch, transformers" 2>/dev/null; then
       log "round $r: PyTorch on $TORCH_DEV"
-      python3 scripts/bench_pytorch.py --model "$M" --plans "$PLANS" --iters $ITERS --device $TORCH_DEV --data "$DATA/dev.tsv" 2>&1 \
+      python3 scripts/bench_pytorch.py --model "$M" --plans "$PLANS" --seq-len $LEN --iters $ITERS --device $TORCH_DEV --data "$DATA/dev.tsv" 2>&1 \
         | grep -Ev 'Loading weights|^$' | tee -a "$O/compare.txt"
       python3 scripts/bench_train_pytorch.py --model "$M" --plans "$PLANS" --seq-len 64 --iters $ITERS --device $TORCH_DEV 2>&1 \
         | grep -E '^(torch|plan|all|none|[0-9,]+ )' | tee -a "$O/compare.txt"

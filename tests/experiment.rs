@@ -199,3 +199,34 @@ fn bench_counts_kernel_launches_on_wgpu() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("all        kernel launches per forward pass: {} (most: ", n[0])), "{stdout}");
 }
+
+/// `scripts/gpu_session.sh`'s default mode, as a GPU session would start it, here on the CPU with
+/// a tiny model: inference and training of every plan land in compare.txt (PyTorch's side runs
+/// where python3 has torch, and is skipped with a message otherwise); a wrong MODE is refused.
+#[test]
+fn the_gpu_session_script_runs_its_comparison() {
+    let dir = common::tiny_checkpoint_dir();
+    std::fs::write(dir.path().join("dev.tsv"), "sentence\tlabel\nthe movie was good\t1\na film\t0\n").unwrap();
+    let out = common::tempdir();
+    let script = common::root().join("scripts/gpu_session.sh");
+    let run = |mode: &str| {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .current_dir(common::root())
+            .envs([("BIN", env!("CARGO_BIN_EXE_undivided")), ("MODE", mode), ("DEV", "flex"), ("PLANS", "all;none"), ("BENCH_ITERS", "1"), ("ROUNDS", "1"), ("INFER_LEN", "16")])
+            .env("MODEL", dir.path())
+            .env("DATA", dir.path())
+            .env("OUT", out.path())
+            .output()
+            .unwrap()
+    };
+    let r = run("compare");
+    assert!(r.status.success(), "{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    let text = std::fs::read_to_string(out.path().join("compare.txt")).unwrap();
+    assert!(text.contains("fixed 32×16 tokens") && text.contains("training on flex") && text.matches("\nnone ").count() >= 2, "{text}");
+    let summary = std::fs::read_to_string(out.path().join("summary.txt")).unwrap();
+    assert!(summary.contains("compare done") && (summary.contains("PyTorch on") || summary.contains("PyTorch's side skipped")), "{summary}");
+    let r = run("bogus");
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("MODE: expected compare, study or pipeline, got bogus"));
+}
