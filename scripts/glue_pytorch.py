@@ -60,7 +60,7 @@ def metric(task, preds, labels):
         return "f1", 2 * tp / max(1, 2 * tp + fp + fn), acc
     if task == "cola":
         d = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-        return "mcc", (tp * tn - fp * fn) / d if d else 0.0, acc
+        return "matthews", (tp * tn - fp * fn) / d if d else 0.0, acc
     return "accuracy", acc, acc
 
 
