@@ -204,6 +204,13 @@ where
     let (lo, hi) = ends.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.15).max(0.5);
     let (lo, hi) = (lo - pad, hi + pad);
+    // The legend goes where the bars are not (above the zero line when every bar goes down,
+    // below it otherwise), so the axis leaves it room: its share of the plot's height.
+    let all_down = series.iter().flat_map(|s| s.values.iter().flatten()).all(|&(v, _)| v <= 0.0);
+    let (_, root_h) = root.dim_in_pixel();
+    let legend_px = series.len() as f64 * 17.0 + 24.0;
+    let plot_px = (root_h as f64 - 80.0).max(legend_px + 1.0);
+    let (lo, hi) = with_legend_room(lo, hi, legend_px / plot_px, all_down);
     let n = groups.len();
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 16))
@@ -226,11 +233,21 @@ where
                 .map_err(draw_err)?;
         }
     }
-    // The legend where the bars are not: above the zero line when every bar goes down.
     let entries: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(k, s)| (s.name.clone(), COLOURS[k % COLOURS.len()])).collect();
-    let all_down = series.iter().flat_map(|s| s.values.iter().flatten()).all(|&(v, _)| v <= 0.0);
     legend(&chart.plotting_area().strip_coord_spec(), &entries, all_down)?;
     root.present().map_err(draw_err)
+}
+
+/// The value range `lo..hi` (with `lo ≤ 0 ≤ hi`) widened so that the space above zero (`top`)
+/// or below it is at least `fraction` of the whole: room for a legend where no bar is.
+fn with_legend_room(lo: f64, hi: f64, fraction: f64, top: bool) -> (f64, f64) {
+    let f = fraction.clamp(0.0, 0.9);
+    if top {
+        // hi / (hi − lo) ≥ f  ⇔  hi ≥ f·(−lo) / (1 − f)
+        (lo, hi.max(f * -lo / (1.0 - f)))
+    } else {
+        (lo.min(-f * hi / (1.0 - f)), hi)
+    }
 }
 
 /// Draws a matrix as a heat map on `[0, 1]`, white to blue, each cell labelled with its value:
@@ -275,4 +292,22 @@ where
         }
     }
     root.present().map_err(draw_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_legend_room;
+
+    #[test]
+    fn the_legend_gets_its_share_of_the_axis_where_no_bar_is() {
+        // Every bar down to −20: a legend a third of the plot tall needs 10 points above zero.
+        let (lo, hi) = with_legend_room(-20.0, 1.0, 1.0 / 3.0, true);
+        assert_eq!(lo, -20.0);
+        assert!((hi / (hi - lo) - 1.0 / 3.0).abs() < 1e-12, "{hi}");
+        // Enough room already: unchanged.
+        assert_eq!(with_legend_room(-2.0, 8.0, 0.25, true), (-2.0, 8.0));
+        // Bars up: the room goes below zero.
+        let (lo, hi) = with_legend_room(-0.5, 30.0, 0.25, false);
+        assert!(hi == 30.0 && (-lo / (hi - lo) - 0.25).abs() < 1e-12, "{lo}");
+    }
 }
