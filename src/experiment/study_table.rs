@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::results::ResultsError;
-use super::table::Variant;
+use super::table::{PlanSummary, Variant};
 use crate::chart::BarSeries;
 
 /// How a reduced model is made before it is fine-tuned on a task.
@@ -154,8 +154,9 @@ impl ReferenceRow {
             let reason = format!("a run of {} ({}) in {task}'s reference; expected {task} ({})", r.task, r.metric, full.metric);
             return Err(ResultsError::Reference { name: name.into(), line: 0, reason });
         }
-        let (best_mean, best_std) = mean_std(runs.iter().map(|r| r.best));
-        let (final_mean, final_std) = mean_std(runs.iter().map(|r| r.final_value));
+        let stats = |f: fn(&ReferenceRun) -> f64| PlanSummary::mean_std(&runs.iter().map(f).collect::<Vec<_>>());
+        let (best_mean, best_std) = stats(|r| r.best);
+        let (final_mean, final_std) = stats(|r| r.final_value);
         Ok(ReferenceRow {
             trainer: runs.iter().find_map(|r| r.torch.as_ref()).map(|t| format!("PyTorch {t} + transformers")).unwrap_or_else(|| "reference trainer".into()),
             seeds: runs.iter().map(|r| r.seed).collect(),
@@ -166,18 +167,9 @@ impl ReferenceRow {
             final_std,
             full_delta_points: 100.0 * (full.best_mean - best_mean),
             full_final_delta_points: full.final_mean.map(|f| 100.0 * (f - final_mean)),
-            train_seconds: mean_std(runs.iter().map(|r| r.train_seconds)).0,
+            train_seconds: stats(|r| r.train_seconds).0,
         })
     }
-}
-
-/// Mean and sample standard deviation (0 for one value).
-fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let v: Vec<f64> = values.collect();
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
 }
 
 impl StudyTask {
