@@ -4,7 +4,7 @@
     /tmp/refenv/bin/python scripts/bench_pytorch.py [--plans "all;0,5;none"] [--iters 5]
     python3 scripts/bench_pytorch.py --device cuda --iters 20   # beside `bench --device wgpu`
 
-Fixed shape: batch 32 x 128 real tokens (after one warm-up batch). Dataset: SST-2 dev in file
+Fixed shape: batch 32 x 128 real tokens (after `warmup` untimed batches, 3 as `bench`). Dataset: SST-2 dev in file
 order, batches of 32, padded to the longest in each batch, truncated at 128. Each batch's pooled
 output is copied to the host, as `undivided bench` reads it back, so a GPU's batches are timed
 to their end.
@@ -32,6 +32,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches first (as `undivided bench --warmup`)")
     p.add_argument("--data", default=os.path.join(ROOT, "../shared/glue/SST-2/dev.tsv"))
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     a = p.parse_args()
@@ -53,7 +54,8 @@ def main():
         ids = ids.to(dev)
         fixed = dict(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=torch.zeros_like(ids))
         run = lambda inputs: model(**inputs).pooler_output.cpu()
-        run(fixed)
+        for _ in range(a.warmup):
+            run(fixed)
         t = time.perf_counter()
         for _ in range(a.iters):
             run(fixed)

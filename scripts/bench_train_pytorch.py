@@ -5,7 +5,8 @@
     python3 scripts/bench_train_pytorch.py --device cuda --iters 20   # beside `bench --device wgpu` on a GPU
 
 BertForSequenceClassification on all-MiniLM-L6-v2, batch 32 x seq-len real tokens, AdamW
-(lr 5e-5, weight decay 0.01), dropout on, one warm-up step then `iters` timed steps.
+(lr 5e-5, weight decay 0.01), dropout on, `warmup` untimed steps (3, as `bench`) then `iters`
+timed steps.
 """
 import argparse
 import os
@@ -24,6 +25,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (as `undivided bench --warmup`)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (timed with a synchronise after the steps)")
     a = p.parse_args()
     dev = torch.device(a.device)
@@ -49,7 +51,8 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad()
-        step()
+        for _ in range(a.warmup):
+            step()
         sync()
         t = time.perf_counter()
         for _ in range(a.iters):

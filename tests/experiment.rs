@@ -131,20 +131,20 @@ fn publish_keeps_a_runs_files_and_does_not_follow_links() {
 /// sequence length the model cannot take.
 #[test]
 fn bench_measures_inference_and_training_per_plan() {
-    use undivided::experiment::bench::{InferenceSpec, inference, training};
+    use undivided::experiment::bench::{InferenceSpec, TrainingSpec, inference, training};
     let dir = common::tiny_checkpoint_dir();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let plans = FfnPlan::parse_list("all;none", 3).unwrap();
     let sentences: Vec<String> = ["the movie was good", "a film", "very bad"].iter().map(|s| s.to_string()).collect();
     let device = Device::flex();
-    let spec = InferenceSpec { batch: 2, seq_len: 8, iters: 2, sentences: &sentences };
+    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 2, sentences: &sentences };
     let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
     assert_eq!(r.len(), 2);
     assert!(r.iter().all(|p| p.fixed_sent_per_s > 0.0 && p.data_sent_per_s.is_some_and(|v| v > 0.0) && p.data_sentences == 3), "{r:?}");
     assert!(r[1].params < r[0].params);
     let none = InferenceSpec { sentences: &[], ..spec };
     assert!(inference(&checkpoint, &plans[..1], &none, &device).unwrap()[0].data_sent_per_s.is_none());
-    let t = training(&checkpoint, &plans, 4, 8, 1, &device).unwrap();
+    let t = training(&checkpoint, &plans, &TrainingSpec { batch: 4, seq_len: 8, warmup: 1, iters: 1 }, &device).unwrap();
     assert!(t.iter().all(|p| p.examples_per_s > 0.0 && p.ms_per_step > 0.0), "{t:?}");
     assert!(r.iter().all(|p| p.launches_per_forward.is_none()) && t.iter().all(|p| p.launches_per_step.is_none()), "burn-flex launches no GPU kernel");
 
@@ -162,8 +162,9 @@ fn bench_measures_inference_and_training_per_plan() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert_eq!(json[0]["data_sentences"], 2);
-    let out = bench(&["--train"]);
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("examples/s"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench(&["--train", "--warmup", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("examples/s") && stdout.contains("1 timed steps after 2 warm-up"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let out = bench(&["--seq-len", "100000"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seq-len: expected 2 to 64 tokens"), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -174,12 +175,12 @@ fn bench_measures_inference_and_training_per_plan() {
 /// a backward pass and an optimizer step on top for training; the command prints them.
 #[test]
 fn bench_counts_kernel_launches_on_wgpu() {
-    use undivided::experiment::bench::{InferenceSpec, inference, training};
+    use undivided::experiment::bench::{InferenceSpec, TrainingSpec, inference, training};
     let dir = common::tiny_checkpoint_dir();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let plans = FfnPlan::parse_list("all;none;all", 3).unwrap();
     let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
-    let spec = InferenceSpec { batch: 2, seq_len: 8, iters: 1, sentences: &[] };
+    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 1, sentences: &[] };
     let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
     let n: Vec<usize> = r.iter().map(|p| p.launches_per_forward.as_ref().unwrap().total).collect();
     assert!(n[1] > 0 && n[1] < n[0], "{n:?}");
@@ -187,7 +188,7 @@ fn bench_counts_kernel_launches_on_wgpu() {
     let by_kernel = &r[0].launches_per_forward.as_ref().unwrap().by_kernel;
     assert_eq!(by_kernel.values().sum::<usize>(), n[0]);
     assert!(by_kernel.keys().all(|k| !k.contains("::") && !k.contains('<')), "short names: {by_kernel:?}");
-    let t = training(&checkpoint, &plans[..2], 4, 8, 1, &device).unwrap();
+    let t = training(&checkpoint, &plans[..2], &TrainingSpec { batch: 4, seq_len: 8, warmup: 1, iters: 1 }, &device).unwrap();
     let steps: Vec<usize> = t.iter().map(|p| p.launches_per_step.as_ref().unwrap().total).collect();
     assert!(steps[0] > 2 * n[0] && steps[1] < steps[0], "a step is forward, backward and AdamW: {steps:?} vs forward {n:?}");
 

@@ -10,7 +10,7 @@ use super::args::DeviceArgs;
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::device::Launches;
-use crate::experiment::bench::{self, InferenceSpec};
+use crate::experiment::bench::{self, InferenceSpec, TrainingSpec};
 use crate::model::FfnPlan;
 
 #[derive(Args, Debug)]
@@ -29,9 +29,13 @@ pub struct BenchArgs {
     /// Sequence length of the fixed-shape benchmark.
     #[arg(long, default_value_t = 128)]
     pub seq_len: usize,
-    /// Timed batches of the fixed-shape benchmark (after one warm-up batch).
+    /// Timed batches (or training steps) of the fixed-shape benchmark.
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
+    /// Untimed batches (or training steps) before the timed ones: kernel compilation, and on the
+    /// CPU the allocator's first touch of its memory, which slows the first training steps.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
     /// A GLUE TSV whose first column holds sentences (SST-2 dev), run in file order with dynamic padding.
     #[arg(long, default_value = "../shared/glue/SST-2/dev.tsv")]
     pub data: PathBuf,
@@ -66,12 +70,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(b > 0 && args.iters > 0, "--batch / --iters: expected at least 1");
     anyhow::ensure!((2..=checkpoint.config.max_position_embeddings).contains(&s), "--seq-len: expected 2 to {} tokens", checkpoint.config.max_position_embeddings);
     if args.train {
-        let results = bench::training(&checkpoint, &plans, b, s, args.iters, &device)?;
+        let results = bench::training(&checkpoint, &plans, &TrainingSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters }, &device)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
             return Ok(());
         }
-        println!("{} training on {} — batch {b} × {s} tokens, AdamW, {} timed steps after 1 warm-up", checkpoint.name(), args.device.device, args.iters);
+        println!("{} training on {} — batch {b} × {s} tokens, AdamW, {} timed steps after {} warm-up", checkpoint.name(), args.device.device, args.iters, args.warmup);
         println!("{:<10}{:>14}{:>16}{:>14}", "plan", "params", "examples/s", "ms/step");
         let full = results.first().map_or(1.0, |r| r.examples_per_s);
         for r in &results {
@@ -90,17 +94,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("note: {} not found; skipping the dataset benchmark", args.data.display());
         Vec::new()
     };
-    let spec = InferenceSpec { batch: b, seq_len: s, iters: args.iters, sentences: &sentences };
+    let spec = InferenceSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters, sentences: &sentences };
     let results = bench::inference(&checkpoint, &plans, &spec, &device)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
     }
     println!(
-        "{} on {} — batch {b}; fixed {b}×{s} tokens ({} timed batches); {}",
+        "{} on {} — batch {b}; fixed {b}×{s} tokens ({} timed batches after {} warm-up); {}",
         checkpoint.name(),
         args.device.device,
         args.iters,
+        args.warmup,
         if sentences.is_empty() { "no dataset".to_string() } else { format!("{} ({} sentences, dynamic padding)", args.data.display(), sentences.len()) }
     );
     println!("{:<10}{:>14}{:>18}{:>16}{:>18}", "plan", "params", "fixed sent/s", "ms/batch", "dataset sent/s");

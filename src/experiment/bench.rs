@@ -20,7 +20,9 @@ use crate::train::{TrainConfig, Trainer};
 pub struct InferenceSpec<'a> {
     pub batch: usize,
     pub seq_len: usize,
-    /// Timed batches of the fixed shape (after one warm-up batch).
+    /// Untimed batches before the timed ones (kernel compilation, the allocator's first touches).
+    pub warmup: usize,
+    /// Timed batches of the fixed shape.
     pub iters: usize,
     /// Sentences run in order, `batch` at a time with dynamic padding (none: skipped).
     pub sentences: &'a [String],
@@ -107,7 +109,9 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
     let mut results = Vec::new();
     for plan in plans {
         let (model, _) = checkpoint.load_bert(Some(plan), device)?;
-        run_to_host(&model, &fixed, device)?; // warm-up: kernel compilation, allocations
+        for _ in 0..spec.warmup {
+            run_to_host(&model, &fixed, device)?;
+        }
         let launches_per_forward = if is_flex(device) {
             None
         } else {
@@ -142,9 +146,24 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
     Ok(results)
 }
 
-/// Training examples/s of each plan on fixed `batch × seq_len` batches: one warm-up step (and on
-/// wgpu one counted step), then `iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
-pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], batch: usize, seq_len: usize, iters: usize, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
+/// What a training benchmark runs: steps on fixed `batch × seq_len` batches.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingSpec {
+    pub batch: usize,
+    pub seq_len: usize,
+    /// Untimed steps first. Why more than one: on the CPU the first steps of a process run up to
+    /// twice as slow as the rest while the allocator touches its memory for the first time
+    /// (page faults, all within three steps; docs/benchmarks.md), a cost a fine-tuning run of
+    /// hundreds of steps pays once.
+    pub warmup: usize,
+    /// Timed steps.
+    pub iters: usize,
+}
+
+/// Training examples/s of each plan: `spec.warmup` untimed steps (and on wgpu one counted step),
+/// then `spec.iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
+pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingSpec, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
+    let TrainingSpec { batch, seq_len, warmup, iters } = *spec;
     let vocab = Vocabulary::of(checkpoint);
     let rows: Vec<Encoded> = (0..batch).map(|r| Encoded { input_ids: vocab.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
     let input = Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0);
@@ -154,8 +173,10 @@ pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], batch: usize, seq_le
         let ad = device.clone().autodiff();
         let (model, _) = checkpoint.load_classifier(Some(plan), &ad)?;
         let params = burn::module::Module::num_params(&model);
-        let mut trainer = Trainer::new(model, Task::Sst2, TrainConfig::default(), iters + 1, &ad);
-        let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
+        let mut trainer = Trainer::new(model, Task::Sst2, TrainConfig::default(), warmup + iters + 1, &ad);
+        for _ in 0..warmup {
+            let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
+        }
         let launches_per_step = if is_flex(device) {
             None
         } else {
