@@ -78,6 +78,12 @@ impl Vocabulary {
         Self { cls: id("[CLS]", 101), sep: id("[SEP]", 102), size: checkpoint.config.vocab_size }
     }
 
+    /// The fixed-shape batch both benchmarks time: `batch` rows of `seq_len` real tokens.
+    fn batch(self, batch: usize, seq_len: usize) -> Batch {
+        let rows: Vec<Encoded> = (0..batch).map(|r| Encoded { input_ids: self.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
+        Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0)
+    }
+
     /// Token ids of a fixed-shape row `r`: [CLS] w … w [SEP], every token real.
     fn row(self, r: usize, seq_len: usize) -> impl Iterator<Item = u32> {
         (0..seq_len).map(move |j| {
@@ -103,9 +109,7 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
         .chunks(b.max(1))
         .map(|c| checkpoint.tokenizer.encode_batch(&c.iter().map(|s| TextInput::Single(s.clone())).collect::<Vec<_>>()))
         .collect::<Result<_, _>>()?;
-    let vocab = Vocabulary::of(checkpoint);
-    let rows: Vec<Encoded> = (0..b).map(|r| Encoded { input_ids: vocab.row(r, s).collect(), token_type_ids: vec![0; s], truncated: false }).collect();
-    let fixed = Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0);
+    let fixed = Vocabulary::of(checkpoint).batch(b, s);
     let mut results = Vec::new();
     for plan in plans {
         let (model, _) = checkpoint.load_bert(Some(plan), device)?;
@@ -164,9 +168,7 @@ pub struct TrainingSpec {
 /// then `spec.iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
 pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingSpec, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
     let TrainingSpec { batch, seq_len, warmup, iters } = *spec;
-    let vocab = Vocabulary::of(checkpoint);
-    let rows: Vec<Encoded> = (0..batch).map(|r| Encoded { input_ids: vocab.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
-    let input = Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0);
+    let input = Vocabulary::of(checkpoint).batch(batch, seq_len);
     let labels: Vec<Label> = (0..batch).map(|i| Label::Class(i % 2)).collect();
     let mut results = Vec::new();
     for plan in plans {
