@@ -414,6 +414,54 @@ fn the_fused_adamw_is_burns_adamw_and_shares_its_record() {
     }
 }
 
+/// On wgpu (lavapipe here) the same AdamW runs as one kernel per parameter instead of burn's
+/// fifteen element-wise ones: the weights agree with burn's AdamW after five steps, with and
+/// without weight decay, and a step of a weight and a bias launches two kernels, nothing else.
+#[test]
+fn the_fused_adamw_on_wgpu_is_burns_adamw_in_one_launch_per_parameter() {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+    use burn::tensor::{Distribution, Tensor};
+    use undivided::device::LaunchCounter;
+    use undivided::train::adamw::FusedAdamW;
+    let _turn = turn();
+    let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap().autodiff();
+    let weights = |l: &Linear| {
+        let mut w = l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        w.extend(l.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap());
+        w
+    };
+    let x = Tensor::<2>::random([4, 300], Distribution::Normal(0.0, 1.0), &device);
+    let grads = |l: &Linear, i: usize| GradientsParams::from_grads(l.forward(x.clone().mul_scalar(i as f32 + 1.0)).tanh().sum().backward(), l);
+    let steps = |optim: &mut ModuleOptimizer, mut l: Linear, range: std::ops::Range<usize>| {
+        for i in range {
+            let g = grads(&l, i);
+            l = optim.step(1e-2 * (i + 1) as f64, l, g);
+        }
+        l
+    };
+    for weight_decay in [0.0, 0.01] {
+        let start = LinearConfig::new(300, 300).init(&device);
+        let w0 = weights(&start);
+        let mut fused = ModuleOptimizer::from(FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay));
+        let mut burns = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(weight_decay).init();
+        let (la, lb) = (steps(&mut fused, start.clone(), 0..5), steps(&mut burns, start.clone(), 0..5));
+        let (wa, wb) = (weights(&la), weights(&lb));
+        assert_ne!(wa, w0, "the weights should have moved");
+        let diff = common::max_abs_diff(&wa, &wb);
+        assert!(diff <= 1e-6, "weight decay {weight_decay}: the kernel and burn's AdamW differ by {diff} after 5 steps");
+        // `start` shared its buffers with the trained copy: the kernel wrote into copies.
+        assert_eq!(weights(&start), w0, "a model that shares the parameters' buffers must not change");
+
+        let g = grads(&la, 5);
+        let counter = LaunchCounter::start();
+        let _ = fused.step(1e-2, la, g);
+        let launches = counter.finish();
+        assert_eq!(launches.by_kernel.get("AdamwUpdate"), Some(&2), "{launches:?}");
+        assert_eq!(launches.total, 2, "one launch per parameter: {launches:?}");
+    }
+}
+
 /// One decided behaviour for the starting head, shared by the CLI and the page: a pre-trained
 /// encoder gets a new head, a checkpoint fine-tuned on this task keeps its head, and one
 /// fine-tuned for other labels (or on another task) keeps its encoder and gets a new head, said.

@@ -126,10 +126,15 @@ async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
     let mut run = QuickRun::new(&checkpoint, None, &plan, &train, &dev, &settings, &device).unwrap();
     let before = run.train_loss().await.unwrap();
     let mut losses = Vec::new();
+    let launches = undivided::device::LaunchCounter::start();
     while !run.done() {
         losses.push(run.step().await.unwrap());
     }
+    let launches = launches.finish();
     let after = run.train_loss().await.unwrap();
+    // AdamW is one WGSL kernel per parameter in the browser too: as many launches each step.
+    let adamw = launches.by_kernel.get("AdamwUpdate").copied().unwrap_or(0);
+    assert!(adamw > 0 && adamw % 8 == 0, "AdamW kernel launches over 8 steps: {adamw} ({launches:?})");
     web_sys::console::log_1(&format!("quick fine-tune on WebGPU: training-set loss {before} -> {after}; step losses {losses:?}").into());
     assert!(after < before - 0.01, "training-set loss {before} -> {after}: {losses:?}");
     let eval = run.evaluate().await.unwrap();

@@ -5,16 +5,18 @@
 //! burn-flex runs element-wise operations on one thread. For MiniLM's 22.7 M parameters (half
 //! of them the word embeddings) that was 14% of a full-model training step on a 2-core machine
 //! (docs/benchmarks.md). [`FusedAdamW`] computes the same update in one loop per parameter
-//! (`undivided_kernels::adamw`), split across threads, on burn-flex's buffers in place; on any
-//! other device (wgpu, the browser) it is burn's [`AdamW`], unchanged.
+//! (`undivided_kernels::adamw`), split across threads, on burn-flex's buffers in place; on cubecl
+//! devices (wgpu natively, WebGPU in the browser) in one kernel launch per parameter
+//! ([`super::adamw_cube`]) instead of fifteen; anywhere else it is burn's [`AdamW`], unchanged.
 //!
 //! Its state is burn's [`AdamWState`], so an optimizer record saved by either is read by the
 //! other, and runs resume across the change.
 
 use burn::optim::{AdamW, AdamWConfig, AdamWState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
+use undivided_kernels::adamw::AdamWStep;
 #[cfg(not(target_arch = "wasm32"))]
-use undivided_kernels::adamw::{AdamWStep, adamw_update};
+use undivided_kernels::adamw::adamw_update;
 
 /// AdamW (Loshchilov & Hutter) with decoupled weight decay, as burn's [`AdamW`] without AMSGrad
 /// and without cautious decay: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
@@ -68,8 +70,35 @@ impl FusedAdamW {
     }
 }
 
+impl FusedAdamW {
+    /// The update of one parameter on a cubecl device, in one kernel launch; `Err` hands the
+    /// arguments back where they do not fit it (another device, another dtype, AMSGrad state).
+    #[allow(clippy::type_complexity)]
+    fn step_on_cube<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdamWState<D>>,
+    ) -> Result<(Tensor<D>, AdamWState<D>), (Tensor<D>, Tensor<D>, Option<AdamWState<D>>)> {
+        use burn::optim::AdaptiveMomentumState;
+        let (moments, time) = match state {
+            Some(AdamWState { momentum }) if momentum.max_moment_2.is_none() => ((momentum.moment_1, momentum.moment_2), momentum.time + 1),
+            Some(state) => return Err((tensor, grad, Some(state))),
+            None => ((tensor.zeros_like(), tensor.zeros_like()), 1),
+        };
+        let restore = |(m, v): (Tensor<D>, Tensor<D>)| (time > 1).then(|| AdamWState::new(AdaptiveMomentumState::new(time - 1, m, v)));
+        match super::adamw_cube::buffers(tensor, grad, moments) {
+            Ok(buffers) => {
+                let (tensor, m, v) = super::adamw_cube::step(&adamw_step(self, lr, time), buffers);
+                Ok((tensor, AdamWState::new(AdaptiveMomentumState::new(time, m, v))))
+            }
+            Err((tensor, grad, moments)) => Err((tensor, grad, restore(moments))),
+        }
+    }
+}
+
 /// The scalars of one update, as burn's AdamW computes them.
-#[cfg(not(target_arch = "wasm32"))]
 fn adamw_step(optim: &FusedAdamW, lr: LearningRate, time: usize) -> AdamWStep {
     let t = time as i32;
     AdamWStep {
@@ -114,6 +143,10 @@ impl Optimizer for FusedAdamW {
             let (tensor, state) = self.step_in_place(lr, tensor, grad, state);
             return (tensor, Some(state));
         }
+        let (tensor, grad, state) = match self.step_on_cube(lr, tensor, grad, state) {
+            Ok((tensor, state)) => return (tensor, Some(state)),
+            Err(back) => back,
+        };
         self.tensor_ops.step(lr, tensor, grad, state)
     }
 

@@ -3,6 +3,7 @@
 //! ([`heal`], [`heal_run`]), evaluation, distillation losses, batches, schedule and AdamW.
 
 pub mod adamw;
+pub mod adamw_cube;
 pub mod batches;
 pub mod cursor;
 pub mod distill;

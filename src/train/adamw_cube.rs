@@ -1,0 +1,133 @@
+//! AdamW as one GPU kernel per parameter, on cubecl devices (wgpu natively, WebGPU in the page).
+//!
+//! Why: burn's [`AdamW`](burn::optim::AdamW) composes the update from about fifteen element-wise
+//! tensor operations, and burn is built without `fusion`, so on a GPU each is its own kernel
+//! launch: for MiniLM's ~100 parameter tensors that was 1,500 of the 3,293 launches of a training
+//! step (docs/benchmarks.md), where a step on a real GPU is bound by launches, not arithmetic.
+//! This kernel reads the parameter, its gradient and both moments once and writes all three back,
+//! the same arithmetic in the same order as burn's operations (and as the CPU's
+//! `undivided_kernels::adamw`), so the weights agree within rounding.
+
+use burn::backend::Cube;
+use burn::backend::wgpu::CubeTensor;
+use burn::backend::TensorMetadata;
+use burn::tensor::{DType, Tensor};
+use cubecl::prelude::*;
+
+use undivided_kernels::adamw::AdamWStep;
+
+/// One thread per value: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
+/// `p ← p·keep − lr·(m/c₁)/(√(v/c₂) + ε)`, in place.
+#[cube(launch)]
+fn adamw_update(
+    len: usize,
+    param: &mut [f32],
+    grad: &[f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    beta_1: f32,
+    beta_2: f32,
+    one_minus_beta_1: f32,
+    one_minus_beta_2: f32,
+    epsilon: f32,
+    keep: f32,
+    lr: f32,
+    correction_1: f32,
+    correction_2: f32,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= len {
+        terminate!();
+    }
+    let g = grad[i];
+    let m = moment_1[i] * beta_1 + g * one_minus_beta_1;
+    let v = moment_2[i] * beta_2 + g * g * one_minus_beta_2;
+    moment_1[i] = m;
+    moment_2[i] = v;
+    let delta = (m / correction_1) / (f32::sqrt(v / correction_2) + epsilon);
+    param[i] = param[i] * keep - delta * lr;
+}
+
+/// The cubecl tensor behind `tensor`, when it is a plain row-major `f32` tensor on a cubecl
+/// device; `Err(tensor)` otherwise.
+fn cube_f32<const D: usize>(tensor: Tensor<D>) -> Result<CubeTensor, Tensor<D>> {
+    if tensor.dtype() != DType::F32 {
+        return Err(tensor);
+    }
+    match tensor.clone().try_into_primitive::<Cube>() {
+        // Row-major strides: value `i` of the tensor is value `i` of its buffer (which may be
+        // padded past the end: the kernel stops at the tensor's own count).
+        Ok(t) if t.is_contiguous() => Ok(t),
+        _ => Err(tensor),
+    }
+}
+
+/// A buffer this update may overwrite: the tensor itself when nothing else holds it (a model
+/// copy kept for the best checkpoint would), else a copy.
+fn owned(tensor: CubeTensor) -> CubeTensor {
+    if tensor.can_mut() { tensor } else { tensor.copy() }
+}
+
+/// The parameter, its gradient and both moments as cubecl buffers, when all four are plain `f32`
+/// tensors of one shape on a cubecl device; `Err` gives the four back.
+#[allow(clippy::type_complexity)]
+pub fn buffers<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: (Tensor<D>, Tensor<D>),
+) -> Result<[CubeTensor; 4], (Tensor<D>, Tensor<D>, (Tensor<D>, Tensor<D>))> {
+    let same = [&grad, &moments.0, &moments.1].iter().all(|t| t.shape() == param.shape());
+    if !same {
+        return Err((param, grad, moments));
+    }
+    // Each `cube_f32` takes its tensor and hands it back on failure, so nothing is lost.
+    let p = match cube_f32(param) {
+        Ok(p) => p,
+        Err(param) => return Err((param, grad, moments)),
+    };
+    let back = |p: CubeTensor| Tensor::<D>::from_primitive::<Cube>(p);
+    let g = match cube_f32(grad) {
+        Ok(g) => g,
+        Err(grad) => return Err((back(p), grad, moments)),
+    };
+    let (m, v) = match (cube_f32(moments.0), cube_f32(moments.1)) {
+        (Ok(m), Ok(v)) => (m, v),
+        (m, v) => {
+            let m = m.map(|m| back(m)).unwrap_or_else(|t| t);
+            let v = v.map(|v| back(v)).unwrap_or_else(|t| t);
+            return Err((back(p), back(g), (m, v)));
+        }
+    };
+    Ok([p, g, m, v])
+}
+
+/// Applies one AdamW step to `p` with gradient `g` and moments `m`, `v` (cubecl buffers from
+/// [`buffers`]) in one kernel launch; returns the new parameter and moments.
+pub fn step<const D: usize>(s: &AdamWStep, [p, g, m, v]: [CubeTensor; 4]) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (p, m, v) = (owned(p), owned(m), owned(v));
+    let client = p.client.clone();
+    let n = p.shape().num_elements();
+    let cube_dim = CubeDim::new_1d(256);
+    let cube_count = cubecl::calculate_cube_count_elemwise(&client, n, cube_dim);
+    adamw_update::launch(
+        &client,
+        cube_count,
+        cube_dim,
+        n,
+        p.clone().into_buffer_arg(),
+        g.into_buffer_arg(),
+        m.clone().into_buffer_arg(),
+        v.clone().into_buffer_arg(),
+        s.beta_1,
+        s.beta_2,
+        1.0 - s.beta_1,
+        1.0 - s.beta_2,
+        s.epsilon,
+        s.keep,
+        s.lr,
+        s.correction_1,
+        s.correction_2,
+    );
+    let back = |t: CubeTensor| Tensor::<D>::from_primitive::<Cube>(t);
+    (back(p), back(m), back(v))
+}
