@@ -462,6 +462,66 @@ fn the_fused_adamw_on_wgpu_is_burns_adamw_in_one_launch_per_parameter() {
     }
 }
 
+/// On wgpu the gradients' global norm (for clipping) is one kernel per parameter plus a sum: the
+/// same norm as the sum of squares read back, for a gradient spread over many cubes (300 × 300)
+/// and a small one. The clipping factor is applied by the AdamW kernel as it reads each gradient:
+/// the same weights as burn's AdamW on gradients scaled beforehand.
+#[test]
+fn the_gradient_norm_and_clipping_on_wgpu_take_one_launch_per_parameter() {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+    use burn::tensor::{Distribution, Tensor};
+    use undivided::device::LaunchCounter;
+    use undivided::train::adamw::{FusedAdamW, GradScale};
+    use undivided::train::optim::{ParamTable, clip_factor, global_norm};
+    let _turn = turn();
+    let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap().autodiff();
+    let l = LinearConfig::new(300, 300).init(&device);
+    let x = Tensor::<2>::random([4, 300], Distribution::Normal(0.0, 1.0), &device);
+    let grads = || GradientsParams::from_grads(l.forward(x.clone()).tanh().sum().backward(), &l);
+    let (w, b) = (l.weight.id, l.bias.as_ref().unwrap().id);
+    let params = ParamTable(vec![(w, 2, true), (b, 1, false)]);
+    let values = |grads: &GradientsParams| {
+        let mut v = grads.get::<2>(w).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        v.extend(grads.get::<1>(b).unwrap().into_data().try_to_vec::<f32>().unwrap());
+        v
+    };
+    let want = values(&grads()).iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt();
+    let g = grads();
+    let counter = LaunchCounter::start();
+    let norm = global_norm(&g, &params).unwrap();
+    let launches = counter.finish();
+    let got = norm.clone().into_scalar::<f32>() as f64;
+    assert!((got - want).abs() <= 1e-5 * want, "norm {got} vs {want}");
+    assert_eq!(launches.by_kernel.get("SumSquares"), Some(&2), "{launches:?}");
+    assert!(launches.total <= 5, "one launch per parameter, then a sum and a square root: {launches:?}");
+
+    let factor = clip_factor(&norm, want / 2.0);
+    let scale = GradScale::default();
+    let mut fused = ModuleOptimizer::from(FusedAdamW::new(0.9, 0.999, 1e-8, 0.01).with_grad_scale(scale.clone()));
+    scale.set(Some(factor.clone()));
+    let counter = LaunchCounter::start();
+    let a = fused.step(1e-2, l.clone(), g);
+    let launches = counter.finish();
+    // (A first step also fills the moments with zeros, and copies the weights `l` still holds.)
+    assert_eq!(launches.by_kernel.get("AdamwUpdate"), Some(&2), "{launches:?}");
+    assert!(launches.by_kernel.keys().all(|k| !k.contains("Binop")), "the factor costs no multiplication: {launches:?}");
+    let mut scaled = grads();
+    let g = scaled.remove::<2>(w).unwrap() * factor.clone().reshape([1, 1]);
+    scaled.register::<2>(w, g);
+    let g = scaled.remove::<1>(b).unwrap() * factor.clone();
+    scaled.register::<1>(b, g);
+    let burns = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init().step(1e-2, l.clone(), scaled);
+    let weights = |l: &Linear| {
+        let mut v = l.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        v.extend(l.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap());
+        v
+    };
+    let diff = common::max_abs_diff(&weights(&a), &weights(&burns));
+    assert!(diff <= 1e-6, "clipped in the kernel vs scaled beforehand: {diff}");
+    assert!(factor.into_scalar::<f32>() < 0.6, "the factor should clip");
+}
+
 /// One decided behaviour for the starting head, shared by the CLI and the page: a pre-trained
 /// encoder gets a new head, a checkpoint fine-tuned on this task keeps its head, and one
 /// fine-tuned for other labels (or on another task) keeps its encoder and gets a new head, said.

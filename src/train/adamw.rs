@@ -11,12 +11,43 @@
 //!
 //! Its state is burn's [`AdamWState`], so an optimizer record saved by either is read by the
 //! other, and runs resume across the change.
+//!
+//! Gradient clipping's factor reaches it through a [`GradScale`] rather than being multiplied
+//! into every gradient beforehand: on cubecl devices the kernel applies it as it reads the
+//! gradient, which saves a launch per parameter.
+
+use std::sync::{Arc, Mutex};
 
 use burn::optim::{AdamW, AdamWConfig, AdamWState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 use undivided_kernels::adamw::AdamWStep;
 #[cfg(not(target_arch = "wasm32"))]
 use undivided_kernels::adamw::adamw_update;
+
+/// The factor the gradients of the coming step are multiplied by before the update (gradient
+/// clipping's `min(1, max_norm / norm)`, `[1]`, on the device), set by the caller for one step.
+/// Clones share it: the optimizer of every parameter group sees the one factor.
+#[derive(Clone, Default)]
+pub struct GradScale(Arc<Mutex<Option<Tensor<1>>>>);
+
+impl GradScale {
+    /// The factor for the next step; `None`: the gradients as they are.
+    pub fn set(&self, factor: Option<Tensor<1>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = factor;
+    }
+
+    fn get(&self) -> Option<Tensor<1>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// `grad · factor` (the factor broadcast), or `grad` without one.
+fn scaled<const D: usize>(grad: Tensor<D>, factor: Option<&Tensor<1>>) -> Tensor<D> {
+    match factor {
+        Some(f) => grad * f.clone().reshape([1; D]),
+        None => grad,
+    }
+}
 
 /// AdamW (Loshchilov & Hutter) with decoupled weight decay, as burn's [`AdamW`] without AMSGrad
 /// and without cautious decay: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
@@ -31,12 +62,18 @@ pub struct FusedAdamW {
     weight_decay: f32,
     /// The same optimizer composed from tensor operations, for devices other than burn-flex.
     tensor_ops: AdamW,
+    grad_scale: GradScale,
 }
 
 impl FusedAdamW {
     pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
         let config = AdamWConfig::new().with_beta_1(beta_1).with_beta_2(beta_2).with_epsilon(epsilon).with_weight_decay(weight_decay);
-        Self { beta_1, beta_2, epsilon, weight_decay, tensor_ops: config.build() }
+        Self { beta_1, beta_2, epsilon, weight_decay, tensor_ops: config.build(), grad_scale: GradScale::default() }
+    }
+
+    /// The same optimizer, multiplying each gradient by the factor `scale` holds at each step.
+    pub fn with_grad_scale(self, scale: GradScale) -> Self {
+        Self { grad_scale: scale, ..self }
     }
 
     /// Whether [`FusedAdamW::step_in_place`] can update this parameter: plain `f32` buffers of
@@ -80,6 +117,7 @@ impl FusedAdamW {
         tensor: Tensor<D>,
         grad: Tensor<D>,
         state: Option<AdamWState<D>>,
+        factor: Option<&Tensor<1>>,
     ) -> Result<(Tensor<D>, AdamWState<D>), (Tensor<D>, Tensor<D>, Option<AdamWState<D>>)> {
         use burn::optim::AdaptiveMomentumState;
         let (moments, time) = match state {
@@ -88,9 +126,14 @@ impl FusedAdamW {
             None => ((tensor.zeros_like(), tensor.zeros_like()), 1),
         };
         let restore = |(m, v): (Tensor<D>, Tensor<D>)| (time > 1).then(|| AdamWState::new(AdaptiveMomentumState::new(time - 1, m, v)));
+        let factor = match factor.map(|f| super::adamw_cube::cube_f32(f.clone())) {
+            Some(Ok(f)) => Some(f),
+            Some(Err(_)) => return Err((tensor, grad, restore(moments))),
+            None => None,
+        };
         match super::adamw_cube::buffers(tensor, grad, moments) {
             Ok(buffers) => {
-                let (tensor, m, v) = super::adamw_cube::step(&adamw_step(self, lr, time), buffers);
+                let (tensor, m, v) = super::adamw_cube::step(&adamw_step(self, lr, time), buffers, factor);
                 Ok((tensor, AdamWState::new(AdaptiveMomentumState::new(time, m, v))))
             }
             Err((tensor, grad, moments)) => Err((tensor, grad, restore(moments))),
@@ -138,16 +181,17 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let factor = self.grad_scale.get();
         #[cfg(not(target_arch = "wasm32"))]
         if crate::device::is_flex(&tensor.device()) && Self::fits(&tensor, &grad, state.as_ref()) {
-            let (tensor, state) = self.step_in_place(lr, tensor, grad, state);
+            let (tensor, state) = self.step_in_place(lr, tensor, scaled(grad, factor.as_ref()), state);
             return (tensor, Some(state));
         }
-        let (tensor, grad, state) = match self.step_on_cube(lr, tensor, grad, state) {
+        let (tensor, grad, state) = match self.step_on_cube(lr, tensor, grad, state, factor.as_ref()) {
             Ok((tensor, state)) => return (tensor, Some(state)),
             Err(back) => back,
         };
-        self.tensor_ops.step(lr, tensor, grad, state)
+        self.tensor_ops.step(lr, tensor, scaled(grad, factor.as_ref()), state)
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {

@@ -16,13 +16,15 @@ use cubecl::prelude::*;
 
 use undivided_kernels::adamw::AdamWStep;
 
-/// One thread per value: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
-/// `p ← p·keep − lr·(m/c₁)/(√(v/c₂) + ε)`, in place.
+/// One thread per value: `g ← g·scale` (when `scaled`), `m ← β₁m + (1−β₁)g`,
+/// `v ← β₂v + (1−β₂)g²`, `p ← p·keep − lr·(m/c₁)/(√(v/c₂) + ε)`, in place.
 #[cube(launch)]
 fn adamw_update(
     len: usize,
     param: &mut [f32],
     grad: &[f32],
+    scale: &[f32],
+    #[comptime] scaled: bool,
     moment_1: &mut [f32],
     moment_2: &mut [f32],
     beta_1: f32,
@@ -39,7 +41,10 @@ fn adamw_update(
     if i >= len {
         terminate!();
     }
-    let g = grad[i];
+    let mut g = grad[i];
+    if scaled {
+        g = g * scale[0];
+    }
     let m = moment_1[i] * beta_1 + g * one_minus_beta_1;
     let v = moment_2[i] * beta_2 + g * g * one_minus_beta_2;
     moment_1[i] = m;
@@ -50,7 +55,7 @@ fn adamw_update(
 
 /// The cubecl tensor behind `tensor`, when it is a plain row-major `f32` tensor on a cubecl
 /// device; `Err(tensor)` otherwise.
-fn cube_f32<const D: usize>(tensor: Tensor<D>) -> Result<CubeTensor, Tensor<D>> {
+pub(crate) fn cube_f32<const D: usize>(tensor: Tensor<D>) -> Result<CubeTensor, Tensor<D>> {
     if tensor.dtype() != DType::F32 {
         return Err(tensor);
     }
@@ -101,9 +106,10 @@ pub fn buffers<const D: usize>(
     Ok([p, g, m, v])
 }
 
-/// Applies one AdamW step to `p` with gradient `g` and moments `m`, `v` (cubecl buffers from
-/// [`buffers`]) in one kernel launch; returns the new parameter and moments.
-pub fn step<const D: usize>(s: &AdamWStep, [p, g, m, v]: [CubeTensor; 4]) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+/// Applies one AdamW step to `p` with gradient `g` (times `factor`, `[1]`, where given) and
+/// moments `m`, `v` (cubecl buffers from [`buffers`]) in one kernel launch; returns the new
+/// parameter and moments.
+pub fn step<const D: usize>(s: &AdamWStep, [p, g, m, v]: [CubeTensor; 4], factor: Option<CubeTensor>) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
     let (p, m, v) = (owned(p), owned(m), owned(v));
     let client = p.client.clone();
     let n = p.shape().num_elements();
@@ -115,7 +121,10 @@ pub fn step<const D: usize>(s: &AdamWStep, [p, g, m, v]: [CubeTensor; 4]) -> (Te
         cube_dim,
         n,
         p.clone().into_buffer_arg(),
-        g.into_buffer_arg(),
+        g.clone().into_buffer_arg(),
+        // Without a factor the gradient stands in: bound, never read.
+        factor.as_ref().unwrap_or(&g).clone().into_buffer_arg(),
+        factor.is_some(),
         m.clone().into_buffer_arg(),
         v.clone().into_buffer_arg(),
         s.beta_1,

@@ -4,6 +4,7 @@
 
 pub mod adamw;
 pub mod adamw_cube;
+pub mod grad_norm_cube;
 pub mod batches;
 pub mod cursor;
 pub mod distill;

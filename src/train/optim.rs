@@ -1,11 +1,11 @@
 //! AdamW as BERT is fine-tuned: no weight decay on biases and LayerNorm, gradients clipped by
-//! their global norm.
+//! their global norm (the factor applied by the optimizer as it reads each gradient).
 
 use burn::module::{ParamGroup, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
-use super::adamw::FusedAdamW;
+use super::adamw::{FusedAdamW, GradScale};
 use crate::checkpoint::classifier_param_ids;
 use crate::model::BertForSequenceClassification;
 
@@ -20,23 +20,17 @@ impl ParamTable {
 }
 
 /// AdamW (β = 0.9, 0.999, ε = 1e-8 as HF) with `weight_decay` on weight matrices and
-/// embeddings, none on biases and LayerNorm parameters; one pass per parameter on the CPU
-/// ([`FusedAdamW`]).
-pub fn adamw(weight_decay: f64, params: &ParamTable) -> ModuleOptimizer {
-    let adamw = |wd: f64| FusedAdamW::new(0.9, 0.999, 1e-8, wd as f32);
+/// embeddings, none on biases and LayerNorm parameters; one pass per parameter on the CPU, one
+/// kernel per parameter on cubecl devices ([`FusedAdamW`]); each gradient multiplied by the
+/// factor `scale` holds for the step.
+pub fn adamw(weight_decay: f64, params: &ParamTable, scale: &GradScale) -> ModuleOptimizer {
+    let adamw = |wd: f64| FusedAdamW::new(0.9, 0.999, 1e-8, wd as f32).with_grad_scale(scale.clone());
     let no_decay: Vec<ParamId> = params.0.iter().filter(|(_, _, decay)| !decay).map(|(id, _, _)| *id).collect();
     ModuleOptimizer::from(adamw(weight_decay)).with_group(ParamGroup::from_ids(no_decay), adamw(0.0), None)
 }
 
 fn sum_squares<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {
     grads.get::<D>(id).map(|g| g.square().sum())
-}
-
-fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: &Tensor<1>) {
-    if let Some(g) = grads.remove::<D>(id) {
-        let f = factor.clone().reshape([1; D]);
-        grads.register::<D>(id, g * f);
-    }
 }
 
 fn add<const D: usize>(into: &mut GradientsParams, other: &mut GradientsParams, id: ParamId) {
@@ -59,10 +53,31 @@ pub fn add_gradients(into: &mut GradientsParams, mut other: GradientsParams, par
     }
 }
 
-/// Scales all gradients so that their global L2 norm is at most `max_norm` (as PyTorch's
-/// `clip_grad_norm_`), on the device, without reading anything back. Returns the norm before
-/// clipping, `[1]`, for logging.
-pub fn clip_global_norm(grads: &mut GradientsParams, params: &ParamTable, max_norm: f64) -> Option<Tensor<1>> {
+/// The gradients as cubecl buffers, when every one of them is a plain `f32` tensor on a cubecl
+/// device (wgpu, WebGPU); `None` elsewhere.
+fn cube_gradients(grads: &GradientsParams, params: &ParamTable) -> Option<(Vec<burn::backend::wgpu::CubeTensor>, burn::tensor::Device)> {
+    use super::adamw_cube::cube_f32;
+    let mut cube = Vec::with_capacity(params.0.len());
+    let mut device = None;
+    for &(id, rank, _) in &params.0 {
+        let g = match rank {
+            1 => grads.get::<1>(id).map(|g| (g.device(), cube_f32(g).ok())),
+            _ => grads.get::<2>(id).map(|g| (g.device(), cube_f32(g).ok())),
+        };
+        if let Some((d, g)) = g {
+            cube.push(g?);
+            device.get_or_insert(d);
+        }
+    }
+    Some((cube, device?))
+}
+
+/// The global L2 norm of the gradients, `[1]`, on their device, without reading anything back;
+/// on cubecl devices one kernel launch per parameter ([`super::grad_norm_cube`]).
+pub fn global_norm(grads: &GradientsParams, params: &ParamTable) -> Option<Tensor<1>> {
+    if let Some((cube, device)) = cube_gradients(grads, params) {
+        return Some(super::grad_norm_cube::global_norm(cube, &device));
+    }
     let mut total: Option<Tensor<1>> = None;
     for &(id, rank, _) in &params.0 {
         let sq = match rank {
@@ -76,16 +91,11 @@ pub fn clip_global_norm(grads: &mut GradientsParams, params: &ParamTable, max_no
             });
         }
     }
-    let norm = total?.sqrt();
-    if max_norm > 0.0 {
-        // factor = min(1, max_norm / (norm + 1e-6))
-        let factor = (norm.clone() + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
-        for &(id, rank, _) in &params.0 {
-            match rank {
-                1 => scale::<1>(grads, id, &factor),
-                _ => scale::<2>(grads, id, &factor),
-            }
-        }
-    }
-    Some(norm)
+    Some(total?.sqrt())
+}
+
+/// The factor that brings gradients of global norm `norm` to at most `max_norm`, as PyTorch's
+/// `clip_grad_norm_`: `min(1, max_norm / (norm + 1e-6))`, `[1]`, on the device.
+pub fn clip_factor(norm: &Tensor<1>, max_norm: f64) -> Tensor<1> {
+    (norm.clone() + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0)
 }

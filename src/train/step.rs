@@ -8,7 +8,8 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-use super::optim::{ParamTable, adamw, add_gradients, clip_global_norm};
+use super::adamw::GradScale;
+use super::optim::{ParamTable, adamw, add_gradients, clip_factor, global_norm};
 use super::schedule::LinearSchedule;
 use crate::device::is_flex;
 use crate::model::with_mask_seed;
@@ -30,6 +31,8 @@ pub struct Optimization {
     pub params: ParamTable,
     pub schedule: LinearSchedule,
     pub max_grad_norm: f64,
+    /// Gradient clipping's factor, handed to the optimizer for each step.
+    grad_scale: GradScale,
     pub seed: u64,
     /// Steps taken so far.
     pub step: usize,
@@ -37,8 +40,10 @@ pub struct Optimization {
 
 impl Optimization {
     pub fn new(params: ParamTable, settings: OptimSettings, total_steps: usize) -> Self {
+        let grad_scale = GradScale::default();
         Self {
-            optim: adamw(settings.weight_decay, &params),
+            optim: adamw(settings.weight_decay, &params, &grad_scale),
+            grad_scale,
             params,
             schedule: LinearSchedule::new(settings.lr, total_steps, settings.warmup_ratio),
             max_grad_norm: settings.max_grad_norm,
@@ -60,10 +65,14 @@ impl Optimization {
 
     /// Clips `grads` to the global norm, takes one AdamW step at the scheduled learning rate and
     /// counts it. Returns the updated module, the gradient norm before clipping and the rate.
-    pub fn apply<M: Module>(&mut self, module: M, mut grads: GradientsParams) -> (M, Option<Tensor<1>>, f64) {
-        let grad_norm = clip_global_norm(&mut grads, &self.params, self.max_grad_norm);
+    pub fn apply<M: Module>(&mut self, module: M, grads: GradientsParams) -> (M, Option<Tensor<1>>, f64) {
+        let grad_norm = global_norm(&grads, &self.params);
+        // The optimizer multiplies each gradient by the factor as it updates its parameter (on a
+        // GPU inside the AdamW kernel): the gradients are not scaled one by one beforehand.
+        self.grad_scale.set(grad_norm.as_ref().filter(|_| self.max_grad_norm > 0.0).map(|n| clip_factor(n, self.max_grad_norm)));
         let lr = self.lr();
         let module = self.optim.step(lr, module, grads);
+        self.grad_scale.set(None);
         self.step += 1;
         (module, grad_norm, lr)
     }
