@@ -137,7 +137,7 @@ fn bench_measures_inference_and_training_per_plan() {
     let plans = FfnPlan::parse_list("all;none", 3).unwrap();
     let sentences: Vec<String> = ["the movie was good", "a film", "very bad"].iter().map(|s| s.to_string()).collect();
     let device = Device::flex();
-    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 2, sentences: &sentences };
+    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 2, sentences: &sentences, precision: Default::default() };
     let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
     assert_eq!(r.len(), 2);
     assert!(r.iter().all(|p| p.fixed_sent_per_s > 0.0 && p.data_sent_per_s.is_some_and(|v| v > 0.0) && p.data_sentences == 3), "{r:?}");
@@ -167,6 +167,11 @@ fn bench_measures_inference_and_training_per_plan() {
     assert!(out.status.success() && stdout.contains("examples/s") && stdout.contains("1 timed steps after 2 warm-up"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let out = bench(&["--seq-len", "100000"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seq-len: expected 2 to 64 tokens"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Half precision is for inference on a GPU: refused for training, and on the CPU, by name.
+    let out = bench(&["--train", "--precision", "f16"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--precision f16: training computes in f32"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench(&["--precision", "f16"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--precision f16 runs on a GPU (--device wgpu)"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// On wgpu (lavapipe here) `bench` counts the GPU kernel launches of a forward pass and of a
@@ -180,7 +185,7 @@ fn bench_counts_kernel_launches_on_wgpu() {
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let plans = FfnPlan::parse_list("all;none;all", 3).unwrap();
     let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
-    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 1, sentences: &[] };
+    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 1, sentences: &[], precision: Default::default() };
     let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
     let n: Vec<usize> = r.iter().map(|p| p.launches_per_forward.as_ref().unwrap().total).collect();
     assert!(n[1] > 0 && n[1] < n[0], "{n:?}");

@@ -229,3 +229,33 @@ fn native_results_files_are_read_or_refused_clearly() {
     assert!(err.contains("other.json") && err.contains("compare.json"), "{err}");
     assert!(parse_results("broken.json", "{").unwrap_err().to_string().contains("not JSON"));
 }
+
+/// `--precision f16` in the browser: where the WebGPU adapter has `shader-f16` the tiny model
+/// computes in half precision within 1e-2 of the reference (its outputs handed back as f32);
+/// where it has none — SwiftShader, which the tests run on — casting is refused with the named
+/// error rather than failing in a shader.
+#[wasm_bindgen_test]
+async fn f16_forward_on_webgpu_where_the_adapter_has_shader_f16() {
+    use undivided::model::precision::{self, Precision, PrecisionError};
+    console_error_panic_hook::set_once();
+    let device = init_device(Backend::Wgpu).await.expect("device");
+    let config = BertConfig::from_json(TINY_CONFIG).unwrap();
+    let expected: Value = serde_json::from_str(TINY_EXPECTED).unwrap();
+    let want = &expected["plans"]["all"];
+    let (model, _) = load_bert(TINY_WEIGHTS, Path::new("tiny"), &config, &FfnPlan::parse("all", 3).unwrap(), &device).unwrap();
+    let supported = device.supports_dtype(burn::tensor::DType::F16);
+    web_sys::console::log_1(&format!("WebGPU adapter shader-f16: {supported}").into());
+    match precision::cast(model, Precision::F16, &device) {
+        Ok(half) => {
+            assert!(supported);
+            let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(ints(&expected[k]), [2, 10]), &device);
+            let input = BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") };
+            let out = half.forward(input, ForwardOptions::default());
+            let d = max_abs_diff(&read_f32(out.last_hidden_state).await.unwrap(), &floats(&want["last_hidden_state"]));
+            web_sys::console::log_1(&format!("f16 on WebGPU: max diff {d:e} from the f32 reference").into());
+            assert!(d < 1e-2 && d > 0.0, "f16 vs the f32 reference: {d}");
+        }
+        Err(PrecisionError::Unsupported) => assert!(!supported),
+        Err(e) => panic!("{e}"),
+    }
+}

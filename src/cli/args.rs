@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::data::Task;
 use crate::device::Backend;
+use crate::model::Precision;
 use crate::experiment::compare::HealSpec;
 use crate::experiment::data::{DataSpec, TextSpec};
 use crate::train::finetune::RunOptions;
@@ -38,6 +39,15 @@ impl DeviceArgs {
     pub fn init(&self) -> anyhow::Result<burn::tensor::Device> {
         Ok(pollster::block_on(crate::device::init_device(self.device))?)
     }
+}
+
+/// The precision a model computes in at inference.
+#[derive(Args, Debug, Clone)]
+pub struct PrecisionArgs {
+    /// `f16`: weights and activations in half precision, on GPU adapters with `shader-f16`
+    /// (`--device wgpu`); the outputs come back as f32. Training always computes in f32.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
 }
 
 /// The folder a resumable run writes, and whether to continue the run already in it.

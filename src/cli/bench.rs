@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::args::DeviceArgs;
+use super::args::{DeviceArgs, PrecisionArgs};
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::device::Launches;
@@ -23,6 +23,8 @@ pub struct BenchArgs {
     pub plans: String,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -70,6 +72,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(b > 0 && args.iters > 0, "--batch / --iters: expected at least 1");
     anyhow::ensure!((2..=checkpoint.config.max_position_embeddings).contains(&s), "--seq-len: expected 2 to {} tokens", checkpoint.config.max_position_embeddings);
     if args.train {
+        anyhow::ensure!(args.precision.precision == crate::model::Precision::F32, "--precision {}: training computes in f32 (inference only)", args.precision.precision);
         let results = bench::training(&checkpoint, &plans, &TrainingSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters }, &device)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
@@ -94,16 +97,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("note: {} not found; skipping the dataset benchmark", args.data.display());
         Vec::new()
     };
-    let spec = InferenceSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters, sentences: &sentences };
+    let spec = InferenceSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters, sentences: &sentences, precision: args.precision.precision };
     let results = bench::inference(&checkpoint, &plans, &spec, &device)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
     }
     println!(
-        "{} on {} — batch {b}; fixed {b}×{s} tokens ({} timed batches after {} warm-up); {}",
+        "{} on {} in {} — batch {b}; fixed {b}×{s} tokens ({} timed batches after {} warm-up); {}",
         checkpoint.name(),
         args.device.device,
+        args.precision.precision,
         args.iters,
         args.warmup,
         if sentences.is_empty() { "no dataset".to_string() } else { format!("{} ({} sentences, dynamic padding)", args.data.display(), sentences.len()) }

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::args::{DeviceArgs, ModelArgs};
+use super::args::{DeviceArgs, ModelArgs, PrecisionArgs};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::model::ForwardOptions;
 use crate::text::TextInput;
@@ -14,6 +14,8 @@ pub struct EncodeArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// Truncate inputs to this many tokens, special tokens included
     /// [default: 128, or the model's max_position_embeddings if smaller].
     #[arg(long)]
@@ -45,6 +47,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
 
     let device = args.device.init()?;
     let (model, _) = checkpoint.load_bert(Some(&plan), &device)?;
+    let model = crate::model::precision::cast(model, args.precision.precision, &device)?;
     let out = model.forward(batch.to_input(&device), ForwardOptions::default());
     let hidden = checkpoint.config.hidden_size;
     let last: Vec<f32> = out.last_hidden_state.into_data().try_into_vec()?;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::args::{DataArgs, DeviceArgs};
+use super::args::{DataArgs, DeviceArgs, PrecisionArgs};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::data::Prepared;
 use crate::train::evaluate;
@@ -15,6 +15,8 @@ pub struct EvalArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// Truncate inputs to this many tokens.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
@@ -35,6 +37,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
     let device = args.device.init()?;
     let (model, _) = checkpoint.load_classifier(None, &device)?;
+    let model = crate::model::precision::cast(model, args.precision.precision, &device)?;
     let (_, dev_sets, warnings) = args.data.spec().load()?;
     for w in warnings {
         eprintln!("warning: {w}");

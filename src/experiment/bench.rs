@@ -6,6 +6,7 @@ use serde::Serialize;
 use web_time::Instant;
 
 use super::ExperimentError;
+use crate::model::precision::{self, Precision};
 use crate::checkpoint::Checkpoint;
 use crate::data::{Label, Task};
 use crate::device::{LaunchCounter, Launches, is_flex};
@@ -26,6 +27,8 @@ pub struct InferenceSpec<'a> {
     pub iters: usize,
     /// Sentences run in order, `batch` at a time with dynamic padding (none: skipped).
     pub sentences: &'a [String],
+    /// What the models compute in (f16: on GPU adapters with `shader-f16`).
+    pub precision: Precision,
 }
 
 /// One plan's inference throughput.
@@ -113,6 +116,7 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
     let mut results = Vec::new();
     for plan in plans {
         let (model, _) = checkpoint.load_bert(Some(plan), device)?;
+        let model = precision::cast(model, spec.precision, device)?;
         for _ in 0..spec.warmup {
             run_to_host(&model, &fixed, device)?;
         }

@@ -65,6 +65,8 @@ pub enum ExperimentError {
     Results(#[from] results::ResultsError),
     #[error(transparent)]
     Readback(#[from] crate::error::ReadbackError),
+    #[error(transparent)]
+    Precision(#[from] crate::model::precision::PrecisionError),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

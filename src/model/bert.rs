@@ -3,6 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
+use super::precision::{to_dtype, to_f32};
 use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan};
 
 /// A token batch on a device: ids, token types and the padding mask, each `[batch, seq]`.
@@ -61,11 +62,16 @@ impl BertConfig {
 impl BertModel {
     pub fn forward(&self, input: BertInput, options: ForwardOptions) -> BertOutput {
         let BertInput { input_ids, token_type_ids, attention_mask } = input;
-        let mask_bias = mask_bias(attention_mask);
         let embeddings = self.embeddings.forward(input_ids, token_type_ids);
+        // In the model's precision (f16: the padding bias becomes −∞, which softmax takes).
+        let mask_bias = to_dtype(mask_bias(attention_mask), embeddings.dtype());
         let EncoderOutput { last_hidden_state, hidden_states, attentions } =
             self.encoder.forward(embeddings, mask_bias, options.hidden_states, options.attentions);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
+        // Callers read f32 whatever the model computes in (see `precision`).
+        let (last_hidden_state, pooler_output) = (to_f32(last_hidden_state), to_f32(pooler_output));
+        let hidden_states = hidden_states.map(|h| h.into_iter().map(to_f32).collect());
+        let attentions = attentions.map(|a| a.into_iter().map(to_f32).collect());
         BertOutput { last_hidden_state, pooler_output, hidden_states, attentions }
     }
 

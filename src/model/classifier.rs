@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
+use super::precision::{to_dtype, to_f32};
 use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardOptions, dropout};
 
 /// HF `BertForSequenceClassification`: `bert.*` + `classifier.{weight,bias}`.
@@ -44,7 +45,9 @@ impl BertForSequenceClassification {
     /// (layer-to-layer distillation during fine-tuning).
     pub fn forward_with(&self, input: BertInput, options: ForwardOptions) -> SequenceClassifierOutput {
         let BertOutput { pooler_output, hidden_states, attentions, .. } = self.bert.forward(input, options);
-        let logits = self.classifier.forward(dropout(&self.dropout, pooler_output));
+        // The head computes in the model's precision too; the logits are handed back in f32.
+        let pooled = to_dtype(pooler_output, self.classifier.weight.val().dtype());
+        let logits = to_f32(self.classifier.forward(dropout(&self.dropout, pooled)));
         SequenceClassifierOutput { logits, hidden_states, attentions }
     }
 

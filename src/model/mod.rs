@@ -20,6 +20,7 @@ mod layer;
 pub mod ops;
 mod plan;
 mod pooler;
+pub mod precision;
 mod stats;
 
 pub use attention::{AttentionOutput, BertAttention};
@@ -33,5 +34,6 @@ pub use intermediate::BertIntermediate;
 pub use layer::{BertLayer, LayerOutput};
 pub use plan::FfnPlan;
 pub use pooler::BertPooler;
+pub use precision::Precision;
 pub use stats::{LayerStats, ModelStats};
 
