@@ -53,14 +53,12 @@ fn scaled<const D: usize>(grad: Tensor<D>, factor: Option<&Tensor<1>>) -> Tensor
 /// and without cautious decay: `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`,
 /// `p ← p(1 − lr·λ) − lr·m̂/(√v̂ + ε)` with the bias-corrected `m̂`, `v̂`.
 #[derive(Clone)]
-// In the browser only `tensor_ops` runs.
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub struct FusedAdamW {
     beta_1: f32,
     beta_2: f32,
     epsilon: f32,
     weight_decay: f32,
-    /// The same optimizer composed from tensor operations, for devices other than burn-flex.
+    /// The same optimizer composed from tensor operations, for tensors neither loop takes.
     tensor_ops: AdamW,
     grad_scale: GradScale,
 }
@@ -105,39 +103,28 @@ impl FusedAdamW {
         let momentum = burn::optim::AdaptiveMomentumState::new(time, tensor(m), tensor(v));
         (tensor(param), AdamWState::new(momentum))
     }
-}
 
-impl FusedAdamW {
-    /// The update of one parameter on a cubecl device, in one kernel launch; `Err` hands the
-    /// arguments back where they do not fit it (another device, another dtype, AMSGrad state).
-    #[allow(clippy::type_complexity)]
-    fn step_on_cube<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<D>,
-        grad: Tensor<D>,
-        state: Option<AdamWState<D>>,
-        factor: Option<&Tensor<1>>,
-    ) -> Result<(Tensor<D>, AdamWState<D>), (Tensor<D>, Tensor<D>, Option<AdamWState<D>>)> {
+    /// Whether [`FusedAdamW::step_on_cube`] can update this parameter: the parameter, its
+    /// gradient, its moments and the clipping factor plain `f32` tensors on a cubecl device, of
+    /// one shape, and no AMSGrad state.
+    fn fits_cube<const D: usize>(tensor: &Tensor<D>, grad: &Tensor<D>, state: Option<&AdamWState<D>>, factor: Option<&Tensor<1>>) -> bool {
+        use super::adamw_cube::is_cube_f32;
+        let fits = |t: &Tensor<D>| t.shape() == tensor.shape() && is_cube_f32(t);
+        fits(tensor)
+            && fits(grad)
+            && factor.is_none_or(is_cube_f32)
+            && state.is_none_or(|s| fits(&s.momentum.moment_1) && fits(&s.momentum.moment_2) && s.momentum.max_moment_2.is_none())
+    }
+
+    /// The update of one parameter on a cubecl device, in one kernel launch.
+    fn step_on_cube<const D: usize>(&self, lr: LearningRate, tensor: Tensor<D>, grad: Tensor<D>, state: Option<AdamWState<D>>, factor: Option<Tensor<1>>) -> (Tensor<D>, AdamWState<D>) {
         use burn::optim::AdaptiveMomentumState;
         let (moments, time) = match state {
-            Some(AdamWState { momentum }) if momentum.max_moment_2.is_none() => ((momentum.moment_1, momentum.moment_2), momentum.time + 1),
-            Some(state) => return Err((tensor, grad, Some(state))),
+            Some(AdamWState { momentum }) => ((momentum.moment_1, momentum.moment_2), momentum.time + 1),
             None => ((tensor.zeros_like(), tensor.zeros_like()), 1),
         };
-        let restore = |(m, v): (Tensor<D>, Tensor<D>)| (time > 1).then(|| AdamWState::new(AdaptiveMomentumState::new(time - 1, m, v)));
-        let factor = match factor.map(|f| super::adamw_cube::cube_f32(f.clone())) {
-            Some(Ok(f)) => Some(f),
-            Some(Err(_)) => return Err((tensor, grad, restore(moments))),
-            None => None,
-        };
-        match super::adamw_cube::buffers(tensor, grad, moments) {
-            Ok(buffers) => {
-                let (tensor, m, v) = super::adamw_cube::step(&adamw_step(self, lr, time), buffers, factor);
-                Ok((tensor, AdamWState::new(AdaptiveMomentumState::new(time, m, v))))
-            }
-            Err((tensor, grad, moments)) => Err((tensor, grad, restore(moments))),
-        }
+        let (tensor, m, v) = super::adamw_cube::step(&adamw_step(self, lr, time), tensor, grad, moments, factor);
+        (tensor, AdamWState::new(AdaptiveMomentumState::new(time, m, v)))
     }
 }
 
@@ -187,10 +174,10 @@ impl Optimizer for FusedAdamW {
             let (tensor, state) = self.step_in_place(lr, tensor, scaled(grad, factor.as_ref()), state);
             return (tensor, Some(state));
         }
-        let (tensor, grad, state) = match self.step_on_cube(lr, tensor, grad, state, factor.as_ref()) {
-            Ok((tensor, state)) => return (tensor, Some(state)),
-            Err(back) => back,
-        };
+        if Self::fits_cube(&tensor, &grad, state.as_ref(), factor.as_ref()) {
+            let (tensor, state) = self.step_on_cube(lr, tensor, grad, state, factor);
+            return (tensor, Some(state));
+        }
         self.tensor_ops.step(lr, tensor, scaled(grad, factor.as_ref()), state)
     }
 

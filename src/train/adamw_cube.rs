@@ -43,7 +43,7 @@ fn adamw_update(
     }
     let mut g = grad[i];
     if scaled {
-        g = g * scale[0];
+        g *= scale[0];
     }
     let m = moment_1[i] * beta_1 + g * one_minus_beta_1;
     let v = moment_2[i] * beta_2 + g * g * one_minus_beta_2;
@@ -53,18 +53,16 @@ fn adamw_update(
     param[i] = param[i] * keep - delta * lr;
 }
 
-/// The cubecl tensor behind `tensor`, when it is a plain row-major `f32` tensor on a cubecl
-/// device; `Err(tensor)` otherwise.
-pub(crate) fn cube_f32<const D: usize>(tensor: Tensor<D>) -> Result<CubeTensor, Tensor<D>> {
-    if tensor.dtype() != DType::F32 {
-        return Err(tensor);
-    }
-    match tensor.clone().try_into_primitive::<Cube>() {
-        // Row-major strides: value `i` of the tensor is value `i` of its buffer (which may be
-        // padded past the end: the kernel stops at the tensor's own count).
-        Ok(t) if t.is_contiguous() => Ok(t),
-        _ => Err(tensor),
-    }
+/// Whether `tensor` is a plain row-major `f32` tensor on a cubecl device: value `i` of the
+/// tensor is value `i` of its buffer (which may be padded past the end: the kernels stop at the
+/// tensor's own count).
+pub(crate) fn is_cube_f32<const D: usize>(tensor: &Tensor<D>) -> bool {
+    tensor.dtype() == DType::F32 && tensor.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
+}
+
+/// The cubecl tensor behind a tensor [`is_cube_f32`] accepted.
+pub(crate) fn cube_tensor<const D: usize>(tensor: Tensor<D>) -> CubeTensor {
+    tensor.try_into_primitive::<Cube>().expect("a tensor on a cubecl device (checked by is_cube_f32)")
 }
 
 /// A buffer this update may overwrite: the tensor itself when nothing else holds it (a model
@@ -73,44 +71,12 @@ fn owned(tensor: CubeTensor) -> CubeTensor {
     if tensor.can_mut() { tensor } else { tensor.copy() }
 }
 
-/// The parameter, its gradient and both moments as cubecl buffers, when all four are plain `f32`
-/// tensors of one shape on a cubecl device; `Err` gives the four back.
-#[allow(clippy::type_complexity)]
-pub fn buffers<const D: usize>(
-    param: Tensor<D>,
-    grad: Tensor<D>,
-    moments: (Tensor<D>, Tensor<D>),
-) -> Result<[CubeTensor; 4], (Tensor<D>, Tensor<D>, (Tensor<D>, Tensor<D>))> {
-    let same = [&grad, &moments.0, &moments.1].iter().all(|t| t.shape() == param.shape());
-    if !same {
-        return Err((param, grad, moments));
-    }
-    // Each `cube_f32` takes its tensor and hands it back on failure, so nothing is lost.
-    let p = match cube_f32(param) {
-        Ok(p) => p,
-        Err(param) => return Err((param, grad, moments)),
-    };
-    let back = |p: CubeTensor| Tensor::<D>::from_primitive::<Cube>(p);
-    let g = match cube_f32(grad) {
-        Ok(g) => g,
-        Err(grad) => return Err((back(p), grad, moments)),
-    };
-    let (m, v) = match (cube_f32(moments.0), cube_f32(moments.1)) {
-        (Ok(m), Ok(v)) => (m, v),
-        (m, v) => {
-            let m = m.map(|m| back(m)).unwrap_or_else(|t| t);
-            let v = v.map(|v| back(v)).unwrap_or_else(|t| t);
-            return Err((back(p), back(g), (m, v)));
-        }
-    };
-    Ok([p, g, m, v])
-}
-
-/// Applies one AdamW step to `p` with gradient `g` (times `factor`, `[1]`, where given) and
-/// moments `m`, `v` (cubecl buffers from [`buffers`]) in one kernel launch; returns the new
-/// parameter and moments.
-pub fn step<const D: usize>(s: &AdamWStep, [p, g, m, v]: [CubeTensor; 4], factor: Option<CubeTensor>) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
-    let (p, m, v) = (owned(p), owned(m), owned(v));
+/// Applies one AdamW step to the parameter `p` with gradient `g` (times `factor`, `[1]`, where
+/// given) and moments `m`, `v` — all [`is_cube_f32`], of one shape — in one kernel launch;
+/// returns the new parameter and moments.
+pub fn step<const D: usize>(s: &AdamWStep, p: Tensor<D>, g: Tensor<D>, (m, v): (Tensor<D>, Tensor<D>), factor: Option<Tensor<1>>) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (p, g, m, v) = (owned(cube_tensor(p)), cube_tensor(g), owned(cube_tensor(m)), owned(cube_tensor(v)));
+    let factor = factor.map(cube_tensor);
     let client = p.client.clone();
     let n = p.shape().num_elements();
     let cube_dim = CubeDim::new_1d(256);

@@ -24,7 +24,7 @@ const MAX_CUBES: usize = 64;
 fn sum_squares(len: usize, grad: &[f32], partials: &mut [f32], first: usize, cubes: usize) {
     let mut shared = Shared::<[f32]>::new_slice(256usize);
     let unit = UNIT_POS as usize;
-    let cube = CUBE_POS as usize;
+    let cube = CUBE_POS;
     let stride = cubes * 256;
     let mut i = cube * 256 + unit;
     let mut sum = 0.0f32;
@@ -38,7 +38,7 @@ fn sum_squares(len: usize, grad: &[f32], partials: &mut [f32], first: usize, cub
     let mut half = 128usize;
     while half > 0 {
         if unit < half {
-            shared[unit] = shared[unit] + shared[unit + half];
+            shared[unit] += shared[unit + half];
         }
         sync_cube();
         half /= 2;

@@ -56,13 +56,13 @@ pub fn add_gradients(into: &mut GradientsParams, mut other: GradientsParams, par
 /// The gradients as cubecl buffers, when every one of them is a plain `f32` tensor on a cubecl
 /// device (wgpu, WebGPU); `None` elsewhere.
 fn cube_gradients(grads: &GradientsParams, params: &ParamTable) -> Option<(Vec<burn::backend::wgpu::CubeTensor>, burn::tensor::Device)> {
-    use super::adamw_cube::cube_f32;
+    use super::adamw_cube::{cube_tensor, is_cube_f32};
     let mut cube = Vec::with_capacity(params.0.len());
     let mut device = None;
     for &(id, rank, _) in &params.0 {
         let g = match rank {
-            1 => grads.get::<1>(id).map(|g| (g.device(), cube_f32(g).ok())),
-            _ => grads.get::<2>(id).map(|g| (g.device(), cube_f32(g).ok())),
+            1 => grads.get::<1>(id).map(|g| (g.device(), is_cube_f32(&g).then(|| cube_tensor(g)))),
+            _ => grads.get::<2>(id).map(|g| (g.device(), is_cube_f32(&g).then(|| cube_tensor(g)))),
         };
         if let Some((d, g)) = g {
             cube.push(g?);
