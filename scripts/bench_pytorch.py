@@ -35,6 +35,7 @@ def main():
     p.add_argument("--warmup", type=int, default=3, help="untimed batches first (as `undivided bench --warmup`)")
     p.add_argument("--data", default=os.path.join(ROOT, "../shared/glue/SST-2/dev.tsv"))
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--precision", default="f32", choices=["f32", "f16"], help="f16: the model in half precision (as `undivided bench --precision f16`)")
     a = p.parse_args()
     dev = torch.device(a.device)
     torch.set_grad_enabled(False)
@@ -42,10 +43,12 @@ def main():
     sentences = [l.split("\t")[0] for l in open(a.data, encoding="utf-8").read().splitlines()[1:]]
     batches = [tok(sentences[i:i + a.batch], padding="longest", truncation=True, max_length=128, return_tensors="pt").to(dev)
                for i in range(0, len(sentences), a.batch)]
-    print(f"torch {torch.__version__}, {a.device}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {a.device}, {a.precision}, {torch.get_num_threads()} threads")
     print(f"{'plan':<10}{'fixed sent/s':>14}{'dataset sent/s':>16}")
     for plan in a.plans.split(";"):
         model = BertModel.from_pretrained(a.model).eval().to(dev)
+        if a.precision == "f16":
+            model = model.half()
         n = model.config.num_hidden_layers
         kept = set(range(n)) if plan == "all" else set() if plan == "none" else {int(x) for x in plan.split(",")}
         remove_blocks(model, kept)

@@ -7,8 +7,9 @@
 # none), ROUNDS times alternating: `bench` inference (32 × INFER_LEN=128 and DATA's dev set with dynamic
 # padding) and `bench --train` (32 × 64) on $DEV, each printing the kernel launches of one pass
 # or step; then PyTorch on the same batches (`scripts/bench_pytorch.py` and
-# `bench_train_pytorch.py`, `--device cuda` when torch sees a GPU, else the CPU). Everything lands
-# in $OUT/compare.txt.
+# `bench_train_pytorch.py`, `--device cuda` when torch sees a GPU, else the CPU). Then inference
+# once more in half precision on both sides (`--precision f16`, where the adapter has f16; PyTorch
+# only on CUDA). Everything lands in $OUT/compare.txt.
 #
 # MODE=study: `undivided study $SPEC --device $DEV` (default studies/glue4.json, TASKS / ROUTES
 # pass --tasks / --routes), stopped with Ctrl-C after WALL seconds if set; its runs resume.
@@ -55,6 +56,13 @@ if [ "$MODE" = compare ]; then
       log "no torch + transformers in python3: PyTorch's side skipped"
     fi
   done
+  log "f16 inference: undivided on $DEV"
+  "$BIN" bench "$MODEL" --plans "$PLANS" --seq-len $LEN --iters $ITERS --device $DEV --precision f16 --data "$DATA/dev.tsv" 2>&1 | tee -a "$O/compare.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || log "no f16 inference on $DEV (the refusal above says why)"
+  if [ "$TORCH_DEV" = cuda ]; then
+    python3 scripts/bench_pytorch.py --model "$M" --plans "$PLANS" --seq-len $LEN --iters $ITERS --device cuda --precision f16 --data "$DATA/dev.tsv" 2>&1 \
+      | grep -Ev 'Loading weights|^$' | tee -a "$O/compare.txt"
+  fi
   log "compare done: $O/compare.txt"
   exit 0
 fi

@@ -208,7 +208,8 @@ fn bench_counts_kernel_launches_on_wgpu() {
 
 /// `scripts/gpu_session.sh`'s default mode, as a GPU session would start it, here on the CPU with
 /// a tiny model: inference and training of every plan land in compare.txt (PyTorch's side runs
-/// where python3 has torch, and is skipped with a message otherwise); a wrong MODE is refused.
+/// where python3 has torch, and is skipped with a message otherwise), then f16 inference where
+/// the device has it (refused here, on the CPU); a wrong MODE is refused.
 #[test]
 fn the_gpu_session_script_runs_its_comparison() {
     let dir = common::tiny_checkpoint_dir();
@@ -232,6 +233,8 @@ fn the_gpu_session_script_runs_its_comparison() {
     assert!(text.contains("fixed 32×16 tokens") && text.contains("training on flex") && text.matches("\nnone ").count() >= 2, "{text}");
     let summary = std::fs::read_to_string(out.path().join("summary.txt")).unwrap();
     assert!(summary.contains("compare done") && (summary.contains("PyTorch on") || summary.contains("PyTorch's side skipped")), "{summary}");
+    // Half precision is tried last; the CPU backend refuses it by name and the comparison goes on.
+    assert!(summary.contains("no f16 inference on flex") && text.contains("--precision f16 runs on a GPU"), "{summary}{text}");
     let r = run("bogus");
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("MODE: expected compare, study or pipeline, got bogus"));
