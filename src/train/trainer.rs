@@ -157,8 +157,7 @@ impl Trainer {
         let seed = self.opt.step_seed();
         self.device.seed(seed);
         let (loss, grads) = self.gradients(batch, labels, batch_parts(&self.device), seed);
-        let (model, grad_norm, lr) = self.opt.apply(self.model.clone(), grads);
-        self.model = model;
+        let (grad_norm, lr) = self.opt.apply_in_place(&mut self.model, grads);
         StepOutput { loss, grad_norm, lr }
     }
 }
