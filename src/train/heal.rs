@@ -109,7 +109,7 @@ impl Healer {
             vec![s.loss, s.hidden, s.attention]
         };
         let (losses, grads) = gradients(&self.student, &self.device, &self.opt.params, batch, batch_parts(&self.device), seed, &loss);
-        let (_, lr) = self.opt.apply_in_place(&mut self.student, grads);
+        let (_, lr) = self.opt.apply(&mut self.student, grads);
         let [loss, hidden, attention]: [Tensor<1>; 3] = losses.try_into().unwrap_or_else(|_| unreachable!("three losses per slice"));
         HealStep { loss, hidden, attention, lr }
     }

@@ -63,24 +63,24 @@ impl Optimization {
         self.schedule.lr(self.step)
     }
 
-    /// [`Optimization::apply`] to the module in place: the module is moved into the optimizer, not
-    /// cloned, so each parameter buffer has one holder and AdamW updates it where it is (a clone
-    /// would make every buffer shared: a copy of each parameter per step, one more GPU launch
-    /// each). Returns the gradient norm before clipping and the rate. A panic inside the step
-    /// aborts the process, since the module has no value to leave behind.
-    pub fn apply_in_place<M: Module>(&mut self, module: &mut M, grads: GradientsParams) -> (Option<Tensor<1>>, f64) {
+    /// Clips `grads` to the global norm, takes one AdamW step on `module` at the scheduled
+    /// learning rate and counts it. Returns the gradient norm before clipping and the rate.
+    ///
+    /// The module is moved through the optimizer, not cloned, so each parameter buffer has one
+    /// holder and AdamW updates it where it is (a clone would make every buffer shared: a copy of
+    /// each parameter per step, one more GPU launch each). A panic inside the step aborts the
+    /// process, since the module has no value to leave behind meanwhile.
+    pub fn apply<M: Module>(&mut self, module: &mut M, grads: GradientsParams) -> (Option<Tensor<1>>, f64) {
         let mut out = (None, 0.0);
         replace_with::replace_with_or_abort(module, |m| {
-            let (m, grad_norm, lr) = self.apply(m, grads);
+            let (m, grad_norm, lr) = self.step_owned(m, grads);
             out = (grad_norm, lr);
             m
         });
         out
     }
 
-    /// Clips `grads` to the global norm, takes one AdamW step at the scheduled learning rate and
-    /// counts it. Returns the updated module, the gradient norm before clipping and the rate.
-    pub fn apply<M: Module>(&mut self, module: M, grads: GradientsParams) -> (M, Option<Tensor<1>>, f64) {
+    fn step_owned<M: Module>(&mut self, module: M, grads: GradientsParams) -> (M, Option<Tensor<1>>, f64) {
         let grad_norm = global_norm(&grads, &self.params);
         // The optimizer multiplies each gradient by the factor as it updates its parameter (on a
         // GPU inside the AdamW kernel): the gradients are not scaled one by one beforehand.

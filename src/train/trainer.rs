@@ -157,7 +157,7 @@ impl Trainer {
         let seed = self.opt.step_seed();
         self.device.seed(seed);
         let (loss, grads) = self.gradients(batch, labels, batch_parts(&self.device), seed);
-        let (grad_norm, lr) = self.opt.apply_in_place(&mut self.model, grads);
+        let (grad_norm, lr) = self.opt.apply(&mut self.model, grads);
         StepOutput { loss, grad_norm, lr }
     }
 }
