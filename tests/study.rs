@@ -141,13 +141,20 @@ fn a_malformed_study_file_is_refused_by_name() {
     assert!(!tmp.path().join("out/study.json").exists(), "nothing ran");
 }
 
-/// The shipped four-task study file reads and validates (it is what the README tells users to run).
+/// The shipped four-task study files read and validate (they are what the README tells users
+/// to run), and share one recipe per task, so that their runs are each other's to reuse.
 #[test]
-fn the_shipped_glue_study_is_valid() {
-    let spec = undivided::experiment::study::StudySpec::read(&common::root().join("studies/glue4.json")).unwrap();
-    spec.validate(6).unwrap();
-    let tasks: Vec<String> = spec.tasks().unwrap().iter().map(|(t, _)| t.name().to_string()).collect();
-    assert_eq!(tasks, ["cola", "mrpc", "rte", "sst2"]);
+fn the_shipped_glue_studies_are_valid_and_share_their_recipes() {
+    use undivided::experiment::study::StudySpec;
+    let main = StudySpec::read(&common::root().join("studies/glue4.json")).unwrap();
+    for name in ["glue4.json", "glue4-fewer-cuts.json", "glue4-half.json"] {
+        let spec = StudySpec::read(&common::root().join("studies").join(name)).unwrap();
+        spec.validate(6).unwrap();
+        let tasks: Vec<String> = spec.tasks().unwrap().iter().map(|(t, _)| t.name().to_string()).collect();
+        assert_eq!(tasks, ["cola", "mrpc", "rte", "sst2"], "{name}");
+        assert_eq!(spec.tasks, main.tasks, "{name}: the tasks' recipes differ from glue4.json's");
+        assert_eq!((spec.seeds, spec.seed, spec.batch_size), (main.seeds, main.seed, main.batch_size), "{name}");
+    }
 }
 
 /// The study's figure: grouped bars of Δ vs full per task, with error bars, negative values
