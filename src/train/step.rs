@@ -71,13 +71,10 @@ impl Optimization {
     /// each parameter per step, one more GPU launch each). A panic inside the step aborts the
     /// process, since the module has no value to leave behind meanwhile.
     pub fn apply<M: Module>(&mut self, module: &mut M, grads: GradientsParams) -> (Option<Tensor<1>>, f64) {
-        let mut out = (None, 0.0);
-        replace_with::replace_with_or_abort(module, |m| {
+        replace_with::replace_with_or_abort_and_return(module, |m| {
             let (m, grad_norm, lr) = self.step_owned(m, grads);
-            out = (grad_norm, lr);
-            m
-        });
-        out
+            ((grad_norm, lr), m)
+        })
     }
 
     fn step_owned<M: Module>(&mut self, module: M, grads: GradientsParams) -> (M, Option<Tensor<1>>, f64) {
