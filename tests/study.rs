@@ -141,14 +141,18 @@ fn a_malformed_study_file_is_refused_by_name() {
     assert!(!tmp.path().join("out/study.json").exists(), "nothing ran");
 }
 
-/// The shipped four-task study files read and validate (they are what the README tells users
+/// Every shipped study file (`studies/*.json`) reads and validates (they are what the README tells users
 /// to run), and share one recipe per task, so that their runs are each other's to reuse.
 #[test]
 fn the_shipped_glue_studies_are_valid_and_share_their_recipes() {
     use undivided::experiment::study::StudySpec;
-    let main = StudySpec::read(&common::root().join("studies/glue4.json")).unwrap();
-    for name in ["glue4.json", "glue4-fewer-cuts.json", "glue4-half.json"] {
-        let spec = StudySpec::read(&common::root().join("studies").join(name)).unwrap();
+    let dir = common::root().join("studies");
+    let main = StudySpec::read(&dir.join("glue4.json")).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".json")).collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in &names {
+        let spec = StudySpec::read(&dir.join(name)).unwrap();
         spec.validate(6).unwrap();
         let tasks: Vec<String> = spec.tasks().unwrap().iter().map(|(t, _)| t.name().to_string()).collect();
         assert_eq!(tasks, ["cola", "mrpc", "rte", "sst2"], "{name}");
