@@ -141,6 +141,10 @@ pub enum TrainError {
     Settings(#[from] SettingsError),
     #[error("{0}")]
     Config(String),
+    /// Another run is writing the folder (or its lock cannot be taken).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error(transparent)]
+    Lock(#[from] crate::checkpoint::LockError),
 }
 
 /// Maps an I/O failure on `path` to a `TrainError` naming it.

@@ -11,6 +11,8 @@ mod atomic;
 mod folder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod lock;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,8 @@ pub use save::{bert_to_safetensors, classifier_to_safetensors, to_f16};
 pub use atomic::write_atomic;
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::{DEFAULT_MODEL_DIR, resolve_model, write_checkpoint};
+#[cfg(not(target_arch = "wasm32"))]
+pub use lock::{LockError, RunLock};
 
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan};

@@ -64,6 +64,10 @@ impl Observer for ProgressObserver {
             self.bar.println(format!("{} step {}: {name}: {}", self.label, state.step, metrics.join(", ")));
         }
     }
+    fn on_notice(&mut self, text: &str) {
+        // A hidden bar (no terminal) prints nothing: a notice must reach the user anyway.
+        if self.bar.is_hidden() { eprintln!("note: {text}") } else { self.bar.println(format!("note: {text}")) }
+    }
     fn should_stop(&mut self) -> bool {
         let stop = STOP.load(Ordering::SeqCst);
         if stop {

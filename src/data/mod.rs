@@ -2,6 +2,7 @@
 //! once ([`Prepared`]), train/dev and held-out splits ([`split`]), and a small built-in
 //! sentiment sample that the default main job and the page use when no GLUE files are present.
 
+pub mod corpus;
 pub mod glue;
 pub mod metrics;
 pub mod prepared;

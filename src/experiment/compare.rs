@@ -74,8 +74,11 @@ impl CompareSpec {
         if self.plans.is_empty() {
             return bad("--plans: expected at least one plan".into());
         }
-        if self.seeds == 0 {
-            return bad("--seeds: expected at least 1".into());
+        if self.seeds == 0 || self.seeds > MAX_SEEDS {
+            return bad(format!("--seeds {}: expected 1 to {MAX_SEEDS}", self.seeds));
+        }
+        if self.options.train.seed.checked_add(self.seeds).is_none() {
+            return bad(format!("--seed {} with --seeds {}: the last seed would pass 2^64 − 1; expected a seed below {}", self.options.train.seed, self.seeds, u64::MAX - self.seeds + 1));
         }
         if self.options.teacher.is_some() {
             return bad("--teacher: compare picks the teacher itself (the full plan's run); use --distill".into());
@@ -161,6 +164,8 @@ impl CompareSpec {
 pub fn compare(checkpoint: &Checkpoint, spec: &CompareSpec, runner: &mut Runner<'_>) -> Result<CompareTable, ExperimentError> {
     let full_plan = checkpoint.plan();
     spec.validate(&full_plan)?;
+    // One comparison per folder at a time; its runs lock their own folders too.
+    let _lock = crate::checkpoint::RunLock::acquire(&spec.out, "compare")?;
     // The full plan first: it is the reference of every row and the teacher of distillation.
     let mut ordered = spec.plans.clone();
     ordered.sort_by_key(|p| *p != full_plan);
@@ -238,6 +243,9 @@ pub fn compare(checkpoint: &Checkpoint, spec: &CompareSpec, runner: &mut Runner<
     table.relate_to(&full_plan.to_string());
     Ok(table)
 }
+
+/// The most seeds a comparison or study runs per plan (each is a whole fine-tuning).
+pub const MAX_SEEDS: u64 = 1000;
 
 /// One row per plan and variant: the mean and spread over seeds, sizes and costs relative to
 /// the full model of `config`.

@@ -107,6 +107,8 @@ pub fn publish(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str)) -> Result<RunI
         sources.push((run.clone(), canonical));
     }
     fs::create_dir_all(into).map_err(io(into))?;
+    // One publisher per target folder at a time (two would interleave their index.json).
+    let _lock = crate::checkpoint::RunLock::acquire(into, "publish")?;
     let into_canonical = fs::canonicalize(into).map_err(io(into))?;
     for (run, canonical) in &sources {
         // Paths in the index start at the run folder's own name (`sst2/plan-all/seed-42`), so

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::batches::epoch_batches;
+use crate::data::corpus::StreamPosition;
 use super::observer::Progress;
 
 /// The position and totals of a run, saved (flattened) in `last/state.json`.
@@ -21,12 +22,16 @@ pub struct Cursor {
     pub examples_seen: usize,
     /// Seconds spent in training steps (evaluation and saving left out).
     pub train_seconds: f64,
+    /// Where a run that reads a stream (pre-training's packed corpus) continues; `epoch` is then
+    /// the pass over the corpus and `next_batch` unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamPosition>,
 }
 
 impl Cursor {
     /// A run of `total_steps` steps (at least 1) at its start.
     pub fn new(total_steps: usize) -> Self {
-        Self { step: 0, epoch: 0, next_batch: 0, total_steps: total_steps.max(1), examples_seen: 0, train_seconds: 0.0 }
+        Self { step: 0, epoch: 0, next_batch: 0, total_steps: total_steps.max(1), examples_seen: 0, train_seconds: 0.0, stream: None }
     }
 
     /// Whether every step has been taken.

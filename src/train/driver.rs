@@ -3,6 +3,7 @@
 //! Fine-tuning ([`super::finetune`]) and healing ([`super::heal_run`]) supply only their
 //! [`Job`]: the step, the evaluation and what `last/` holds.
 
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use web_time::Instant;
 use super::cursor::{Cursor, EpochOrder};
 use super::observer::{Observer, RateWindow};
 use super::resume::read_state;
+use crate::checkpoint::RunLock;
 use crate::error::{TrainError, io};
 
 /// When a run evaluates and writes its resume checkpoint.
@@ -34,29 +36,83 @@ impl Schedule {
 /// Steps between two lines of training loss in `log.jsonl` (and the first step).
 const LOG_EVERY: usize = 10;
 
-/// `log.jsonl`: one JSON object a line, appended.
+/// `log.jsonl`: one JSON object a line, appended; each step's training line and each
+/// evaluation appear once however often the run is resumed.
 pub struct RunLog {
     file: fs::File,
     path: PathBuf,
+    /// `(step, kind)` of the lines already in the file.
+    written: HashSet<(u64, &'static str)>,
+}
+
+/// What a log line records: an evaluation, an error, or a step's training loss.
+fn kind(line: &Value) -> &'static str {
+    ["eval", "held_out", "error"].into_iter().find(|k| line.get(*k).is_some()).unwrap_or("train")
 }
 
 impl RunLog {
-    /// Opens `out/log.jsonl` for appending.
-    pub fn open(out: &Path) -> Result<Self, TrainError> {
+    /// Opens `out/log.jsonl` for appending. A run resumed at step `resumed_at` first drops the
+    /// lines of steps after it (written after its last save, and about to be taken again).
+    pub fn open(out: &Path, resumed_at: Option<usize>) -> Result<Self, TrainError> {
         let path = out.join("log.jsonl");
+        let mut written = HashSet::new();
+        if let Some(step) = resumed_at
+            && let Ok(text) = fs::read_to_string(&path)
+        {
+            let mut kept = String::new();
+            for line in text.lines() {
+                let Ok(value) = serde_json::from_str::<Value>(line) else { continue };
+                let at = value.get("step").and_then(Value::as_u64).unwrap_or(0);
+                if at <= step as u64 && written.insert((at, kind(&value))) {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+            crate::checkpoint::write_atomic(&path, kept.as_bytes()).map_err(TrainError::Checkpoint)?;
+        }
         let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
-        Ok(Self { file, path })
+        Ok(Self { file, path, written })
     }
 
+    /// Appends `line`, unless the log already holds this step's line of its kind.
     pub fn write(&mut self, line: Value) -> Result<(), TrainError> {
+        let at = line.get("step").and_then(Value::as_u64).unwrap_or(0);
+        if !self.written.insert((at, kind(&line))) {
+            return Ok(());
+        }
         writeln!(self.file, "{line}").map_err(io(&self.path))
+    }
+}
+
+/// Where a run's batches come from: an epoch order over a dataset held in memory
+/// ([`EpochOrder`], rows by index) or a stream read as it goes (pre-training's packed corpus).
+/// `next` moves the cursor's position on, so that `last/` resumes with the very next batch.
+pub trait Batches {
+    type Batch;
+    /// The next batch and how many examples (rows, sequences) it holds.
+    fn next(&mut self, cursor: &mut Cursor) -> Result<(Self::Batch, usize), TrainError>;
+}
+
+impl Batches for EpochOrder {
+    type Batch = Vec<usize>;
+    fn next(&mut self, cursor: &mut Cursor) -> Result<(Vec<usize>, usize), TrainError> {
+        let indices = cursor.next_batch(self);
+        let n = indices.len();
+        Ok((indices, n))
     }
 }
 
 /// What a kind of run does at each point of the loop.
 pub trait Job {
-    /// One optimisation step on the training rows `indices`; returns the loss, read back.
-    fn step(&mut self, indices: &[usize]) -> Result<f32, TrainError>;
+    /// What one step trains on (row indices, a packed batch).
+    type Batch;
+    /// One optimisation step on `batch`; returns the loss, read back.
+    fn step(&mut self, batch: &Self::Batch) -> Result<f32, TrainError>;
+    /// Whether to evaluate (and save) after `step` besides the schedule: pre-training's
+    /// milestones, which double rather than repeat.
+    fn milestone(&self, _step: usize) -> bool {
+        false
+    }
     /// Fields of the last step for its log line besides step, epoch, loss and rate (e.g. `lr`).
     fn log_fields(&mut self) -> Map<String, Value>;
     /// Evaluates, logs and reports the result (and keeps a best model, where the job has one).
@@ -76,21 +132,28 @@ pub enum Ending {
     Interrupted,
 }
 
-/// Runs `job` from `cursor` to its last step over `order`'s batches.
-pub fn drive(job: &mut dyn Job, cursor: &mut Cursor, order: &mut EpochOrder, schedule: Schedule, log: &mut RunLog, observer: &mut dyn Observer) -> Result<Ending, TrainError> {
+/// Runs `job` from `cursor` to its last step over `batches`.
+pub fn drive<J: Job + ?Sized>(
+    job: &mut J,
+    cursor: &mut Cursor,
+    batches: &mut dyn Batches<Batch = J::Batch>,
+    schedule: Schedule,
+    log: &mut RunLog,
+    observer: &mut dyn Observer,
+) -> Result<Ending, TrainError> {
     observer.on_start(cursor.progress());
     let mut window = RateWindow::new();
     let mut evaluated_at = None;
     while !cursor.done() {
-        let indices = cursor.next_batch(order);
+        let (batch, examples) = batches.next(cursor)?;
         let started = Instant::now();
-        let loss = job.step(&indices)?;
+        let loss = job.step(&batch)?;
         if !loss.is_finite() {
             log.write(json!({"step": cursor.step + 1, "error": format!("loss {loss}")}))?;
             return Err(TrainError::NonFinite { step: cursor.step + 1, value: loss, kept: job.kept_after_failure() });
         }
-        cursor.advance(indices.len(), started.elapsed().as_secs_f64());
-        let rate = window.add(indices.len());
+        cursor.advance(examples, started.elapsed().as_secs_f64());
+        let rate = window.add(examples);
         observer.on_step(cursor.progress(), loss, rate);
         if cursor.step % LOG_EVERY == 0 || cursor.step == 1 {
             let mut line = json!({"step": cursor.step, "epoch": cursor.epoch, "loss": loss, "examples_per_s": rate});
@@ -98,7 +161,7 @@ pub fn drive(job: &mut dyn Job, cursor: &mut Cursor, order: &mut EpochOrder, sch
             log.write(line)?;
             window.restart();
         }
-        let eval_now = Schedule::every(schedule.eval_every, cursor.step);
+        let eval_now = Schedule::every(schedule.eval_every, cursor.step) || job.milestone(cursor.step);
         if eval_now {
             job.evaluate(cursor, log, observer)?;
             evaluated_at = Some(cursor.step);
@@ -118,15 +181,20 @@ pub fn drive(job: &mut dyn Job, cursor: &mut Cursor, order: &mut EpochOrder, sch
     Ok(Ending::Finished)
 }
 
-/// The start of a run in `out`: the state saved in `last/` when resuming (with its path, for
-/// errors), or `None` for a fresh run.
+/// The start of a run in `out`: the folder's lock ([`RunLock`]: a second run into the same
+/// folder is refused, naming this one, until this run ends), and the state saved in `last/` when
+/// resuming (with its path, for errors), or `None` for a fresh run.
 ///
 /// A fresh run keeps an earlier run's `last/` and log until it has its own: the first save
 /// replaces `last/` atomically, and the old log is kept as `log.previous.jsonl`. When `last/` is
 /// missing because a crash fell between the two renames that replace it, the complete copy
 /// beside it (`last.tmp`, else `last.old`) is put back, and `observer` is told.
-pub fn start<S: DeserializeOwned>(out: &Path, resume: bool, observer: &mut dyn Observer) -> Result<Option<(S, PathBuf)>, TrainError> {
-    fs::create_dir_all(out).map_err(io(out))?;
+pub fn start<S: DeserializeOwned>(out: &Path, resume: bool, observer: &mut dyn Observer) -> Result<(RunLock, Option<(S, PathBuf)>), TrainError> {
+    let lock = RunLock::acquire(out, "a run")?;
+    Ok((lock, start_locked(out, resume, observer)?))
+}
+
+fn start_locked<S: DeserializeOwned>(out: &Path, resume: bool, observer: &mut dyn Observer) -> Result<Option<(S, PathBuf)>, TrainError> {
     let last_dir = out.join("last");
     if resume {
         if !last_dir.is_dir() {

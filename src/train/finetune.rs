@@ -174,7 +174,9 @@ impl FinetuneJob<'_> {
 }
 
 impl Job for FinetuneJob<'_> {
-    fn step(&mut self, indices: &[usize]) -> Result<f32, TrainError> {
+    type Batch = Vec<usize>;
+
+    fn step(&mut self, indices: &Vec<usize>) -> Result<f32, TrainError> {
         let batch = self.train.batch(indices, self.pad_id);
         let labels: Vec<_> = indices.iter().map(|&i| self.train.labels[i]).collect();
         let out = self.trainer.step(&batch, &labels);
@@ -291,7 +293,9 @@ pub fn finetune(
     // Start from the pre-trained checkpoint, or from `last/` when resuming.
     let last_dir = out.join("last");
     let mut head_notice = None;
-    let (model, cursor, best) = match start::<RunState>(out, resume, observer)? {
+    // Held until the run returns: one writer per folder.
+    let (_lock, started) = start::<RunState>(out, resume, observer)?;
+    let (model, cursor, best) = match started {
         Some((state, state_path)) => {
             let same = state.plan == plan.to_string()
                 && state.task == task
@@ -324,7 +328,7 @@ pub fn finetune(
         restore_optimization(&mut trainer.opt, &last_dir, cursor.step)?;
     }
 
-    let mut log = RunLog::open(out)?;
+    let mut log = RunLog::open(out, resume.then_some(cursor.step))?;
     let mut job = FinetuneJob {
         ours: resume,
         trainer,

@@ -143,7 +143,9 @@ impl HealJob<'_> {
 }
 
 impl Job for HealJob<'_> {
-    fn step(&mut self, indices: &[usize]) -> Result<f32, TrainError> {
+    type Batch = Vec<usize>;
+
+    fn step(&mut self, indices: &Vec<usize>) -> Result<f32, TrainError> {
         let step = self.healer.step(&self.texts.batch(indices, self.pad_id));
         let loss = step.loss.clone().into_scalar();
         self.last_step = Some(step);
@@ -209,7 +211,9 @@ pub fn heal(
     let last_dir = out.join("last");
     let (teacher_model, _) = teacher.load_bert(None, device)?;
 
-    let (student, cursor, before) = match start::<HealState>(out, resume, observer)? {
+    // Held until the run returns: one writer per folder.
+    let (_lock, started) = start::<HealState>(out, resume, observer)?;
+    let (student, cursor, before) = match started {
         Some((state, state_path)) => {
             if state.plan != plan.to_string() || state.options != *options {
                 return Err(TrainError::Resume {
@@ -228,7 +232,7 @@ pub fn heal(
         restore_optimization(&mut healer.opt, &last_dir, cursor.step)?;
     }
 
-    let mut log = RunLog::open(out)?;
+    let mut log = RunLog::open(out, resume.then_some(cursor.step))?;
     let mut job = HealJob {
         ours: resume,
         healer,

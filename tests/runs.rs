@@ -1,0 +1,128 @@
+//! Runs that cannot trample each other: one writer per run folder, a resumed run's log without
+//! duplicate rows, the `last/` recovery notice on the command line, bounded seeds.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn undivided(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_undivided")).args(args).current_dir(common::root()).output().unwrap()
+}
+
+/// Every file under `dir` with its bytes: what a refusal must leave as it was.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A second `finetune` into the folder of a running one is refused at once, naming the holder
+/// (pid, command, since when), and leaves the folder as it was; once the first ends (here: a
+/// kill, the way a crash ends it) the folder is free again.
+#[test]
+fn a_second_writer_is_refused_and_a_dead_holder_blocks_nothing() {
+    let model = common::tiny_checkpoint_dir();
+    let out = common::tempdir();
+    let (m, o) = (model.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let mut first = Command::new(env!("CARGO_BIN_EXE_undivided"))
+        .args(["finetune", m, "--steps", "100000", "--batch-size", "8", "--max-len", "16", "--save-every", "0", "--eval-every", "0", "--out", o])
+        .current_dir(common::root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the lock and has said who it is.
+    let started = Instant::now();
+    while !std::fs::read_to_string(out.path().join(".lock")).is_ok_and(|t| t.contains("\"pid\"")) {
+        assert!(started.elapsed() < Duration::from_secs(120), "the first run never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = snapshot(out.path());
+    let second = undivided(&["finetune", m, "--steps", "2", "--batch-size", "8", "--max-len", "16", "--overwrite", "--out", o]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(err.contains("another run is writing this folder") && err.contains(&format!("pid {}", first.id())) && err.contains("undivided finetune"), "{err}");
+    // Nothing the second run did changed the folder (the first run's own writes aside: it saves
+    // nothing before its end here).
+    assert_eq!(snapshot(out.path()).into_iter().map(|(n, _)| n).collect::<Vec<_>>(), before.into_iter().map(|(n, _)| n).collect::<Vec<_>>());
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let third = undivided(&["finetune", m, "--steps", "2", "--batch-size", "8", "--max-len", "16", "--overwrite", "--out", o]);
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+}
+
+/// Ctrl-C's resume files saved at step 4 of a run that had logged up to step 6 (the last two
+/// lost with the crash), then `--resume`: each step's line and each evaluation once; resuming
+/// the finished run again adds nothing.
+#[test]
+fn a_resumed_run_logs_each_step_and_evaluation_once() {
+    let model = common::tiny_checkpoint_dir();
+    let out = common::tempdir();
+    let (m, o) = (model.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let args = ["finetune", m, "--steps", "12", "--batch-size", "8", "--max-len", "16", "--eval-every", "4", "--save-every", "4", "--out", o];
+    let first = undivided(&args);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    // As if the run had crashed after logging step 10 with `last/` at step 8: rewind `last/`.
+    let state_path = out.path().join("last/state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let steps_per_batch = state["examples_seen"].as_u64().unwrap() / 12;
+    state["step"] = 8.into();
+    state["examples_seen"] = (8 * steps_per_batch).into();
+    state["next_batch"] = (state["next_batch"].as_u64().unwrap().saturating_sub(4)).into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let resumed = undivided(&[&args[..], &["--resume"]].concat());
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let again = undivided(&[&args[..], &["--resume"]].concat());
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let log = std::fs::read_to_string(out.path().join("log.jsonl")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = (v["step"].as_u64().unwrap(), v.get("eval").is_some());
+        assert!(seen.insert(key), "step {} logged twice:\n{log}", key.0);
+    }
+    assert!(seen.contains(&(12, true)) && seen.contains(&(10, false)), "{log}");
+}
+
+/// A `last/` lost between the two renames that replace it is put back from `last.old`, and the
+/// command line says so.
+#[test]
+fn the_recovered_last_folder_is_said_on_the_command_line() {
+    let model = common::tiny_checkpoint_dir();
+    let out = common::tempdir();
+    let (m, o) = (model.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let args = ["finetune", m, "--steps", "6", "--batch-size", "8", "--max-len", "16", "--save-every", "3", "--out", o];
+    assert!(undivided(&args).status.success());
+    std::fs::rename(out.path().join("last"), out.path().join("last.old")).unwrap();
+    let r = undivided(&[&args[..], &["--resume"]].concat());
+    let text = format!("{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    assert!(r.status.success(), "{text}");
+    assert!(text.contains("was missing") && text.contains("last.old"), "{text}");
+}
+
+/// A seed near the top of u64 with several seeds is refused before any run, naming both flags.
+#[test]
+fn seeds_that_would_overflow_are_refused_before_any_run() {
+    let out = common::tempdir();
+    let o = out.path().join("cmp");
+    let r = undivided(&["compare", "default", "--plans", "all;none", "--steps", "1", "--seed", "18446744073709551615", "--seeds", "2", "--out", o.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("--seeds 2") && err.contains("--seed 18446744073709551615"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!o.exists() || snapshot(&o).is_empty(), "nothing written");
+}
