@@ -11,6 +11,9 @@ Writes
   tests/fixtures/minilm_reference.safetensors  last_hidden_state / pooler_output per case and plan
   tests/fixtures/tiny/                         a tiny random BERT (config.json, model.safetensors)
                                                and its outputs (expected.json), for the browser test
+  tests/fixtures/tiny_mlm/                     a tiny random BERT with BERT's pre-training heads
+                                               (as bert-base-uncased has) and BertForMaskedLM's
+                                               loss on a masked batch, full and reduced
 
 A plan removes the intermediate block of some layers. In HF's BertLayer that block is
 `feed_forward_chunk` (intermediate.dense -> act -> output.dense -> dropout -> LayerNorm(x + .));
@@ -24,7 +27,7 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertForPreTraining, BertModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "models", "all-MiniLM-L6-v2")
@@ -136,9 +139,47 @@ def tiny():
     json.dump(expected, open(os.path.join(out_dir, "expected.json"), "w"))
 
 
+def tiny_mlm():
+    """A tiny random BERT saved as BertForPreTraining (encoder, pooler, cls.predictions, as
+    bert-base-uncased), and BertForMaskedLM's loss (mean cross-entropy over the labelled
+    positions) on a masked batch, for the full model and for plan `1` (blocks 0 and 2 removed)."""
+    torch.manual_seed(4321)
+    config = BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
+                        hidden_act="gelu", layer_norm_eps=1e-12, attn_implementation="eager")
+    model = BertForPreTraining(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or name.endswith("predictions.bias"):
+                p.add_(torch.randn_like(p) * 0.1)
+    out_dir = os.path.join(FIX, "tiny_mlm")
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    cfg = json.load(open(os.path.join(out_dir, "config.json")))
+    for k in ["dtype", "torch_dtype", "transformers_version"]:
+        cfg.pop(k, None)
+    json.dump(cfg, open(os.path.join(out_dir, "config.json"), "w"), indent=2)
+    ids = torch.tensor([[101, 103, 99, 513, 103, 880, 102, 5, 6, 102], [101, 17, 103, 102, 0, 0, 0, 0, 0, 0]])
+    mask = torch.tensor([[1] * 10, [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]])
+    labels = torch.full_like(ids, -100)
+    labels[0, 1], labels[0, 4], labels[0, 8], labels[1, 2] = 7, 42, 6, 23
+    expected = {"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "labels": labels.tolist(), "loss": {}}
+    for plan, removed in {"all": [], "1": [0, 2]}.items():
+        m = BertForMaskedLM.from_pretrained(out_dir, attn_implementation="eager").eval()
+        remove_blocks(m.bert, removed)
+        with torch.no_grad():
+            o = m(input_ids=ids, token_type_ids=torch.zeros_like(ids), attention_mask=mask, labels=labels)
+        expected["loss"][plan] = round(o.loss.item(), 7)
+    json.dump(expected, open(os.path.join(out_dir, "expected.json"), "w"), indent=1)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "tiny_mlm":
+        tiny_mlm()
+        sys.exit(0)
     if not os.path.exists(os.path.join(MODEL, "model.safetensors")):
         sys.exit(f"{MODEL} is missing: run scripts/setup.sh model first")
     minilm()
     tiny()
+    tiny_mlm()
     print("fixtures written to", FIX)

@@ -13,11 +13,11 @@ use burn::tensor::{Device, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use super::names::{
-    Slot, bert_slots, canonical_name, classifier_slots, intermediate_layer_of, is_ignorable, relabel_linear,
-    with_stable_id,
+    MLM_BIAS, MLM_TENSORS, Slot, bert_slots, canonical_name, classifier_slots, intermediate_layer_of, is_ignorable,
+    mlm_slots, relabel_linear, with_stable_id,
 };
 use crate::error::CheckpointError;
-use crate::model::{BertConfig, BertForSequenceClassification, BertModel, FfnPlan};
+use crate::model::{BertConfig, BertForSequenceClassification, BertModel, BertOnlyMLMHead, FfnPlan};
 
 /// The largest weight magnitude accepted: trained BERT weights stay within the hundreds; finite
 /// values near `f32::MAX` load, then overflow every output to NaN.
@@ -185,6 +185,21 @@ fn finish(table: TensorTable<'_>, plan: &FfnPlan, has_classifier: bool, report: 
         }
     }
     Ok(())
+}
+
+/// Loads BERT's masked-LM head (`cls.predictions.*`) from safetensors bytes of a checkpoint whose
+/// architecture is `config`; a file without it is refused naming every missing tensor.
+pub fn load_mlm_head(bytes: &[u8], path: &Path, config: &BertConfig, device: &Device) -> Result<BertOnlyMLMHead, CheckpointError> {
+    let mut table = TensorTable::parse(bytes, path)?;
+    let missing: Vec<&str> = MLM_TENSORS.iter().copied().filter(|n| !table.tensors.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        return Err(CheckpointError::NoMlmHead { path: path.to_path_buf(), missing: missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") });
+    }
+    let mut head = BertOnlyMLMHead::new(config, device);
+    fill_slots(&mut table, mlm_slots(&mut head), &config.plan(), device)?;
+    let bias = table.take(MLM_BIAS, &[config.vocab_size], String::new)?;
+    head.bias = param(MLM_BIAS, TensorData::new(bias, [config.vocab_size]), device);
+    Ok(head)
 }
 
 /// Loads a `BertModel` with `plan` from safetensors bytes whose architecture is `config`.

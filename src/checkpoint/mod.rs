@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-pub use load::{LoadReport, load_bert, load_classifier, load_classifier_new_head};
-pub use names::{bert_param_ids, classifier_param_ids};
-pub use save::{bert_to_safetensors, classifier_to_safetensors, to_f16};
+pub use load::{LoadReport, load_bert, load_classifier, load_classifier_new_head, load_mlm_head};
+pub use names::{MLM_TENSORS, bert_param_ids, classifier_param_ids, mlm_param_ids};
+pub use save::{bert_mlm_to_safetensors, bert_to_safetensors, classifier_to_safetensors, to_f16};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use atomic::write_atomic;
@@ -185,6 +185,12 @@ impl Checkpoint {
     }
 
     /// The config of this checkpoint with another plan.
+    /// BERT's masked-LM head (`cls.predictions.*`) of this checkpoint; refused, naming the
+    /// missing tensors, where the checkpoint has none.
+    pub fn load_mlm_head(&self, device: &Device) -> Result<crate::model::BertOnlyMLMHead, CheckpointError> {
+        load_mlm_head(&self.weights, &self.weights_path(), &self.config, device)
+    }
+
     pub fn config_with_plan(&self, plan: &FfnPlan) -> BertConfig {
         self.config.with_plan(plan)
     }

@@ -4,7 +4,7 @@ use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::Tensor;
 
-use crate::model::{BertForSequenceClassification, BertModel};
+use crate::model::{BertForSequenceClassification, BertModel, BertOnlyMLMHead};
 
 /// A parameterised leaf module and the HF name prefix of its tensors.
 pub(crate) enum Slot<'a> {
@@ -51,6 +51,36 @@ pub(crate) fn classifier_slots(model: &mut BertForSequenceClassification) -> Vec
     let mut slots = bert_slots(&mut model.bert);
     slots.push(("classifier".into(), Slot::Linear(&mut model.classifier)));
     slots
+}
+
+/// HF `cls.predictions.*` names of the masked-LM head (its decoder is the tied word embeddings;
+/// its `bias` is a bare parameter, [`MLM_BIAS`]).
+pub(crate) fn mlm_slots(head: &mut BertOnlyMLMHead) -> Vec<(String, Slot<'_>)> {
+    vec![
+        ("cls.predictions.transform.dense".into(), Slot::Linear(&mut head.transform_dense)),
+        ("cls.predictions.transform.LayerNorm".into(), Slot::LayerNorm(&mut head.transform_layer_norm)),
+    ]
+}
+
+/// The masked-LM head's output bias.
+pub(crate) const MLM_BIAS: &str = "cls.predictions.bias";
+
+/// Every tensor a masked-LM head needs, as HF names them.
+pub const MLM_TENSORS: [&str; 5] = [
+    "cls.predictions.transform.dense.weight",
+    "cls.predictions.transform.dense.bias",
+    "cls.predictions.transform.LayerNorm.weight",
+    "cls.predictions.transform.LayerNorm.bias",
+    MLM_BIAS,
+];
+
+/// Ids and ranks of the masked-LM head's parameters (decay on its dense weight only).
+pub fn mlm_param_ids(head: &BertOnlyMLMHead) -> Vec<(ParamId, usize, bool)> {
+    let mut head = head.clone();
+    let bias = head.bias.id;
+    let mut ids = slot_param_ids(mlm_slots(&mut head));
+    ids.push((bias, 1, false));
+    ids
 }
 
 /// Our canonical name of a tensor found on disk: without the `bert.` prefix, and with the old

@@ -8,9 +8,9 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
 use super::load::transpose;
-use super::names::{Slot, bert_slots, classifier_slots, hf_name};
+use super::names::{MLM_BIAS, Slot, bert_slots, classifier_slots, hf_name, mlm_slots};
 use crate::error::CheckpointError;
-use crate::model::{BertForSequenceClassification, BertModel};
+use crate::model::{BertForSequenceClassification, BertModel, BertOnlyMLMHead};
 
 /// One tensor to write: HF name, shape, f32 values.
 type Named = (String, Vec<usize>, Vec<f32>);
@@ -68,6 +68,17 @@ fn serialize(tensors: Vec<Named>) -> Result<Vec<u8>, CheckpointError> {
 pub async fn bert_to_safetensors(model: &BertModel) -> Result<Vec<u8>, CheckpointError> {
     let mut model = model.clone();
     serialize(collect(bert_slots(&mut model), false).await?)
+}
+
+/// The encoder with its masked-LM head, as HF `BertForMaskedLM` writes them (`bert.*`,
+/// `cls.predictions.*`; the decoder is the tied word embeddings and is not written twice). A
+/// `BertModel` loads from it (the head is ignored); pre-training loads the head too.
+pub async fn bert_mlm_to_safetensors(model: &BertModel, head: &BertOnlyMLMHead) -> Result<Vec<u8>, CheckpointError> {
+    let (mut model, mut head) = (model.clone(), head.clone());
+    let mut tensors: Vec<Named> = collect(bert_slots(&mut model), false).await?.into_iter().map(|(n, s, v)| (format!("bert.{n}"), s, v)).collect();
+    tensors.extend(collect(mlm_slots(&mut head), false).await?);
+    tensors.push((MLM_BIAS.to_string(), head.bias.dims().to_vec(), values(&head.bias).await?));
+    serialize(tensors)
 }
 
 /// The classifier's weights with HF `BertForSequenceClassification` names (`bert.*`, `classifier.*`).

@@ -2,7 +2,8 @@
 //!
 //! One file per component, named as HF's `modeling_bert.py` names them: [`BertEmbeddings`],
 //! [`BertAttention`], [`BertIntermediate`] (the removable feed-forward block), [`BertLayer`],
-//! [`BertEncoder`], [`BertPooler`], [`BertModel`] and [`BertForSequenceClassification`].
+//! [`BertEncoder`], [`BertPooler`], [`BertModel`], [`BertForSequenceClassification`] and the
+//! masked-LM head of pre-training, [`BertOnlyMLMHead`].
 //! The files of the components read as HF's equations; how an operation is made fast on a
 //! backend (the training GELU on the CPU, the attention kernel, per-thread dropout masks, dense
 //! layers over all tokens at once) lives in [`ops`], each with its measured reason.
@@ -17,6 +18,7 @@ mod embeddings;
 mod encoder;
 mod intermediate;
 mod layer;
+mod mlm;
 pub mod ops;
 mod plan;
 mod pooler;
@@ -32,6 +34,7 @@ pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderOutput};
 pub use intermediate::BertIntermediate;
 pub use layer::{BertLayer, LayerOutput};
+pub use mlm::{BertOnlyMLMHead, IGNORE_INDEX};
 pub use plan::FfnPlan;
 pub use pooler::BertPooler;
 pub use precision::Precision;
