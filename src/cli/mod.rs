@@ -12,6 +12,7 @@ mod finetune;
 mod heal;
 mod info;
 mod predict;
+mod pretrain;
 mod progress;
 mod publish;
 mod reduce;
@@ -50,6 +51,9 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Heal a reduced model: distil the full model into it on unlabelled text (hidden states and attention).
     Heal(heal::HealArgs),
+    /// Pre-train a reduced architecture on general text (the paper's route), with the full model as
+    /// teacher: packed corpus, token budget, a checkpoint at each milestone.
+    Pretrain(pretrain::PretrainArgs),
     /// Why removal works: layer-by-layer CKA between two models, and linear probes per layer.
     Analyze(analyze::AnalyzeArgs),
     /// Fine-tune several plans with the same settings and seeds; write a Markdown + JSON table.
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Heal(args) => heal::run(args),
+        Command::Pretrain(args) => pretrain::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Study(args) => study::run(args),

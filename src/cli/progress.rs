@@ -32,11 +32,19 @@ pub fn install_stop_handler() {
 pub struct ProgressObserver {
     bar: ProgressBar,
     label: String,
+    /// What the driver counts per step: `examples`, or `tokens` for pre-training.
+    unit: &'static str,
 }
 
 impl ProgressObserver {
     pub fn new(label: impl Into<String>) -> Self {
-        Self { bar: ProgressBar::hidden(), label: label.into() }
+        Self { bar: ProgressBar::hidden(), label: label.into(), unit: "examples" }
+    }
+
+    /// Rates in `unit`/s (pre-training counts tokens).
+    pub fn with_unit(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
     }
 }
 
@@ -53,10 +61,11 @@ impl Observer for ProgressObserver {
     fn on_step(&mut self, state: Progress, loss: f32, examples_per_s: f64) {
         // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
         if self.bar.is_hidden() && (state.step % 50 == 0 || state.step == state.total_steps) {
-            eprintln!("{} step {}/{}: loss {loss:.4}, {examples_per_s:.1} examples/s", self.label, state.step, state.total_steps);
+            eprintln!("{} step {}/{}: loss {loss:.4}, {examples_per_s:.1} {}/s", self.label, state.step, state.total_steps, self.unit);
         }
         self.bar.set_position(state.step as u64);
-        self.bar.set_message(format!("loss {loss:.4} | {examples_per_s:.1} ex/s | epoch {}", state.epoch + 1));
+        let unit = if self.unit == "examples" { "ex" } else { self.unit };
+        self.bar.set_message(format!("loss {loss:.4} | {examples_per_s:.1} {unit}/s | epoch {}", state.epoch + 1));
     }
     fn on_eval(&mut self, state: Progress, results: &[(String, EvalResult)]) {
         for (name, r) in results {
@@ -83,9 +92,11 @@ impl Drop for ProgressObserver {
     }
 }
 
-/// A progress bar per run, for the experiment library's runner.
+/// A progress bar per run, for the experiment library's runner (pre-trainings, labelled
+/// `pretrain …` by the runner, count tokens).
 pub fn bar(label: &str) -> Box<dyn Observer> {
-    Box::new(ProgressObserver::new(label))
+    let bar = ProgressObserver::new(label);
+    Box::new(if label.starts_with("pretrain ") { bar.with_unit("tokens") } else { bar })
 }
 
 /// What the runner tells the user (reuse, results as they come), printed on standard output.

@@ -13,6 +13,7 @@ use crate::checkpoint::Checkpoint;
 use crate::model::FfnPlan;
 use crate::train::finetune::{MadeFrom, RunOptions, RunResults, RunState, finetune};
 use crate::train::heal_run::{HealOptions, HealResults, HealState, heal};
+use crate::train::pretrain_run::{PretrainOptions, PretrainResults, PretrainState, pretrain};
 use crate::train::observer::Observer;
 
 /// Makes the progress observer of each run, given its label (the CLI: a progress bar).
@@ -122,6 +123,39 @@ impl<'a> Runner<'a> {
     }
 }
 
+impl Runner<'_> {
+    /// Pre-trains `plan` of `teacher` into `dir`: a finished run with the same options (and its
+    /// last milestone's checkpoint) is reused; an interrupted one of the same options resumed;
+    /// anything else replaced by a fresh run, and said.
+    pub fn pretrain_or_reuse(&mut self, teacher: &Checkpoint, plan: &FfnPlan, options: &PretrainOptions, dir: &Path) -> Result<PretrainResults, ExperimentError> {
+        options.validate()?;
+        outside_model(dir, teacher)?;
+        let mut options = options.clone();
+        if options.made_from.is_none() {
+            options.made_from = Some(MadeFrom::new(teacher, Some(options.corpus.clone()), None));
+        }
+        if let Ok(bytes) = std::fs::read(dir.join("pretrain.json"))
+            && let Ok(previous) = serde_json::from_slice::<PretrainResults>(&bytes)
+            && previous.completed
+            && previous.options == options
+            && previous.plan == plan.to_string()
+            && previous.milestones.iter().all(|m| dir.join(&m.dir).join("config.json").is_file())
+        {
+            self.say(&format!("pretrain `{plan}`: reusing the finished pre-training in {}", dir.display()));
+            return Ok(previous);
+        }
+        let state = dir.join("last/state.json");
+        let previous = std::fs::read(&state).ok().and_then(|b| serde_json::from_slice::<PretrainState>(&b).ok());
+        let resume = previous.as_ref().is_some_and(|s| s.options == options && s.plan == plan.to_string());
+        if previous.is_some() && !resume {
+            self.say(&format!("pretrain `{plan}`: {} holds a pre-training of other settings; replacing it", dir.display()));
+        }
+        let mut observer = (self.observe)(&format!("pretrain `{plan}`"));
+        pretrain(teacher, plan, dir, &options, resume, &self.device, observer.as_mut())
+            .map_err(|e| ExperimentError::from(e).context(format!("pre-training `{plan}` in {}", dir.display())))
+    }
+}
+
 /// `options` with what the run is made from: `checkpoint`, and `data`'s folder and task.
 fn made_from(options: &RunOptions, checkpoint: &Checkpoint, data: &DataSpec) -> RunOptions {
     let mut options = options.clone();
@@ -183,5 +217,5 @@ pub fn outside_model(out: &Path, checkpoint: &Checkpoint) -> Result<(), Experime
 
 /// Whether `out` holds a run (finished or not) that a fresh run would replace.
 pub fn holds_run(out: &Path) -> bool {
-    ["results.json", "heal.json", "last/state.json", "last.old/state.json", "last.tmp/state.json"].iter().any(|f| out.join(f).is_file())
+    ["results.json", "heal.json", "pretrain.json", "last/state.json", "last.old/state.json", "last.tmp/state.json"].iter().any(|f| out.join(f).is_file())
 }

@@ -1,6 +1,6 @@
 //! Training: the step shared by fine-tuning and healing ([`step`]), the run driver and its
 //! cursor ([`driver`], [`cursor`]), fine-tuning ([`trainer`], [`start`], [`finetune`]), healing
-//! ([`heal`], [`heal_run`]), evaluation, distillation losses, batches, schedule and AdamW.
+//! ([`heal`], [`heal_run`]), pre-training ([`pretrain`], [`pretrain_run`]), evaluation, distillation losses, batches, schedule and AdamW.
 
 pub mod adamw;
 pub mod adamw_cube;
@@ -12,6 +12,7 @@ pub mod eval;
 pub mod heal;
 pub mod observer;
 pub mod optim;
+pub mod pretrain;
 pub mod rng;
 pub mod schedule;
 pub mod start;
@@ -24,6 +25,8 @@ pub mod driver;
 pub mod finetune;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod heal_run;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pretrain_run;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod resume;
 
