@@ -10,6 +10,7 @@
 //! - [`compare`]: plans × variants × seeds against the full model;
 //! - [`sweep`]: which blocks matter, one removal at a time, then best-first;
 //! - [`study`]: the paper's table — tasks × plans × routes × seeds, with the answer per task;
+//! - [`pretrained`]: the study's pre-trained route, the price of a block in pre-training tokens;
 //!   its table type ([`study_table`]) is shared with the page;
 //! - [`publish`]: runs and tables copied beside the page, with their `index.json`;
 //! - [`analyze`]: CKA between models and linear probes per layer, with their files;
@@ -27,6 +28,8 @@ pub mod bench;
 pub mod compare;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod data;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pretrained;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod publish;
 #[cfg(not(target_arch = "wasm32"))]

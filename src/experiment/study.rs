@@ -96,6 +96,9 @@ pub struct StudySpec {
     /// Needed by the `healed-once` and `from-finetuned` routes.
     #[serde(default)]
     pub heal: Option<HealRecipe>,
+    /// Needed by the `pretrained` route: the corpus and the token budgets.
+    #[serde(default)]
+    pub pretrain: Option<super::pretrained::PretrainRecipe>,
     /// Distillation of the `from-finetuned` route (layer to layer, from the task's full model).
     #[serde(default = "default_distill")]
     pub distill: DistillConfig,
@@ -165,12 +168,25 @@ impl StudySpec {
             FfnPlan::parse(p, layers).map_err(|e| ExperimentError::Spec(format!("plans: {e}")))?;
         }
         if self.routes.is_empty() {
-            return bad("routes: expected at least one of deleted, healed-once, from-finetuned".into());
+            return bad("routes: expected at least one of deleted, healed-once, from-finetuned, pretrained".into());
         }
-        if self.seeds == 0 {
-            return bad("seeds: expected at least 1".into());
+        match (&self.pretrain, self.routes.contains(&Route::Pretrained)) {
+            (None, true) => return bad("pretrain: the pretrained route needs it (corpus, tokens, ...)".into()),
+            (Some(p), _) => {
+                p.options(self.seed)?;
+                if p.seeds_below_largest > self.seeds {
+                    return bad(format!("pretrain.seeds_below_largest {}: expected at most the study's seeds ({})", p.seeds_below_largest, self.seeds));
+                }
+            }
+            _ => {}
         }
-        let healing = self.routes.iter().any(|r| *r != Route::Deleted);
+        if self.seeds == 0 || self.seeds > super::compare::MAX_SEEDS {
+            return bad(format!("seeds {}: expected 1 to {}", self.seeds, super::compare::MAX_SEEDS));
+        }
+        if self.seed.checked_add(self.seeds).is_none() {
+            return bad(format!("seed {} with seeds {}: the last seed would pass 2^64 − 1", self.seed, self.seeds));
+        }
+        let healing = self.routes.iter().any(|r| matches!(r, Route::HealedOnce | Route::FromFinetuned));
         match (&self.heal, healing) {
             (None, true) => return bad("heal: the healed-once and from-finetuned routes need it (text, steps or epochs, ...)".into()),
             (Some(_), _) => self.heal_options()?.validate().map_err(|e| ExperimentError::Spec(format!("heal: {e}")))?,
@@ -224,6 +240,8 @@ pub struct StudyPart {
     pub tasks: Vec<String>,
     /// Routes of the spec; empty: all.
     pub routes: Vec<Route>,
+    /// The first N of the spec's seeds; `None`: all.
+    pub seeds: Option<u64>,
 }
 
 impl StudyPart {
@@ -246,6 +264,12 @@ impl StudyPart {
             }
             part.routes.retain(|r| self.routes.contains(r));
         }
+        if let Some(n) = self.seeds {
+            if n == 0 || n > spec.seeds {
+                return Err(ExperimentError::Spec(format!("--seeds {n}: the study has {} seed(s); expected 1 to {}", spec.seeds, spec.seeds)));
+            }
+            part.seeds = n;
+        }
         Ok(part)
     }
 }
@@ -261,6 +285,8 @@ pub fn study(checkpoint: &Checkpoint, spec: &StudySpec, out: &Path, runner: &mut
 pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, out: &Path, runner: &mut Runner<'_>) -> Result<StudyTable, ExperimentError> {
     let layers = checkpoint.config.num_hidden_layers;
     whole.validate(layers)?;
+    // One study per folder at a time; its runs lock their own folders too.
+    let _lock = crate::checkpoint::RunLock::acquire(out, "study")?;
     let sharing = whole.tasks.len();
     let spec = &part.narrow(whole)?;
     let full = checkpoint.plan();
@@ -278,7 +304,8 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
     };
     let title = format!("{} — {} seed(s), batch {}, routes {}", checkpoint.name(), spec.seeds, spec.batch_size, spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "));
     let mut table = StudyTable { title, layers, tasks: Vec::new() };
-    for (task, recipe) in &tasks {
+    let compared_routes = spec.routes.iter().any(|r| r.variant().is_some());
+    for (task, recipe) in tasks.iter().filter(|_| compared_routes) {
         let task_out = out.join(task.name());
         let compare_spec = CompareSpec {
             plans: plans.clone(),
@@ -293,7 +320,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
             from_finetuned: spec.routes.contains(&Route::FromFinetuned),
             reduced_lr: recipe.reduced_lr,
             pruned_lr: recipe.pruned_lr,
-            variants: Some(spec.routes.iter().map(|r| r.variant()).collect()),
+            variants: Some(spec.routes.iter().filter_map(|r| r.variant()).collect()),
             heal_dir: Some(out.join("heal")),
             out: task_out.clone(),
         };
@@ -304,6 +331,10 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         done.reference = reference_row(&task_out.join(REFERENCE_FILE), &done)?;
         table.tasks.push(done);
         write_study(&table, out)?;
+    }
+    if spec.routes.contains(&Route::Pretrained) {
+        let tasks: Vec<Task> = tasks.iter().map(|(t, _)| *t).collect();
+        super::pretrained::pretrained(checkpoint, spec, &tasks, sharing, out, runner)?;
     }
     Ok(table)
 }
@@ -334,6 +365,8 @@ fn summarise_task(task: Task, table: &CompareTable, full: &FfnPlan, tasks_sharin
             Route::HealedOnce => r.heal_seconds.unwrap_or(0.0) / tasks_sharing_healing.max(1) as f64,
             // Healed per seed against the task's full model, whose run it also needs.
             Route::FromFinetuned => r.heal_seconds.unwrap_or(0.0) + reference.train_seconds,
+            // Not a comparison variant: its rows are in the pretrained table.
+            Route::Pretrained => 0.0,
         };
         let cost = r.train_seconds + heal_share;
         StudyRow {

@@ -19,15 +19,20 @@ pub enum Route {
     /// Cut from the task's fine-tuned full model, healed against it, fine-tuned with
     /// layer-to-layer distillation from it.
     FromFinetuned,
+    /// Cut from the pre-trained checkpoint and pre-trained against it on a text corpus (the
+    /// paper's route; once per plan, shared by every task), then fine-tuned from each milestone
+    /// of the pre-training ([`super::pretrained`]).
+    Pretrained,
 }
 
 impl Route {
-    /// The comparison variant this route's runs are.
-    pub fn variant(self) -> Variant {
+    /// The comparison variant this route's runs are (`None`: the route has its own table).
+    pub fn variant(self) -> Option<Variant> {
         match self {
-            Route::Deleted => Variant::Deleted,
-            Route::HealedOnce => Variant::Healed,
-            Route::FromFinetuned => Variant::PrunedDistill,
+            Route::Deleted => Some(Variant::Deleted),
+            Route::HealedOnce => Some(Variant::Healed),
+            Route::FromFinetuned => Some(Variant::PrunedDistill),
+            Route::Pretrained => None,
         }
     }
 
@@ -46,6 +51,7 @@ impl Route {
             Route::Deleted => "deleted",
             Route::HealedOnce => "healed once",
             Route::FromFinetuned => "cut from fine-tuned",
+            Route::Pretrained => "pre-trained",
         }
     }
 }

@@ -1,0 +1,344 @@
+//! A study's `pretrained` route — the price of a block: one pre-training per reduced plan
+//! (student cut from the checkpoint, the full checkpoint as teacher, on a text corpus), shared by
+//! every task as `healed-once` shares its healing; then every task fine-tuned from each
+//! milestone checkpoint, beside the full model fine-tuned with the same recipe and seeds.
+//!
+//! The table shows the pre-training's cost on its own and divided over the tasks it serves (it
+//! is paid once; fine-tuning per task); the figure plots Δ vs the full model against
+//! pre-training tokens, per task and plan.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::data::DataSpec;
+use super::runs::Runner;
+use super::study::StudySpec;
+use super::{ExperimentError, io};
+use crate::chart::{Series, png};
+use crate::checkpoint::Checkpoint;
+use crate::data::Task;
+use crate::model::FfnPlan;
+use crate::train::finetune::RunResults;
+use crate::train::pretrain::PretrainConfig;
+use crate::train::pretrain_run::{PretrainOptions, PretrainResults, parse_tokens, tokens_label};
+
+/// The `pretrain` section of a study file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainRecipe {
+    /// A folder of text shards (`*.txt`, one paragraph a line).
+    pub corpus: PathBuf,
+    /// Held-out text (default: `valid.txt` in the corpus folder).
+    #[serde(default)]
+    pub valid: Option<PathBuf>,
+    /// Budgets, e.g. `["1M", "2M", "4M"]`: one pre-training per plan to the largest, with a
+    /// milestone checkpoint at each.
+    pub tokens: Vec<String>,
+    #[serde(default = "thirty_two")]
+    pub batch_size: usize,
+    #[serde(default = "one_twenty_eight")]
+    pub max_len: usize,
+    #[serde(default = "pretrain_lr")]
+    pub lr: f64,
+    #[serde(default = "warmup")]
+    pub warmup_ratio: f64,
+    #[serde(default = "one")]
+    pub hidden_weight: f64,
+    #[serde(default = "one")]
+    pub attention_weight: f64,
+    #[serde(default)]
+    pub mlm_weight: f64,
+    /// Seeds of the fine-tunings from the smaller budgets (the largest gets the study's
+    /// `seeds`).
+    #[serde(default = "one_u64")]
+    pub seeds_below_largest: u64,
+}
+
+fn thirty_two() -> usize {
+    32
+}
+fn one_twenty_eight() -> usize {
+    128
+}
+fn pretrain_lr() -> f64 {
+    1e-4
+}
+fn warmup() -> f64 {
+    0.01
+}
+fn one() -> f64 {
+    1.0
+}
+fn one_u64() -> u64 {
+    1
+}
+
+impl PretrainRecipe {
+    /// The budgets, parsed and ascending; a bad one is refused by value.
+    pub fn budgets(&self) -> Result<Vec<u64>, ExperimentError> {
+        let mut budgets: Vec<u64> = self.tokens.iter().map(|t| parse_tokens(t).map_err(|e| ExperimentError::Spec(format!("pretrain.tokens: {e}")))).collect::<Result<_, _>>()?;
+        if budgets.is_empty() {
+            return Err(ExperimentError::Spec("pretrain.tokens: expected at least one budget, e.g. [\"1M\", \"2M\"]".into()));
+        }
+        budgets.sort_unstable();
+        budgets.dedup();
+        Ok(budgets)
+    }
+
+    /// One pre-training's options: to the largest budget, a milestone at each.
+    pub fn options(&self, seed: u64) -> Result<PretrainOptions, ExperimentError> {
+        let budgets = self.budgets()?;
+        let options = PretrainOptions {
+            config: PretrainConfig {
+                lr: self.lr,
+                warmup_ratio: self.warmup_ratio,
+                hidden_weight: self.hidden_weight,
+                attention_weight: self.attention_weight,
+                mlm_weight: self.mlm_weight,
+                seed,
+                ..PretrainConfig::default()
+            },
+            corpus: self.corpus.clone(),
+            valid: self.valid.clone().unwrap_or_else(|| self.corpus.join("valid.txt")),
+            held_out: 64,
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            tokens: *budgets.last().expect("at least one"),
+            milestones: budgets,
+            save_every: 50,
+            made_from: None,
+        };
+        options.validate().map_err(|e| ExperimentError::Spec(format!("pretrain: {e}")))?;
+        if self.seeds_below_largest == 0 || self.seeds_below_largest > 100 {
+            return Err(ExperimentError::Spec("pretrain.seeds_below_largest: expected 1 to 100".into()));
+        }
+        Ok(options)
+    }
+}
+
+/// One pre-training of the study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainingRow {
+    pub plan: String,
+    pub params: usize,
+    pub tokens: u64,
+    pub train_seconds: f64,
+    pub tokens_per_second: f64,
+    pub packing_efficiency: f64,
+    /// `(tokens, seconds to reach them, held-out hidden-state MSE)` per milestone.
+    pub milestones: Vec<(u64, f64, f64)>,
+}
+
+/// A task's full-model reference (same recipe and seeds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullRow {
+    pub task: String,
+    pub metric: String,
+    pub values: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+    pub train_seconds: f64,
+}
+
+/// A task, plan and budget: fine-tuned from the milestone checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainedRow {
+    pub task: String,
+    pub plan: String,
+    pub tokens: u64,
+    /// Best dev value per seed.
+    pub values: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+    pub delta_points: f64,
+    /// Mean fine-tuning seconds.
+    pub finetune_seconds: f64,
+    /// Pre-training seconds up to this milestone, and their share per task.
+    pub pretrain_seconds: f64,
+    pub pretrain_share: f64,
+    /// (fine-tuning + share) ÷ the full model's fine-tuning.
+    pub cost_ratio: f64,
+}
+
+/// The route's table: pre-trainings, references and rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainedTable {
+    pub title: String,
+    pub tasks_sharing: usize,
+    pub pretraining: Vec<PretrainingRow>,
+    pub full: Vec<FullRow>,
+    pub rows: Vec<PretrainedRow>,
+}
+
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+impl PretrainedTable {
+    pub fn markdown(&self) -> String {
+        let mut md = format!("# The price of a block: pre-trained reduced models\n\n{}\n\n", self.title);
+        md.push_str("## Pre-training (paid once, shared by the tasks)\n\n| plan | parameters | tokens | seconds | tokens/s (teacher + student) | packing | held-out hidden MSE by milestone |\n|---|---|---|---|---|---|---|\n");
+        for p in &self.pretraining {
+            let ms: Vec<String> = p.milestones.iter().map(|(t, _, mse)| format!("{}: {mse:.4}", tokens_label(*t))).collect();
+            md.push_str(&format!("| `{}` | {} | {} | {:.0} | {:.0} | {:.4} | {} |\n", p.plan, p.params, tokens_label(p.tokens), p.train_seconds, p.tokens_per_second, p.packing_efficiency, ms.join(", ")));
+        }
+        md.push_str(&format!(
+            "\n## Fine-tuned from each milestone\n\nΔ: best dev value, mean over seeds, minus the full model's (points). Cost: the fine-tuning plus the pre-training to that milestone divided over the {} task(s) it serves, against the full model's fine-tuning.\n\n| task | plan | pre-training tokens | best (mean ± sd, seeds) | Δ points | fine-tune s | pre-train s (÷ tasks) | cost ratio |\n|---|---|---|---|---|---|---|---|\n",
+            self.tasks_sharing
+        ));
+        for f in &self.full {
+            md.push_str(&format!("| {} | full | – | {:.2} ± {:.2} ({}) | – | {:.0} | – | 1.00× |\n", f.task, 100.0 * f.mean, 100.0 * f.std, f.values.len(), f.train_seconds));
+            for r in self.rows.iter().filter(|r| r.task == f.task) {
+                md.push_str(&format!(
+                    "| {} | `{}` | {} | {:.2} ± {:.2} ({}) | {:+.2} | {:.0} | {:.0} ({:.0}) | {:.2}× |\n",
+                    r.task,
+                    r.plan,
+                    tokens_label(r.tokens),
+                    100.0 * r.mean,
+                    100.0 * r.std,
+                    r.values.len(),
+                    r.delta_points,
+                    r.finetune_seconds,
+                    r.pretrain_seconds,
+                    r.pretrain_share,
+                    r.cost_ratio
+                ));
+            }
+        }
+        md
+    }
+
+    /// Δ against pre-training tokens, one line per task and plan.
+    pub fn series(&self) -> Vec<Series> {
+        let mut series: Vec<Series> = Vec::new();
+        for r in &self.rows {
+            let name = format!("{} `{}`", r.task, r.plan);
+            let point = ((r.tokens as f64).log2(), r.delta_points);
+            match series.iter_mut().find(|s| s.name == name) {
+                Some(s) => s.points.push(point),
+                None => series.push(Series { name, points: vec![point] }),
+            }
+        }
+        series
+    }
+}
+
+/// Writes `pretrained.md`, `pretrained.json` and `pretrained.png` into `out`.
+pub fn write_pretrained(table: &PretrainedTable, out: &Path) -> Result<(), ExperimentError> {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    crate::checkpoint::write_atomic(&out.join("pretrained.md"), table.markdown().as_bytes())?;
+    crate::checkpoint::write_atomic(&out.join("pretrained.json"), serde_json::to_string_pretty(table).expect("a table serialises").as_bytes())?;
+    let series = table.series();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let path = out.join("pretrained.png");
+    png::lines(&path, "The price of a block: Δ vs the full model after pre-training", "pre-training tokens (log2)", "Δ points (best dev, mean over seeds)", &series)
+        .map_err(|e| ExperimentError::Chart { path: path.clone(), reason: e.to_string() })
+}
+
+/// Runs (or reuses) the route's pre-trainings and fine-tunings for `tasks` of `spec`, writing
+/// the table into `out` after each task.
+pub fn pretrained(checkpoint: &Checkpoint, spec: &StudySpec, tasks: &[Task], tasks_sharing: usize, out: &Path, runner: &mut Runner<'_>) -> Result<PretrainedTable, ExperimentError> {
+    let recipe = spec.pretrain.as_ref().ok_or_else(|| ExperimentError::Spec("pretrain: the pretrained route needs it (corpus, tokens, ...)".into()))?;
+    let options = recipe.options(spec.seed)?;
+    let budgets = recipe.budgets()?;
+    let largest = *budgets.last().expect("at least one");
+    let layers = checkpoint.config.num_hidden_layers;
+    let full = checkpoint.plan();
+    let mut plans = Vec::new();
+    for p in &spec.plans {
+        let plan = FfnPlan::parse(p, layers)?;
+        if plan != full && !plans.contains(&plan) {
+            plans.push(plan);
+        }
+    }
+    let mut table = PretrainedTable {
+        title: format!("{} — pre-trained on {} ({} × {} tokens a step, lr {}), budgets {}", checkpoint.name(), recipe.corpus.display(), recipe.batch_size, recipe.max_len, recipe.lr, budgets.iter().map(|b| tokens_label(*b)).collect::<Vec<_>>().join(", ")),
+        tasks_sharing,
+        pretraining: Vec::new(),
+        full: Vec::new(),
+        rows: Vec::new(),
+    };
+    let mut pretrainings: Vec<(FfnPlan, PathBuf, PretrainResults)> = Vec::new();
+    for plan in &plans {
+        let dir = out.join("pretrain").join(format!("plan-{}", plan.file_stem()));
+        let r = runner.pretrain_or_reuse(checkpoint, plan, &options, &dir)?;
+        if !r.completed {
+            return Err(ExperimentError::Stopped { label: format!("pretrain `{plan}`"), step: r.steps });
+        }
+        table.pretraining.push(PretrainingRow {
+            plan: plan.to_string(),
+            params: r.params,
+            tokens: r.tokens_seen,
+            train_seconds: r.train_seconds,
+            tokens_per_second: r.tokens_per_second,
+            packing_efficiency: r.packing_efficiency,
+            milestones: r.milestones.iter().map(|m| (m.budget, m.train_seconds, m.held_out.hidden_mse)).collect(),
+        });
+        pretrainings.push((plan.clone(), dir, r));
+    }
+    for &task in tasks {
+        let data = DataSpec { task, dir: Some(spec.glue.clone()), skip_bad_rows: false };
+        let base = spec.options(task)?;
+        let recipe_lr = spec.tasks.iter().find(|(n, _)| Task::parse(n).ok() == Some(task)).and_then(|(_, r)| r.reduced_lr);
+        let task_out = out.join(task.name());
+        let seeds = |n: u64| (0..n).map(move |i| spec.seed + i);
+        let mut full_runs: Vec<RunResults> = Vec::new();
+        for seed in seeds(spec.seeds) {
+            let mut o = base.clone();
+            o.train.seed = seed;
+            let dir = task_out.join(format!("plan-{}", full.file_stem())).join(format!("seed-{seed}"));
+            full_runs.push(finished(runner.finetune_or_reuse(checkpoint, &full, &data, &o, &dir, &[], &format!("{task} full seed {seed}"))?)?);
+        }
+        let values: Vec<f64> = full_runs.iter().filter_map(|r| r.best_value).collect();
+        let (mean, std) = mean_std(&values);
+        let full_seconds = full_runs.iter().map(|r| r.train_seconds).sum::<f64>() / full_runs.len().max(1) as f64;
+        table.full.push(FullRow { task: task.name().into(), metric: full_runs[0].main_metric.clone(), values, mean, std, train_seconds: full_seconds });
+        for (plan, dir, pre) in &pretrainings {
+            for milestone in &pre.milestones {
+                let model_dir = dir.join(&milestone.dir);
+                let start = Checkpoint::open(&model_dir)?;
+                let n = if milestone.budget == largest { spec.seeds } else { recipe.seeds_below_largest };
+                let mut runs = Vec::new();
+                for seed in seeds(n) {
+                    let mut o = base.clone();
+                    o.train.seed = seed;
+                    if let Some(lr) = recipe_lr {
+                        o.train.lr = lr;
+                    }
+                    let run_dir = task_out.join(format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget))).join(format!("seed-{seed}"));
+                    let label = format!("{task} `{plan}` pre-trained {} seed {seed}", tokens_label(milestone.budget));
+                    runs.push(finished(runner.finetune_or_reuse(&start, plan, &data, &o, &run_dir, &[model_dir.join("config.json")], &label)?)?);
+                }
+                let values: Vec<f64> = runs.iter().filter_map(|r| r.best_value).collect();
+                let (m, s) = mean_std(&values);
+                let finetune_seconds = runs.iter().map(|r| r.train_seconds).sum::<f64>() / runs.len().max(1) as f64;
+                let share = milestone.train_seconds / tasks_sharing.max(1) as f64;
+                table.rows.push(PretrainedRow {
+                    task: task.name().into(),
+                    plan: plan.to_string(),
+                    tokens: milestone.budget,
+                    values,
+                    mean: m,
+                    std: s,
+                    delta_points: 100.0 * (m - mean),
+                    finetune_seconds,
+                    pretrain_seconds: milestone.train_seconds,
+                    pretrain_share: share,
+                    cost_ratio: (finetune_seconds + share) / full_seconds.max(1e-9),
+                });
+            }
+        }
+        write_pretrained(&table, out)?;
+    }
+    Ok(table)
+}
+
+fn finished(r: RunResults) -> Result<RunResults, ExperimentError> {
+    if r.completed { Ok(r) } else { Err(ExperimentError::Stopped { label: format!("{} `{}` seed {}", r.task, r.plan, r.seed), step: r.steps }) }
+}
