@@ -126,3 +126,74 @@ fn seeds_that_would_overflow_are_refused_before_any_run() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!o.exists() || snapshot(&o).is_empty(), "nothing written");
 }
+
+/// `undivided cache` lists what the download cache holds with sizes, marks interrupted
+/// downloads, and removes them (or everything) on request.
+#[test]
+fn the_cache_is_listed_with_sizes_and_cleaned() {
+    let cache = common::tempdir();
+    let done = cache.path().join("hub/org--model/main");
+    let partial = cache.path().join("hub/other/main");
+    for dir in [&done, &partial] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("config.json"), vec![b' '; 1_500_000]).unwrap();
+    }
+    std::fs::write(done.join(".complete"), "org/model@main\n").unwrap();
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_undivided")).args(args).env("UNDIVIDED_CACHE", cache.path()).output().unwrap();
+    let list = run(&["cache"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(text.contains("org/model@main  1.5 MB") && text.contains("other@main  1.5 MB  (incomplete") && text.contains("total 3.0 MB"), "{text}");
+    let clean = run(&["cache", "--clean-incomplete"]);
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("removed 1 folder(s)"));
+    assert!(done.is_dir() && !partial.exists());
+    let missing = run(&["cache", "--clean", "--repo", "nobody/nothing"]);
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("not in the cache"));
+    assert!(done.is_dir());
+    assert!(run(&["cache", "--clean"]).status.success());
+    assert!(!done.exists());
+}
+
+/// `compare` run again with other settings replaces its stale runs, and says so.
+#[test]
+fn a_replaced_stale_run_is_said() {
+    let model = common::tiny_checkpoint_dir();
+    let out = common::tempdir();
+    let (m, o) = (model.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let args = |lr: &'static str| vec!["compare", m, "--plans", "all;1", "--steps", "1", "--batch-size", "8", "--max-len", "16", "--lr", lr, "--out", o];
+    let first = undivided(&args("0.0001"));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(!String::from_utf8_lossy(&first.stdout).contains("replacing"));
+    let second = undivided(&args("0.0002"));
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(text.contains("holds a run of other settings") && text.contains("replacing it"), "{text}");
+}
+
+/// Files read whole are capped before parsing: a 2 MB config.json, a 20 MB tokenizer.json and
+/// healing text from `/dev/zero` (no size, no end) are refused by name, without reading on.
+#[test]
+fn files_read_whole_are_capped() {
+    let model = common::tiny_checkpoint_dir();
+    let config = std::fs::read_to_string(model.path().join("config.json")).unwrap();
+    let big = common::tempdir();
+    for f in ["model.safetensors", "vocab.txt"] {
+        std::fs::copy(model.path().join(f), big.path().join(f)).unwrap();
+    }
+    std::fs::write(big.path().join("config.json"), config.replacen('{', &format!("{{\"padding\": \"{}\",", " ".repeat(2_000_000)), 1)).unwrap();
+    let r = undivided(&["encode", big.path().to_str().unwrap(), "the movie"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("config.json") && err.contains("expected at most 1048576"), "{err}");
+    std::fs::write(big.path().join("config.json"), &config).unwrap();
+    std::fs::write(big.path().join("tokenizer.json"), vec![b' '; 20_000_000]).unwrap();
+    let r = undivided(&["encode", big.path().to_str().unwrap(), "the movie"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("tokenizer.json") && err.contains("expected at most 16777216"), "{err}");
+
+    let out = common::tempdir();
+    let started = Instant::now();
+    let r = undivided(&["heal", model.path().to_str().unwrap(), "--keep-ffn", "1", "--text", "/dev/zero", "--heal-steps", "1", "--out", out.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("/dev/zero") && err.contains("at most 268435456 bytes"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}

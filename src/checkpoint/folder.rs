@@ -15,19 +15,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io { path: path.to_path_buf(), source }
 }
 
-/// The most bytes of a config or tokenizer file: real ones are a few MB.
-const MAX_SMALL_FILE: u64 = 64 << 20;
+/// The most bytes of a `config.json`: real ones are about 1 KB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The most bytes of a tokenizer file: BERT-family ones are 0.2–3 MB (multilingual included).
+pub const MAX_TOKENIZER_BYTES: u64 = 16 << 20;
 
-/// Reads a config or tokenizer file, refusing one past [`MAX_SMALL_FILE`] before reading it.
+/// Reads a config or tokenizer file, refusing one past its cap ([`MAX_CONFIG_BYTES`],
+/// [`MAX_TOKENIZER_BYTES`]) before parsing it; a file whose size the file system does not
+/// report (a pipe, `/dev/zero`) is read up to the cap and no further.
 fn read_small(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    use std::io::Read;
+    let cap = if path.file_name().is_some_and(|n| n == "config.json") { MAX_CONFIG_BYTES } else { MAX_TOKENIZER_BYTES };
+    let too_large = |len: String| CheckpointError::Inconsistent {
+        path: path.to_path_buf(),
+        reason: format!("{len} bytes; expected at most {cap} for this file (a real one has {})", if cap == MAX_CONFIG_BYTES { "about 1 KB" } else { "a few MB" }),
+    };
     let len = fs::metadata(path).map_err(io(path))?.len();
-    if len > MAX_SMALL_FILE {
-        return Err(CheckpointError::Inconsistent {
-            path: path.to_path_buf(),
-            reason: format!("{len} bytes; a config or tokenizer file has a few MB at most ({MAX_SMALL_FILE} accepted)"),
-        });
+    if len > cap {
+        return Err(too_large(len.to_string()));
     }
-    fs::read(path).map_err(io(path))
+    let mut bytes = Vec::new();
+    fs::File::open(path).map_err(io(path))?.take(cap + 1).read_to_end(&mut bytes).map_err(io(path))?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(format!("more than {cap}")));
+    }
+    Ok(bytes)
 }
 
 impl Weights {

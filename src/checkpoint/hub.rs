@@ -192,3 +192,61 @@ fn fetch(repo: &str, file: &str, options: &HubOptions, dir: &Path) -> Result<Opt
     std::fs::rename(&part, &path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
     Ok(Some(path))
 }
+
+/// One downloaded (or partly downloaded) checkpoint in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub repo: String,
+    pub revision: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Whether the download finished (`.complete` is written last); an incomplete folder is
+    /// what an interrupted download left, and is downloaded again on next use.
+    pub complete: bool,
+}
+
+/// What the cache holds, sorted by repo and revision.
+pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, CheckpointError> {
+    let hub = cache_dir.join("hub");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CheckpointError::Io { path, source }
+    };
+    let mut entries = Vec::new();
+    let Ok(repos) = std::fs::read_dir(&hub) else { return Ok(entries) };
+    for repo in repos {
+        let repo = repo.map_err(io(&hub))?.path();
+        if !repo.is_dir() {
+            continue;
+        }
+        for revision in std::fs::read_dir(&repo).map_err(io(&repo))? {
+            let path = revision.map_err(io(&repo))?.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let mut bytes = 0;
+            for file in std::fs::read_dir(&path).map_err(io(&path))? {
+                let file = file.map_err(io(&path))?;
+                // Links are counted as links: the cache never holds any, and sizes must not follow one out.
+                bytes += std::fs::symlink_metadata(file.path()).map(|m| m.len()).unwrap_or(0);
+            }
+            let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().replace("--", "/")).unwrap_or_default();
+            entries.push(CacheEntry { repo: name(&repo), revision: name(&path), complete: path.join(COMPLETE).is_file(), bytes, path });
+        }
+    }
+    entries.sort_by(|a, b| (&a.repo, &a.revision).cmp(&(&b.repo, &b.revision)));
+    Ok(entries)
+}
+
+/// Removes the cached `entries`' folders (and a repo folder left empty).
+pub fn remove_entries(entries: &[CacheEntry]) -> Result<u64, CheckpointError> {
+    let mut freed = 0;
+    for e in entries {
+        std::fs::remove_dir_all(&e.path).map_err(|source| CheckpointError::Io { path: e.path.clone(), source })?;
+        freed += e.bytes;
+        if let Some(repo) = e.path.parent() {
+            let _ = std::fs::remove_dir(repo);
+        }
+    }
+    Ok(freed)
+}

@@ -5,6 +5,7 @@
 mod analyze;
 mod args;
 mod bench;
+mod cache;
 mod compare;
 mod encode;
 mod eval;
@@ -63,6 +64,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// The paper's table: tasks × plans × routes × seeds from a JSON spec, with the answer per task.
     Study(study::StudyArgs),
+    /// What the download cache holds, with sizes; `--clean` empties it.
+    Cache(cache::CacheArgs),
     /// Put native runs beside the page: copy their checkpoints and tables, write `index.json`.
     Publish(publish::PublishArgs),
 }
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => sweep::run(args),
         Command::Study(args) => study::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Cache(args) => cache::run(args),
         Command::Analyze(args) => analyze::run(args),
     };
     match result {

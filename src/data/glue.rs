@@ -325,6 +325,6 @@ pub fn visible(text: &str) -> bool {
 pub fn read_split(task: Task, dir: &Path, file: &str, skip_bad: bool) -> Result<Dataset, DataError> {
     let direct = dir.join(file);
     let path = if direct.is_file() { direct } else { dir.join(task.dir_name()).join(file) };
-    let bytes = std::fs::read(&path).map_err(|source| DataError::Io { path: path.clone(), source })?;
+    let bytes = super::read_capped(&path, super::MAX_TSV_BYTES, "GLUE file").map_err(|source| DataError::Io { path: path.clone(), source })?;
     parse_tsv_bytes(task, &bytes, &path, skip_bad)
 }

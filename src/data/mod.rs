@@ -24,6 +24,33 @@ pub mod sample {
     pub const DEV_TSV: &str = include_str!("../../data/sample/dev.tsv");
 }
 
+/// Reads a whole file of at most `cap` bytes, refusing a larger one before reading it; a file
+/// whose size the file system does not report (a pipe, `/dev/zero`) is read up to the cap and
+/// no further. `what` names the kind of file in the error.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_capped(path: &Path, cap: u64, what: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let too_large = |len: String| std::io::Error::other(format!("{len} bytes; a {what} is read whole, and at most {cap} bytes are accepted"));
+    let len = std::fs::metadata(path)?.len();
+    if len > cap {
+        return Err(too_large(len.to_string()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(format!("more than {cap}")));
+    }
+    Ok(bytes)
+}
+
+/// The most bytes of a GLUE TSV file (MNLI's train set, the largest, is about 90 MB).
+pub const MAX_TSV_BYTES: u64 = 512 << 20;
+/// The most bytes of a healing text file (SST-2's sentences are 4 MB; pre-training streams its
+/// corpus instead).
+pub const MAX_TEXT_BYTES: u64 = 256 << 20;
+/// The most bytes of a study, comparison or results JSON file.
+pub const MAX_JSON_BYTES: u64 = 16 << 20;
+
 /// The built-in sample's `train` or `dev` split, as an SST-2 dataset.
 pub fn sample(split: &str) -> Dataset {
     let text = if split == "train" { sample::TRAIN_TSV } else { sample::DEV_TSV };

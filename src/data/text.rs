@@ -35,7 +35,8 @@ pub fn read_texts(path: &Path, task: Option<Task>, skip_bad: bool) -> Result<Dat
         }
         return Ok(set);
     }
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let bytes = super::read_capped(path, super::MAX_TEXT_BYTES, "text file").map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8(bytes).map_err(|e| DataError::Io { path: path.to_path_buf(), source: std::io::Error::other(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())) })?;
     lines_to_dataset(&text, path)
 }
 

@@ -88,6 +88,9 @@ impl<'a> Runner<'a> {
             && std::fs::read(&state).ok().and_then(|b| serde_json::from_slice::<RunState>(&b).ok()).is_some_and(|s| {
                 s.options == *options && s.plan == plan.to_string() && s.task == data.task
             });
+        if !resume && holds_run(dir) {
+            self.say(&format!("{label}: {} holds a run of other settings, data or model (or one older than the runs it builds on); replacing it", dir.display()));
+        }
         self.finetune(checkpoint, plan, data, options, dir, resume, label).map_err(|e| e.context(format!("{label} in {}", dir.display())))
     }
 
@@ -119,6 +122,9 @@ impl<'a> Runner<'a> {
         let state = dir.join("last/state.json");
         let resume = newer_than_inputs(&state, inputs)
             && std::fs::read(&state).ok().and_then(|b| serde_json::from_slice::<HealState>(&b).ok()).is_some_and(|s| s.options == *options && s.plan == plan.to_string());
+        if !resume && holds_run(dir) {
+            self.say(&format!("heal `{plan}`: {} holds a healing of other settings or text; replacing it", dir.display()));
+        }
         self.heal(teacher, plan, text, options, dir, resume).map_err(|e| e.context(format!("healing `{plan}` in {}", dir.display())))
     }
 }

@@ -141,7 +141,8 @@ fn default_distill() -> DistillConfig {
 impl StudySpec {
     /// Reads a study file; a malformed one is refused naming the file and the field.
     pub fn read(path: &Path) -> Result<Self, ExperimentError> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let bytes = crate::data::read_capped(path, crate::data::MAX_JSON_BYTES, "study file").map_err(io(path))?;
+        let text = String::from_utf8(bytes).map_err(|_| ExperimentError::Spec(format!("{}: not UTF-8 text", path.display())))?;
         serde_json::from_str(&text).map_err(|e| ExperimentError::Spec(format!("{}: {e}", path.display())))
     }
 
