@@ -126,7 +126,10 @@ fn a_malformed_study_file_is_refused_by_name() {
         (Box::new(|v| v["plans"] = serde_json::json!(["0,9"])), "plans:"),
         (Box::new(|v| v["routes"] = serde_json::json!(["healed"])), "unknown variant `healed`"),
         (Box::new(|v| v["heal"] = serde_json::Value::Null), "heal: the healed-once and from-finetuned routes need it"),
-        (Box::new(|v| v["seeds"] = 0.into()), "seeds: expected at least 1"),
+        (Box::new(|v| v["seeds"] = 0.into()), "seeds 0: expected 1 to 1000"),
+        (Box::new(|v| v["seed"] = u64::MAX.into()), "the last seed would pass 2^64"),
+        (Box::new(|v| v["routes"] = serde_json::json!(["pretrained"])), "pretrain: the pretrained route needs it"),
+        (Box::new(|v| v["pretrain"] = serde_json::json!({"corpus": "x", "tokens": ["12Q"]})), "pretrain.tokens: `12Q`"),
         (Box::new(|v| v["tasks"]["cola"]["lr"] = (-1.0).into()), "tasks.cola: --lr: expected a positive number"),
         (Box::new(|v| v["routes"] = serde_json::json!([])), "routes: expected at least one"),
     ];
@@ -209,7 +212,7 @@ fn a_part_of_a_study_runs_now_and_the_whole_study_reuses_it() {
     let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
     assert_eq!(table["tasks"].as_array().unwrap().len(), 2);
 
-    for (flag, value, expected) in [("--tasks", "qqp", "the study has no task qqp"), ("--routes", "from-finetuned", "the study has no route cut from fine-tuned"), ("--routes", "healed", "expected deleted, healed-once or from-finetuned")] {
+    for (flag, value, expected) in [("--tasks", "qqp", "the study has no task qqp"), ("--routes", "from-finetuned", "the study has no route cut from fine-tuned"), ("--routes", "healed", "expected deleted, healed-once, from-finetuned or pretrained"), ("--seeds", "9", "--seeds 9: the study has 1 seed(s)")] {
         let r = undivided(&["study", spec_arg, "--out", out_arg, flag, value]);
         assert!(!r.status.success(), "{flag} {value}");
         let err = String::from_utf8_lossy(&r.stderr);
@@ -290,4 +293,58 @@ fn a_study_carries_the_reference_trainers_runs_in_the_full_row() {
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(err.contains(expected) && err.contains("glue_pytorch.py --json"), "expected `{expected}` in: {err}");
     }
+}
+
+/// The `pretrained` route: one pre-training per plan shared by both tasks, every task
+/// fine-tuned from every milestone (the study's seeds at the largest budget, one below it), the
+/// table with the pre-training's share, the figure, `study.json` rows the page reads, and every
+/// run reused on a second call.
+#[test]
+fn the_pretrained_route_pretrains_once_and_fine_tunes_from_every_milestone() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let corpus = tmp.path().join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let words = ["the", "a", "movie", "good", "bad", "is", "was", "not", "very", "film"];
+    let text: String = (0..60).map(|i| (0..(4 + i % 9)).map(|k| words[(i * 3 + k * 7) % words.len()]).collect::<Vec<_>>().join(" ") + "\n").collect();
+    std::fs::write(corpus.join("train-00.txt"), &text).unwrap();
+    std::fs::write(corpus.join("valid.txt"), &text[..200]).unwrap();
+    let spec_path = tmp.path().join("study.json");
+    let spec = spec(model.path(), tmp.path(), |v| {
+        v["routes"] = serde_json::json!(["pretrained"]);
+        v["pretrain"] = serde_json::json!({"corpus": corpus, "tokens": ["256", "512"], "batch_size": 4, "max_len": 16, "lr": 1e-3});
+        v.as_object_mut().unwrap().remove("heal");
+    });
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let r = undivided(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("pretrained.json")).unwrap()).unwrap();
+    assert_eq!(table["pretraining"].as_array().unwrap().len(), 1, "one pre-training for `none`, shared: {table}");
+    assert_eq!(table["tasks_sharing"], 2);
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "2 tasks × 2 budgets: {table}");
+    let seeds = |budget: u64| rows.iter().find(|r| r["tokens"] == budget).unwrap()["values"].as_array().unwrap().len();
+    assert_eq!((seeds(256), seeds(512)), (1, 2), "one seed below the largest budget, the study's two at it");
+    for r in rows {
+        let share = r["pretrain_share"].as_f64().unwrap();
+        assert!((share - r["pretrain_seconds"].as_f64().unwrap() / 2.0).abs() < 1e-9 && share > 0.0, "{r}");
+    }
+    assert!(out.join("pretrain/plan-none/milestones/256/config.json").is_file());
+    assert!(out.join("sst2/plan-none-pretrained-512/seed-43/results.json").is_file());
+    common::assert_png_chart(&out.join("pretrained.png"));
+    // The page's shape: study.json with the pre-trained rows and their budgets.
+    let study: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
+    undivided::experiment::study_table::parse_study("study.json", &study.to_string()).unwrap();
+    let row = &study["tasks"][0]["rows"][0];
+    assert_eq!((row["route"].as_str(), row["pretrain_tokens"].as_u64()), (Some("pretrained"), Some(256)), "{study}");
+    let md = std::fs::read_to_string(out.join("study.md")).unwrap();
+    assert!(md.contains("pre-trained 512"), "{md}");
+
+    let again = undivided(&args);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(stdout.contains("reusing the finished pre-training") && stdout.matches("reusing the finished run in").count() == 2 * (2 + 1 + 2), "{stdout}");
 }

@@ -337,6 +337,9 @@ async function showFindings() {
   }
 }
 
+// A pre-training budget in words: 1M, 512k.
+const tokens = (n) => (n >= 1e6 ? `${+(n / 1e6).toFixed(3)}M` : n >= 1e3 ? `${+(n / 1e3).toFixed(3)}k` : `${n}`);
+
 async function showStudy(i) {
   const entry = findings[i], url = `results/${entry.path}`;
   const r = await fetch(url);
@@ -352,9 +355,9 @@ async function showStudy(i) {
   const rows = study.tasks.flatMap((t) => [
     `<tr><td>${esc(t.task)} (${esc(t.metric)} ×100)</td><td class="full">full</td><td>${(100 * t.full.best_mean).toFixed(2)} ± ${(100 * t.full.best_std).toFixed(2)}</td>` +
       `<td>${t.full.final_mean == null ? "–" : (100 * t.full.final_mean).toFixed(2)}</td><td>100%</td><td>100%</td><td>${(t.full.cost_seconds / 60).toFixed(1)} min</td></tr>` + refRow(t),
-    ...t.rows.map((row) => `<tr><td></td><td class="reduced">${esc(row.plan)} · ${esc(row.route)}</td><td>${pts(row.delta_points)} ± ${(100 * row.best_std).toFixed(2)}</td>` +
+    ...t.rows.map((row) => `<tr><td></td><td class="reduced">${esc(row.plan)} · ${esc(row.route)}${row.pretrain_tokens ? ` ${tokens(row.pretrain_tokens)} tokens` : ""}</td><td>${pts(row.delta_points)} ± ${(100 * row.best_std).toFixed(2)}</td>` +
       `<td>${pts(row.final_delta_points)}</td><td>${pct(row.params_ratio)}</td><td>${pct(row.flops_ratio)}</td><td>${row.cost_ratio.toFixed(2)}×</td></tr>`)]);
-  $("findings-table").innerHTML = `<tr><th>task</th><th>model</th><th>best dev (full) / Δ points (reduced)</th><th>final dev / Δ</th><th>parameters</th><th>FLOPs / token</th><th>training time (with healing)</th></tr>${rows.join("")}`;
+  $("findings-table").innerHTML = `<tr><th>task</th><th>model</th><th>best dev (full) / Δ points (reduced)</th><th>final dev / Δ</th><th>parameters</th><th>FLOPs / token</th><th>training time (with healing or pre-training share)</th></tr>${rows.join("")}`;
   $("findings-chart").hidden = false;
   wasm.draw_study("findings-chart", url, body);
 }

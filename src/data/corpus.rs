@@ -289,6 +289,42 @@ impl PackStats {
     }
 }
 
+/// The largest token budget a run accepts (10¹²: far past any corpus this tool meets, and far
+/// from overflowing the step arithmetic).
+pub const MAX_TOKENS: u64 = 1_000_000_000_000;
+
+/// The budget in words: `16M`, `512k`, `1.5M`, or a plain count.
+pub fn tokens_label(tokens: u64) -> String {
+    let (value, unit) = if tokens >= 1_000_000_000 {
+        (tokens as f64 / 1e9, "G")
+    } else if tokens >= 1_000_000 {
+        (tokens as f64 / 1e6, "M")
+    } else if tokens >= 1000 {
+        (tokens as f64 / 1e3, "k")
+    } else {
+        return tokens.to_string();
+    };
+    let text = format!("{value:.3}");
+    format!("{}{unit}", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Reads a token count as [`tokens_label`] writes it (`16M`, `512k`, `1.5M`, `2G`, `4096`).
+pub fn parse_tokens(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, scale) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("`{text}`: expected a token count such as 16M, 512k or 4096"))?;
+    let tokens = value * scale;
+    if !(tokens.is_finite() && tokens >= 1.0 && tokens <= MAX_TOKENS as f64) {
+        return Err(format!("`{text}`: expected a token count from 1 to 1000G"));
+    }
+    Ok(tokens.round() as u64)
+}
+
 /// Where a stream is: the pass over the corpus, the shard within the pass's order and the
 /// sequences of that shard already taken. Saved in `last/state.json`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::data::DataSpec;
 use super::runs::Runner;
-use super::study::StudySpec;
+use super::study::{Route, StudyRow, StudySpec, StudyTask};
 use super::{ExperimentError, io};
 use crate::chart::{Series, png};
 use crate::checkpoint::Checkpoint;
 use crate::data::Task;
-use crate::model::FfnPlan;
+use crate::model::{FfnPlan, ModelStats};
 use crate::train::finetune::RunResults;
 use crate::train::pretrain::PretrainConfig;
 use crate::train::pretrain_run::{PretrainOptions, PretrainResults, parse_tokens, tokens_label};
@@ -212,18 +212,25 @@ impl PretrainedTable {
         md
     }
 
-    /// Δ against pre-training tokens, one line per task and plan.
-    pub fn series(&self) -> Vec<Series> {
+    /// Δ against pre-training tokens (millions, from 0: the axis starts where no pre-training
+    /// is), one line per task and plan.
+    pub fn series(&self) -> (Vec<Series>, &'static str) {
+        let largest = self.rows.iter().map(|r| r.tokens).max().unwrap_or(0);
+        let (scale, unit) = match largest {
+            t if t >= 1_000_000 => (1e6, "pre-training tokens (millions)"),
+            t if t >= 1_000 => (1e3, "pre-training tokens (thousands)"),
+            _ => (1.0, "pre-training tokens"),
+        };
         let mut series: Vec<Series> = Vec::new();
         for r in &self.rows {
             let name = format!("{} `{}`", r.task, r.plan);
-            let point = ((r.tokens as f64).log2(), r.delta_points);
+            let point = (r.tokens as f64 / scale, r.delta_points);
             match series.iter_mut().find(|s| s.name == name) {
                 Some(s) => s.points.push(point),
                 None => series.push(Series { name, points: vec![point] }),
             }
         }
-        series
+        (series, unit)
     }
 }
 
@@ -232,18 +239,27 @@ pub fn write_pretrained(table: &PretrainedTable, out: &Path) -> Result<(), Exper
     std::fs::create_dir_all(out).map_err(io(out))?;
     crate::checkpoint::write_atomic(&out.join("pretrained.md"), table.markdown().as_bytes())?;
     crate::checkpoint::write_atomic(&out.join("pretrained.json"), serde_json::to_string_pretty(table).expect("a table serialises").as_bytes())?;
-    let series = table.series();
+    let (series, unit) = table.series();
     if series.is_empty() {
         return Ok(());
     }
     let path = out.join("pretrained.png");
-    png::lines(&path, "The price of a block: Δ vs the full model after pre-training", "pre-training tokens (log2)", "Δ points (best dev, mean over seeds)", &series)
+    png::lines(&path, "The price of a block: Δ vs the full model after pre-training", unit, "Δ points (best dev, mean over seeds)", &series)
         .map_err(|e| ExperimentError::Chart { path: path.clone(), reason: e.to_string() })
 }
 
 /// Runs (or reuses) the route's pre-trainings and fine-tunings for `tasks` of `spec`, writing
-/// the table into `out` after each task.
-pub fn pretrained(checkpoint: &Checkpoint, spec: &StudySpec, tasks: &[Task], tasks_sharing: usize, out: &Path, runner: &mut Runner<'_>) -> Result<PretrainedTable, ExperimentError> {
+/// the table into `out` after each task; `on_task` gets each task's rows in the study's shape
+/// (the full model, then every plan and budget), so that `study.json` and the page hold them.
+pub fn pretrained(
+    checkpoint: &Checkpoint,
+    spec: &StudySpec,
+    tasks: &[Task],
+    tasks_sharing: usize,
+    out: &Path,
+    runner: &mut Runner<'_>,
+    on_task: &mut dyn FnMut(StudyTask) -> Result<(), ExperimentError>,
+) -> Result<PretrainedTable, ExperimentError> {
     let recipe = spec.pretrain.as_ref().ok_or_else(|| ExperimentError::Spec("pretrain: the pretrained route needs it (corpus, tokens, ...)".into()))?;
     let options = recipe.options(spec.seed)?;
     let budgets = recipe.budgets()?;
@@ -298,7 +314,34 @@ pub fn pretrained(checkpoint: &Checkpoint, spec: &StudySpec, tasks: &[Task], tas
         let values: Vec<f64> = full_runs.iter().filter_map(|r| r.best_value).collect();
         let (mean, std) = mean_std(&values);
         let full_seconds = full_runs.iter().map(|r| r.train_seconds).sum::<f64>() / full_runs.len().max(1) as f64;
-        table.full.push(FullRow { task: task.name().into(), metric: full_runs[0].main_metric.clone(), values, mean, std, train_seconds: full_seconds });
+        let metric = full_runs[0].main_metric.clone();
+        table.full.push(FullRow { task: task.name().into(), metric: metric.clone(), values: values.clone(), mean, std, train_seconds: full_seconds });
+        let full_stats = ModelStats::new(&checkpoint.config, &full, base.train.max_len);
+        let finals = |runs: &[RunResults]| {
+            let f: Vec<f64> = runs.iter().filter_map(|r| r.final_value).collect();
+            (f.len() == runs.len()).then(|| mean_std(&f))
+        };
+        let full_final = finals(&full_runs);
+        let full_row = StudyRow {
+            plan: full.to_string(),
+            route: Route::Deleted,
+            metric: metric.clone(),
+            best: values,
+            best_mean: mean,
+            best_std: std,
+            final_mean: full_final.map(|f| f.0),
+            final_std: full_final.map(|f| f.1),
+            delta_points: 0.0,
+            final_delta_points: full_final.map(|_| 0.0),
+            params: full_stats.total_params,
+            params_ratio: 1.0,
+            flops_ratio: 1.0,
+            train_seconds: full_seconds,
+            cost_seconds: full_seconds,
+            cost_ratio: 1.0,
+            pretrain_tokens: None,
+        };
+        let mut study_rows = Vec::new();
         for (plan, dir, pre) in &pretrainings {
             for milestone in &pre.milestones {
                 let model_dir = dir.join(&milestone.dir);
@@ -319,6 +362,27 @@ pub fn pretrained(checkpoint: &Checkpoint, spec: &StudySpec, tasks: &[Task], tas
                 let (m, s) = mean_std(&values);
                 let finetune_seconds = runs.iter().map(|r| r.train_seconds).sum::<f64>() / runs.len().max(1) as f64;
                 let share = milestone.train_seconds / tasks_sharing.max(1) as f64;
+                let stats = ModelStats::new(&checkpoint.config, plan, base.train.max_len);
+                let fin = finals(&runs);
+                study_rows.push(StudyRow {
+                    plan: plan.to_string(),
+                    route: Route::Pretrained,
+                    metric: metric.clone(),
+                    best: values.clone(),
+                    best_mean: m,
+                    best_std: s,
+                    final_mean: fin.map(|f| f.0),
+                    final_std: fin.map(|f| f.1),
+                    delta_points: 100.0 * (m - mean),
+                    final_delta_points: fin.zip(full_final).map(|(a, b)| 100.0 * (a.0 - b.0)),
+                    params: stats.total_params,
+                    params_ratio: stats.total_params as f64 / full_stats.total_params as f64,
+                    flops_ratio: stats.flops_per_token as f64 / full_stats.flops_per_token as f64,
+                    train_seconds: finetune_seconds,
+                    cost_seconds: finetune_seconds + share,
+                    cost_ratio: (finetune_seconds + share) / full_seconds.max(1e-9),
+                    pretrain_tokens: Some(milestone.budget),
+                });
                 table.rows.push(PretrainedRow {
                     task: task.name().into(),
                     plan: plan.to_string(),
@@ -335,6 +399,8 @@ pub fn pretrained(checkpoint: &Checkpoint, spec: &StudySpec, tasks: &[Task], tas
             }
         }
         write_pretrained(&table, out)?;
+        let answer = super::study::answer(task, &full_row, &study_rows, full.kept().count());
+        on_task(StudyTask { task: task.name().into(), metric, full: full_row, rows: study_rows, answer, reference: None })?;
     }
     Ok(table)
 }

@@ -335,7 +335,15 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
     }
     if spec.routes.contains(&Route::Pretrained) {
         let tasks: Vec<Task> = tasks.iter().map(|(t, _)| *t).collect();
-        super::pretrained::pretrained(checkpoint, spec, &tasks, sharing, out, runner)?;
+        // A task the comparison already has gets the pre-trained rows beside its own.
+        let mut add = |task: StudyTask| {
+            match table.tasks.iter_mut().find(|t| t.task == task.task) {
+                Some(t) => t.rows.extend(task.rows),
+                None => table.tasks.push(task),
+            }
+            write_study(&table, out)
+        };
+        super::pretrained::pretrained(checkpoint, spec, &tasks, sharing, out, runner, &mut add)?;
     }
     Ok(table)
 }
@@ -387,6 +395,7 @@ fn summarise_task(task: Task, table: &CompareTable, full: &FfnPlan, tasks_sharin
             train_seconds: r.train_seconds,
             cost_seconds: cost,
             cost_ratio: cost / reference.train_seconds.max(1e-9),
+            pretrain_tokens: None,
         }
     };
     let full_row = row(reference, Route::Deleted);
@@ -402,7 +411,7 @@ fn kept_blocks(plan: &str, layers: usize) -> usize {
 
 /// "N of L blocks can go within one point": the reduced row within one point (best dev mean)
 /// that removes the most blocks, ties to the cheaper; or what came closest.
-fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> String {
+pub(super) fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> String {
     let within: Vec<&StudyRow> = rows.iter().filter(|r| r.delta_points >= -1.0).collect();
     let removed = |r: &StudyRow| layers - kept_blocks(&r.plan, layers).min(layers);
     let best = within.iter().max_by(|a, b| removed(a).cmp(&removed(b)).then(b.cost_ratio.total_cmp(&a.cost_ratio)));
@@ -411,7 +420,7 @@ fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> Stri
             "{task}: {} of {layers} intermediate blocks can go within one point — `{}` ({}) {:+.2} points, {:.2}× the full model's training time{}",
             removed(r),
             r.plan,
-            r.route.label(),
+            r.route_label(),
             r.delta_points,
             r.cost_ratio,
             if r.cost_ratio < 1.0 { ", cheaper" } else { ", not cheaper" }
@@ -419,7 +428,7 @@ fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> Stri
         None => {
             let closest = rows.iter().max_by(|a, b| a.delta_points.total_cmp(&b.delta_points));
             match closest {
-                Some(r) => format!("{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points", 100.0 * full.best_mean, r.plan, r.route.label(), r.delta_points),
+                Some(r) => format!("{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points", 100.0 * full.best_mean, r.plan, r.route_label(), r.delta_points),
                 None => format!("{task}: no reduced plan in the study"),
             }
         }

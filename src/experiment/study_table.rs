@@ -83,6 +83,20 @@ pub struct StudyRow {
     pub cost_seconds: f64,
     /// `cost_seconds` over the full model's.
     pub cost_ratio: f64,
+    /// The `pretrained` route's pre-training budget (tokens) of the checkpoint the row started
+    /// from; its cost share is in `cost_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_tokens: Option<u64>,
+}
+
+impl StudyRow {
+    /// The route in words, with the pre-training budget where there is one.
+    pub fn route_label(&self) -> String {
+        match self.pretrain_tokens {
+            Some(t) => format!("{} {}", self.route.label(), crate::data::corpus::tokens_label(t)),
+            None => self.route.label().to_string(),
+        }
+    }
 }
 
 /// One task of a study: its rows and the answer.
@@ -211,7 +225,7 @@ impl StudyTable {
                 "\n### {} ({}, ×100)\n\n| plan | route | best dev (mean ± sd) | final dev | Δ best | Δ final | params vs full | FLOPs vs full | train time | with healing | vs full |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
                 t.task, t.metric
             ));
-            for (r, route) in std::iter::once((&t.full, "full")).chain(t.rows.iter().map(|r| (r, r.route.label()))) {
+            for (r, route) in std::iter::once((&t.full, "full".to_string())).chain(t.rows.iter().map(|r| (r, r.route_label()))) {
                 md.push_str(&format!(
                     "| `{}` | {route} | {} | {} | {:+.2} | {} | {:.0}% | {:.0}% | {:.0} s | {:.0} s | {:.2}× |\n",
                     r.plan,
@@ -225,7 +239,7 @@ impl StudyTable {
                     r.cost_seconds,
                     r.cost_ratio
                 ));
-                if let (Some(reference), "full") = (&t.reference, route) {
+                if let (Some(reference), "full") = (&t.reference, route.as_str()) {
                     let fin = reference.full_final_delta_points.map(|d| format!("{:+.2}", -d)).unwrap_or_else(|| "–".into());
                     md.push_str(&format!(
                         "| `{}` | {} | {} | {} | {:+.2} | {fin} | 100% | 100% | {:.0} s | – | – |\n",
@@ -248,17 +262,17 @@ impl StudyTable {
     /// the Δ of the best dev mean vs the full model (points) with the seeds' sd as its error.
     pub fn delta_series(&self) -> (Vec<String>, Vec<BarSeries>) {
         let groups: Vec<String> = self.tasks.iter().map(|t| t.task.clone()).collect();
-        let mut keys: Vec<(String, Route)> = Vec::new();
+        let mut keys: Vec<(String, String)> = Vec::new();
         for r in self.tasks.iter().flat_map(|t| &t.rows) {
-            if !keys.contains(&(r.plan.clone(), r.route)) {
-                keys.push((r.plan.clone(), r.route));
+            if !keys.contains(&(r.plan.clone(), r.route_label())) {
+                keys.push((r.plan.clone(), r.route_label()));
             }
         }
         let series = keys
             .iter()
             .map(|(plan, route)| BarSeries {
-                name: format!("`{plan}` {}", route.label()),
-                values: self.tasks.iter().map(|t| t.rows.iter().find(|r| &r.plan == plan && r.route == *route).map(|r| (r.delta_points, 100.0 * r.best_std))).collect(),
+                name: format!("`{plan}` {route}"),
+                values: self.tasks.iter().map(|t| t.rows.iter().find(|r| &r.plan == plan && &r.route_label() == route).map(|r| (r.delta_points, 100.0 * r.best_std))).collect(),
             })
             .collect();
         (groups, series)

@@ -22,13 +22,10 @@ use super::pretrain::{PretrainConfig, PretrainStep, Pretrainer, Student};
 use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_dir, save_last, save_top_level};
 use crate::checkpoint::{Checkpoint, bert_mlm_to_safetensors, bert_to_safetensors, load_bert, load_mlm_head};
 use crate::data::corpus::{Corpus, CorpusError, CorpusStream, PackStats, SpecialIds, StreamPosition, pack_file, to_batch};
+pub use crate::data::corpus::{MAX_TOKENS, parse_tokens, tokens_label};
 use crate::error::{SettingsError, TrainError, io};
 use crate::model::{BertConfig, FfnPlan, ModelStats};
 use crate::text::Batch;
-
-/// The largest token budget a run accepts (10¹²: far past any corpus this tool meets, and far
-/// from overflowing the step arithmetic).
-pub const MAX_TOKENS: u64 = 1_000_000_000_000;
 
 /// A pre-training run's settings: the step's, the data's and the budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,38 +155,6 @@ pub struct PretrainResults {
     pub options: PretrainOptions,
     pub versions: Value,
     pub completed: bool,
-}
-
-/// The budget in words: `16M`, `512k`, `1.5M`, or a plain count.
-pub fn tokens_label(tokens: u64) -> String {
-    let (value, unit) = if tokens >= 1_000_000_000 {
-        (tokens as f64 / 1e9, "G")
-    } else if tokens >= 1_000_000 {
-        (tokens as f64 / 1e6, "M")
-    } else if tokens >= 1000 {
-        (tokens as f64 / 1e3, "k")
-    } else {
-        return tokens.to_string();
-    };
-    let text = format!("{value:.3}");
-    format!("{}{unit}", text.trim_end_matches('0').trim_end_matches('.'))
-}
-
-/// Reads a token count as [`tokens_label`] writes it (`16M`, `512k`, `1.5M`, `2G`, `4096`).
-pub fn parse_tokens(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (number, scale) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
-        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
-        _ => (t, 1.0),
-    };
-    let value: f64 = number.parse().map_err(|_| format!("`{text}`: expected a token count such as 16M, 512k or 4096"))?;
-    let tokens = value * scale;
-    if !(tokens.is_finite() && tokens >= 1.0 && tokens <= MAX_TOKENS as f64) {
-        return Err(format!("`{text}`: expected a token count from 1 to 1000G"));
-    }
-    Ok(tokens.round() as u64)
 }
 
 /// The packed corpus as the driver's batches: each batch is `batch_size` sequences; the cursor
