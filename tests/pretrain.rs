@@ -282,3 +282,31 @@ fn bad_corpora_and_budgets_are_refused_by_name() {
     assert_eq!(tokens_label(16_000_000), "16M");
     assert_eq!(tokens_label(2_097_152), "2.097M");
 }
+
+/// A pre-training published beside the page (`publish --f16`): every milestone and the final
+/// checkpoint, as `pre-trained` models with f16 weights that load.
+#[test]
+fn a_pretraining_publishes_its_milestones_in_f16() {
+    let _turn = turn();
+    let ckpt = common::tiny_checkpoint_dir();
+    let teacher = Checkpoint::open(ckpt.path()).unwrap();
+    let corpus = toy_corpus(1);
+    let runs = common::tempdir();
+    let run = runs.path().join("pt-1");
+    run_at(&teacher, corpus.path(), &run);
+    let into = common::tempdir();
+    let index = undivided::experiment::publish::publish_with(std::slice::from_ref(&run), into.path(), &|_| {}, true).unwrap();
+    let kinds: Vec<(&str, &str)> = index.checkpoints.iter().map(|c| (c.path.as_str(), c.kind.as_str())).collect();
+    assert_eq!(kinds, [("pt-1", "pre-trained"), ("pt-1/milestones/128", "pre-trained"), ("pt-1/milestones/256", "pre-trained"), ("pt-1/milestones/64", "pre-trained")]);
+    let bytes = std::fs::read(into.path().join("pt-1/milestones/256/model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(st.tensors().iter().all(|(_, v)| v.dtype() == safetensors::Dtype::F16));
+    std::fs::write(into.path().join("pt-1/milestones/256/vocab.txt"), common::tiny_vocab(1000)).unwrap();
+    let published = Checkpoint::open(into.path().join("pt-1/milestones/256")).unwrap();
+    published.load_bert(None, &Device::flex()).unwrap();
+}
+
+fn run_at(teacher: &Checkpoint, corpus: &Path, out: &Path) -> PretrainResults {
+    let plan = FfnPlan::parse("1", 3).unwrap();
+    pretrain(teacher, &plan, out, &options(corpus, 4 * 64, 0.0), false, &Device::flex(), &mut Quiet).unwrap()
+}

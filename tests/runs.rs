@@ -197,3 +197,45 @@ fn files_read_whole_are_capped() {
     assert!(!r.status.success() && err.contains("/dev/zero") && err.contains("at most 268435456 bytes"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+/// Numbers past what a command can do are refused by flag, value and range, not an abort or
+/// an overflow panic.
+#[test]
+fn numbers_past_their_range_are_refused_by_flag() {
+    for (args, expected) in [
+        (&["bench", "default", "--batch", "1000000000"][..], "--batch 1000000000: expected 1 to 4096"),
+        (&["bench", "default", "--iters", "0"][..], "--iters 0: expected 1 to 100000"),
+        (&["info", "default", "--seq-len", "18446744073709551615"][..], "--seq-len 18446744073709551615: expected 1 to 1000000"),
+        (&["pretrain", "default", "--keep-ffn", "none", "--corpus", "../shared/corpus", "--tokens", "1e30", "--out", "/nonexistent/x"][..], "expected a token count from 1 to 1000G"),
+        (&["pretrain", "default", "--keep-ffn", "none", "--corpus", "../shared/corpus", "--tokens", "100", "--out", "/nonexistent/x"][..], "--tokens: expected at least one batch"),
+    ] {
+        let r = undivided(args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(expected) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// A publish that fails part-way (a malformed `results.json` in the second checkpoint) leaves
+/// the target as it was: nothing copied, no index.
+#[test]
+fn a_failed_publish_leaves_the_target_as_it_was() {
+    let model = common::tiny_checkpoint_dir();
+    let runs = common::tempdir();
+    for (name, results) in [("a", None), ("b", Some("{not json"))] {
+        let dir = runs.path().join("R").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["config.json", "model.safetensors", "vocab.txt"] {
+            std::fs::copy(model.path().join(f), dir.join(f)).unwrap();
+        }
+        if let Some(text) = results {
+            std::fs::write(dir.join("results.json"), text).unwrap();
+        }
+    }
+    let into = common::tempdir();
+    std::fs::write(into.path().join("keep.txt"), "earlier").unwrap();
+    let before = snapshot(into.path());
+    let r = undivided(&["publish", runs.path().join("R").to_str().unwrap(), "--into", into.path().to_str().unwrap()]);
+    assert!(!r.status.success(), "{}", String::from_utf8_lossy(&r.stdout));
+    let after: Vec<_> = snapshot(into.path()).into_iter().filter(|(n, _)| n != ".lock").collect();
+    assert_eq!(after, before, "a failed publish changed the target");
+}

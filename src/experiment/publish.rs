@@ -19,7 +19,7 @@ pub const DEFAULT_INTO: &str = "runs/published";
 
 /// Files of a checkpoint folder that the page (or `predict`) reads.
 fn page_files() -> impl Iterator<Item = &'static str> {
-    ["config.json", "model.safetensors", "results.json", "heal.json"].into_iter().chain(TOKENIZER_FILES)
+    ["config.json", "model.safetensors", "results.json", "heal.json", "milestone.json"].into_iter().chain(TOKENIZER_FILES)
 }
 
 /// Whether `path` is a symbolic link (not followed: a run's files are its own, and a link could
@@ -93,6 +93,8 @@ fn describe(dir: &Path, rel: &str) -> Result<IndexedCheckpoint, ExperimentError>
         entry.labels = config.label_names();
     } else if dir.join("heal.json").is_file() && !is_link(&dir.join("heal.json")) {
         entry.kind = "healed".into();
+    } else if ["pretrain.json", "milestone.json"].iter().any(|f| dir.join(f).is_file() && !is_link(&dir.join(f))) {
+        entry.kind = "pre-trained".into();
     }
     Ok(entry)
 }
@@ -101,6 +103,12 @@ fn describe(dir: &Path, rel: &str) -> Result<IndexedCheckpoint, ExperimentError>
 /// (entries published earlier stay); returns the index. Nothing outside `into` is written, no
 /// source file is removed, and symbolic links inside a run are not followed (each is said).
 pub fn publish(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str)) -> Result<RunIndex, ExperimentError> {
+    publish_with(runs, into, say, false)
+}
+
+/// [`publish`], with the weights written as f16 when `f16` (half the download; the page widens
+/// them to f32 as it loads, as it does the default model's f16 copy).
+pub fn publish_with(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str), f16: bool) -> Result<RunIndex, ExperimentError> {
     let mut sources = Vec::new();
     for run in runs {
         let canonical = fs::canonicalize(run).map_err(|e| ExperimentError::Spec(format!("{}: no such run folder ({e})", run.display())))?;
@@ -131,7 +139,55 @@ pub fn publish(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str)) -> Result<RunI
         index.checkpoints.drain(..).map(|c| (c.path.clone(), c)).collect(),
         index.results.drain(..).map(|r| (r.path.clone(), r)).collect(),
     );
-    for (shown, run) in &sources {
+    // Everything is copied into a staging folder inside the target first (walks skip the target,
+    // so it is never published itself) and moved into place only when every copy succeeded: a
+    // failure leaves the target as it was.
+    let staging = into.join(format!(".publishing-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let staged = stage(&sources, &into_canonical, &staging, &mut checkpoints, &mut results, say, f16);
+    if let Err(e) = staged {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let moved = move_into_place(&staging, into);
+    let _ = fs::remove_dir_all(&staging);
+    moved?;
+    let index = RunIndex { checkpoints: checkpoints.into_values().collect(), results: results.into_values().collect() };
+    crate::checkpoint::write_atomic(&index_path, serde_json::to_string_pretty(&index).expect("an index serialises").as_bytes())?;
+    Ok(index)
+}
+
+/// Moves every file under `staging` to the same place under `into` (renames: same file system).
+fn move_into_place(staging: &Path, into: &Path) -> Result<(), ExperimentError> {
+    let mut stack = vec![staging.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+            let path = entry.map_err(io(&dir))?.path();
+            let dest = into.join(path.strip_prefix(staging).expect("under staging"));
+            if path.is_dir() {
+                fs::create_dir_all(&dest).map_err(io(&dest))?;
+                stack.push(path);
+            } else {
+                fs::rename(&path, &dest).map_err(io(&dest))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies the runs' checkpoints and tables into `into` (the staging folder), filling the index.
+#[allow(clippy::too_many_arguments)]
+fn stage(
+    sources: &[(PathBuf, PathBuf)],
+    into_canonical: &Path,
+    into: &Path,
+    checkpoints: &mut BTreeMap<String, IndexedCheckpoint>,
+    results: &mut BTreeMap<String, IndexedResults>,
+    say: &dyn Fn(&str),
+    f16: bool,
+) -> Result<(), ExperimentError> {
+    let into_canonical = into_canonical.to_path_buf();
+    for (shown, run) in sources {
         let base = run.parent().unwrap_or(run).to_path_buf();
         let (mut found, mut tables, mut links) = (Vec::new(), Vec::new(), Vec::new());
         walk(run, &into_canonical, &mut found, &mut tables, &mut links)?;
@@ -150,6 +206,9 @@ pub fn publish(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str)) -> Result<RunI
                 let from = dir.join(name);
                 if is_link(&from) {
                     say(&format!("skipped {}: a symbolic link (publish copies a run's own files only)", from.display()));
+                } else if from.is_file() && f16 && name == "model.safetensors" {
+                    let bytes = fs::read(&from).map_err(io(&from))?;
+                    crate::checkpoint::write_atomic(&target.join(name), &crate::checkpoint::to_f16(&bytes, &from)?)?;
                 } else if from.is_file() {
                     link_or_copy(&from, &target.join(name))?;
                 }
@@ -176,7 +235,5 @@ pub fn publish(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str)) -> Result<RunI
             results.insert(r.clone(), IndexedResults { path: r, title });
         }
     }
-    let index = RunIndex { checkpoints: checkpoints.into_values().collect(), results: results.into_values().collect() };
-    crate::checkpoint::write_atomic(&index_path, serde_json::to_string_pretty(&index).expect("an index serialises").as_bytes())?;
-    Ok(index)
+    Ok(())
 }
