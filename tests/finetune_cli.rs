@@ -196,9 +196,12 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
     let stdout = String::from_utf8_lossy(&third.stdout);
     assert_eq!(stdout.matches("reusing the finished").count(), 4, "{stdout}");
-    for redone in ["deleted + distill seed 42: reusing", "healed + distill seed 42: reusing", "pruned from fine-tuned + healed + distill seed 42: reusing", "heal-none-pruned/seed-42"] {
+    for redone in ["deleted + distill seed 42: reusing", "healed + distill seed 42: reusing", "pruned from fine-tuned + healed + distill seed 42: reusing"] {
         assert!(!stdout.contains(redone), "{redone}: {stdout}");
     }
+    assert!(!stdout.lines().any(|l| l.contains("reusing") && l.contains("heal-none-pruned/seed-42")), "{stdout}");
+    // What is redone over an earlier run is said.
+    assert!(stdout.contains("plan-none-distill/seed-42 holds a run of other settings") && stdout.contains("replacing it"), "{stdout}");
 }
 
 #[test]

@@ -69,7 +69,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let device = args.device.init()?;
     let plans = FfnPlan::parse_list(&args.plans, checkpoint.config.num_hidden_layers)?;
     let (b, s) = (args.batch, args.seq_len);
-    anyhow::ensure!(b > 0 && args.iters > 0, "--batch / --iters: expected at least 1");
+    // Bounds that a benchmark never needs to pass; past them an allocation fails (an abort, not
+    // an error) or the run takes days.
+    anyhow::ensure!((1..=4096).contains(&b), "--batch {b}: expected 1 to 4096 sequences");
+    anyhow::ensure!((1..=100_000).contains(&args.iters), "--iters {}: expected 1 to 100000", args.iters);
+    anyhow::ensure!(args.warmup <= 100_000, "--warmup {}: expected 0 to 100000", args.warmup);
     anyhow::ensure!((2..=checkpoint.config.max_position_embeddings).contains(&s), "--seq-len: expected 2 to {} tokens", checkpoint.config.max_position_embeddings);
     if args.train {
         anyhow::ensure!(args.precision.precision == crate::model::Precision::F32, "--precision {}: training computes in f32 (inference only)", args.precision.precision);

@@ -26,7 +26,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         Some(spec) => FfnPlan::parse(spec, config.num_hidden_layers)?,
         None => config.plan(),
     };
-    anyhow::ensure!(args.seq_len > 0, "--seq-len: expected a positive number of tokens");
+    anyhow::ensure!(
+        (1..=1_000_000).contains(&args.seq_len),
+        "--seq-len {}: expected 1 to 1000000 tokens (the FLOP count of longer sequences overflows 64 bits)",
+        args.seq_len
+    );
     let stats = ModelStats::new(&config, &plan, args.seq_len);
     let full = ModelStats::new(&config, &FfnPlan::all(config.num_hidden_layers), args.seq_len);
 

@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 use super::plan::FfnPlan;
 use crate::error::ConfigError;
 
-/// Activation of the intermediate block, as HF names it in `hidden_act`.
 /// Upper bounds of `config.json`'s sizes: far above any released BERT-family model, far below
 /// what would exhaust memory before the checkpoint is even read.
 pub mod limits {
@@ -19,6 +18,7 @@ pub mod limits {
     pub const LABELS: usize = 10_000;
 }
 
+/// Activation of the intermediate block, as HF names it in `hidden_act`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HiddenAct {
