@@ -49,6 +49,11 @@ setup_system() {
 setup_rust_tools() {
   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
     || { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown; }
+  # The test command checks formatting (and lints) before it tests.
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" \
+      || { say "adding the $component component"; rustup component add "$component"; }
+  done
 
   [ -f Cargo.lock ] || cargo generate-lockfile
   local wbg; wbg=$(wasm_bindgen_version)

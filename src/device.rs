@@ -92,9 +92,7 @@ pub async fn init_device(backend: Backend) -> Result<Device, DeviceError> {
                 Ok(device) => Ok(device),
                 // Something in this process already started the default wgpu runtime (burn does so
                 // lazily, e.g. when restoring optimizer state): use that one.
-                Err(burn::tensor::wgpu::WgpuInitError::Registration { .. }) => {
-                    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
-                }
+                Err(burn::tensor::wgpu::WgpuInitError::Registration { .. }) => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
                 Err(e) => Err(e),
             }
             .map_err(|e| DeviceError {
@@ -156,10 +154,11 @@ impl LaunchCounter {
     }
 
     pub fn finish(self) -> Launches {
-        let by_kernel: std::collections::BTreeMap<String, usize> = self.tally.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, c)| (short_kernel_name(k), *c)).fold(Default::default(), |mut m, (k, c)| {
-            *m.entry(k).or_default() += c;
-            m
-        });
+        let by_kernel: std::collections::BTreeMap<String, usize> =
+            self.tally.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, c)| (short_kernel_name(k), *c)).fold(Default::default(), |mut m, (k, c)| {
+                *m.entry(k).or_default() += c;
+                m
+            });
         Launches { total: by_kernel.values().sum(), by_kernel }
     }
 }

@@ -53,7 +53,9 @@ pub enum CheckpointError {
     #[error("{path}: not a fine-tuned classifier (config.json has no id2label); fine-tune it first")]
     NotClassifier { path: PathBuf },
     /// Masked-LM training was asked of a checkpoint without BERT's pre-training head.
-    #[error("{path}: no masked-LM head (missing {missing}); this checkpoint cannot train with --mlm-weight > 0 — it was saved without BERT's pre-training head (as sentence-embedding models such as all-MiniLM-L6-v2 are); pre-train it by distillation alone (--mlm-weight 0)")]
+    #[error(
+        "{path}: no masked-LM head (missing {missing}); this checkpoint cannot train with --mlm-weight > 0 — it was saved without BERT's pre-training head (as sentence-embedding models such as all-MiniLM-L6-v2 are); pre-train it by distillation alone (--mlm-weight 0)"
+    )]
     NoMlmHead { path: PathBuf, missing: String },
     /// The files of one checkpoint disagree (a tokenizer from another model, ...).
     #[error("{path}: {reason}")]
@@ -134,9 +136,7 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "the training loss became {value} at step {step}; stopped. {kept} Try a lower --lr or a larger --warmup-ratio."
-    )]
+    #[error("the training loss became {value} at step {step}; stopped. {kept} Try a lower --lr or a larger --warmup-ratio.")]
     NonFinite { step: usize, value: f32, kept: String },
     #[error("cannot resume from {path}: {reason}")]
     Resume { path: PathBuf, reason: String },

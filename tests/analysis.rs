@@ -50,8 +50,14 @@ fn identity_orthogonal_and_scale_invariance() {
         for i in 0..10 {
             q[i * 10 + i] = 1.0;
         }
-        q[0] = c; q[1] = -s; q[10] = s; q[11] = c;
-        q[22] = 0.0; q[33] = 0.0; q[23] = 1.0; q[32] = 1.0;
+        q[0] = c;
+        q[1] = -s;
+        q[10] = s;
+        q[11] = c;
+        q[22] = 0.0;
+        q[33] = 0.0;
+        q[23] = 1.0;
+        q[32] = 1.0;
         let q = Tensor::<2>::from_data(TensorData::new(q, [10, 10]), &Device::flex());
         let rotated = run(x.clone().matmul(q), y.clone(), kind);
         assert!((rotated - base).abs() < 1e-5, "{kind:?}: orthogonal transform changed CKA {base} -> {rotated}");

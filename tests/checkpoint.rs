@@ -12,10 +12,10 @@ use burn::tensor::Device;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
+use undivided::Checkpoint;
 use undivided::checkpoint::{bert_to_safetensors, classifier_to_safetensors, load_bert, load_classifier, write_checkpoint};
 use undivided::error::CheckpointError;
 use undivided::model::{BertConfig, BertInput, FfnPlan, ForwardOptions};
-use undivided::Checkpoint;
 
 fn tiny() -> Checkpoint {
     let dir = common::tiny_checkpoint_dir();
@@ -28,9 +28,7 @@ fn expected() -> Value {
 
 fn tiny_input(device: &Device) -> BertInput {
     let e = expected();
-    let rows = |k: &str| -> Vec<i64> {
-        e[k].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect()
-    };
+    let rows = |k: &str| -> Vec<i64> { e[k].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect() };
     let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(rows(k), [2, 10]), device);
     BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") }
 }
@@ -46,8 +44,7 @@ fn rewrite(bytes: &[u8], edit: impl Fn(&str, Vec<usize>, Vec<u8>) -> Vec<(String
     for (name, view) in st.tensors() {
         out.extend(edit(&name, view.shape().to_vec(), view.data().to_vec()));
     }
-    let views: Vec<(String, TensorView)> =
-        out.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
+    let views: Vec<(String, TensorView)> = out.iter().map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
     safetensors::serialize(views, None::<HashMap<String, String>>).unwrap()
 }
 
@@ -176,9 +173,12 @@ fn truncated_and_garbage_files_are_clear_errors() {
 #[test]
 fn missing_tensor_names_tensor_and_shape() {
     let checkpoint = tiny();
-    let bytes = rewrite(&checkpoint.weights, |name, shape, data| {
-        if name == "encoder.layer.1.attention.self.key.weight" { vec![] } else { vec![(name.into(), shape, data)] }
-    });
+    let bytes = rewrite(
+        &checkpoint.weights,
+        |name, shape, data| {
+            if name == "encoder.layer.1.attention.self.key.weight" { vec![] } else { vec![(name.into(), shape, data)] }
+        },
+    );
     let msg = load(&bytes, &checkpoint.config, "all").unwrap_err().to_string();
     assert!(msg.contains("`encoder.layer.1.attention.self.key.weight` is missing"), "{msg}");
     assert!(msg.contains("[32, 32]"), "{msg}");

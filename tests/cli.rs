@@ -36,10 +36,7 @@ fn info_from_config_json_alone() {
     assert_eq!(layers.len(), 6);
     let block = layers[0]["intermediate_params"].as_u64().unwrap();
     assert_eq!(block, 384 * 1536 + 1536 + 1536 * 384 + 384 + 2 * 384);
-    assert_eq!(
-        full["stats"]["total_params"].as_u64().unwrap() - reduced["stats"]["total_params"].as_u64().unwrap(),
-        4 * block
-    );
+    assert_eq!(full["stats"]["total_params"].as_u64().unwrap() - reduced["stats"]["total_params"].as_u64().unwrap(), 4 * block);
     assert_eq!(reduced["stats"]["plan"], "0,5");
     assert_eq!(reduced["stats"]["seq_len"], 64);
     assert!(reduced["flops_ratio"].as_f64().unwrap() < 0.6);
@@ -50,10 +47,7 @@ fn info_from_config_json_alone() {
     // `+norm` keeps the four removed blocks' LayerNorms: 4 × 2 × 384 more, no more FLOPs.
     let norm = ok_json(&["info", path, "--keep-ffn", "0,5+norm", "--json", "--seq-len", "64"]);
     assert_eq!(norm["stats"]["plan"], "0,5+norm");
-    assert_eq!(
-        norm["stats"]["total_params"].as_u64().unwrap() - reduced["stats"]["total_params"].as_u64().unwrap(),
-        4 * 2 * 384
-    );
+    assert_eq!(norm["stats"]["total_params"].as_u64().unwrap() - reduced["stats"]["total_params"].as_u64().unwrap(), 4 * 2 * 384);
     assert_eq!(norm["stats"]["flops_per_token"], reduced["stats"]["flops_per_token"]);
     let table = String::from_utf8(undivided(&["info", path, "--keep-ffn", "none+norm"]).stdout).unwrap();
     assert!(table.contains("removed; its LayerNorm kept"), "{table}");

@@ -44,7 +44,8 @@ fn glue_dir(dir: &Path, name: &str, header: &str, rows: &[&str]) -> PathBuf {
 #[test]
 fn a_run_is_reused_only_for_the_same_model_data_and_task() {
     let tmp = common::tempdir();
-    let sst2 = glue_dir(tmp.path(), "SST-2", "sentence\tlabel", &["the movie was good\t1", "a film is bad\t0", "the film is very good\t1", "a movie was bad\t0"]);
+    let sst2 =
+        glue_dir(tmp.path(), "SST-2", "sentence\tlabel", &["the movie was good\t1", "a film is bad\t0", "the film is very good\t1", "a movie was bad\t0"]);
     let other = glue_dir(tmp.path(), "other", "sentence\tlabel", &["good\t1", "bad\t0", "very good\t1", "very bad\t0"]);
     let cola = glue_dir(tmp.path(), "CoLA", "", &[]);
     std::fs::write(cola.join("train.tsv"), "s\t1\t\tthe movie was good\ns\t0\t*\tmovie the bad was\n").unwrap();
@@ -164,14 +165,30 @@ fn bench_measures_inference_and_training_per_plan() {
     assert_eq!(json[0]["data_sentences"], 2);
     let out = bench(&["--train", "--warmup", "2"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("examples/s") && stdout.contains("1 timed steps after 2 warm-up"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("examples/s") && stdout.contains("1 timed steps after 2 warm-up"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = bench(&["--seq-len", "100000"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seq-len: expected 2 to 64 tokens"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--seq-len: expected 2 to 64 tokens"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Half precision is for inference on a GPU: refused for training, and on the CPU, by name.
     let out = bench(&["--train", "--precision", "f16"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--precision f16: training computes in f32"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--precision f16: training computes in f32"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = bench(&["--precision", "f16"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--precision f16 runs on a GPU (--device wgpu)"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--precision f16 runs on a GPU (--device wgpu)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// On wgpu (lavapipe here) `bench` counts the GPU kernel launches of a forward pass and of a
@@ -198,7 +215,22 @@ fn bench_counts_kernel_launches_on_wgpu() {
     assert!(steps[0] > 2 * n[0] && steps[1] < steps[0], "a step is forward, backward and AdamW: {steps:?} vs forward {n:?}");
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_undivided"))
-        .args(["bench", dir.path().to_str().unwrap(), "--plans", "all;none", "--batch", "2", "--seq-len", "8", "--iters", "1", "--limit", "2", "--device", "wgpu"])
+        .args([
+            "bench",
+            dir.path().to_str().unwrap(),
+            "--plans",
+            "all;none",
+            "--batch",
+            "2",
+            "--seq-len",
+            "8",
+            "--iters",
+            "1",
+            "--limit",
+            "2",
+            "--device",
+            "wgpu",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -220,7 +252,15 @@ fn the_gpu_session_script_runs_its_comparison() {
         std::process::Command::new("bash")
             .arg(&script)
             .current_dir(common::root())
-            .envs([("BIN", env!("CARGO_BIN_EXE_undivided")), ("MODE", mode), ("DEV", "flex"), ("PLANS", "all;none"), ("BENCH_ITERS", "1"), ("ROUNDS", "1"), ("INFER_LEN", "16")])
+            .envs([
+                ("BIN", env!("CARGO_BIN_EXE_undivided")),
+                ("MODE", mode),
+                ("DEV", "flex"),
+                ("PLANS", "all;none"),
+                ("BENCH_ITERS", "1"),
+                ("ROUNDS", "1"),
+                ("INFER_LEN", "16"),
+            ])
             .env("MODEL", dir.path())
             .env("DATA", dir.path())
             .env("OUT", out.path())

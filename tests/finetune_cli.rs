@@ -60,14 +60,31 @@ fn malformed_tsv_is_reported_with_file_and_line() {
 fn compare_writes_a_table() {
     let out = common::tempdir();
     let r = undivided(&[
-        "compare", "default", "--plans", "all,none,none+norm", "--steps", "2", "--batch-size", "8", "--reduced-lr", "0.0002", "--distill", "--out",
+        "compare",
+        "default",
+        "--plans",
+        "all,none,none+norm",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--reduced-lr",
+        "0.0002",
+        "--distill",
+        "--out",
         out.path().to_str().unwrap(),
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
     // --reduced-lr trains the reduced plans, and only them, at their own rate, and the table says so;
     // --distill adds each reduced plan fine-tuned with distillation from the full plan's run.
-    for row in ["| `all` (lr 0.00005) | full |", "| `none` (lr 0.0002) | deleted |", "| `none` (lr 0.0002) | deleted + distill |", "| `none+norm` (lr 0.0002) | deleted |", "| `none+norm` (lr 0.0002) | deleted + distill |"] {
+    for row in [
+        "| `all` (lr 0.00005) | full |",
+        "| `none` (lr 0.0002) | deleted |",
+        "| `none` (lr 0.0002) | deleted + distill |",
+        "| `none+norm` (lr 0.0002) | deleted |",
+        "| `none+norm` (lr 0.0002) | deleted + distill |",
+    ] {
         assert!(md.contains(row), "{row}: {md}");
     }
     assert!(md.contains("lr 0.00005 (reduced plans 0.0002)"), "{md}");
@@ -85,8 +102,7 @@ fn compare_writes_a_table() {
     // `none+norm` is its own run, whose checkpoint keeps the six LayerNorms and says so.
     let params = |i: usize| rows[i]["params"].as_u64().unwrap();
     assert_eq!(params(3) - params(1), 6 * 2 * 384, "{:?}", rows[3]);
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("plan-none-norm/seed-42/config.json")).unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-norm/seed-42/config.json")).unwrap()).unwrap();
     assert_eq!((config["ffn_layers"].clone(), config["ffn_keep_layer_norm"].clone()), (serde_json::json!([]), serde_json::json!(true)));
     common::assert_png_chart(&out.path().join("compare.png"));
 }
@@ -99,7 +115,22 @@ fn heal_then_finetune_with_a_teacher() {
     let r = undivided(&["heal", "default", "--keep-ffn", "0,5", "--text", "data/sample/train.tsv", "--heal-steps", "2", "--heal-batch-size", "8", "--out", h]);
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("--text-task"), "{}", String::from_utf8_lossy(&r.stderr));
-    let r = undivided(&["heal", "default", "--keep-ffn", "0,5", "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--out", h]);
+    let r = undivided(&[
+        "heal",
+        "default",
+        "--keep-ffn",
+        "0,5",
+        "--text",
+        "data/sample/train.tsv",
+        "--text-task",
+        "sst2",
+        "--heal-steps",
+        "2",
+        "--heal-batch-size",
+        "8",
+        "--out",
+        h,
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(healed.path().join("heal.json")).unwrap()).unwrap();
     assert_eq!(report["plan"], "0,5");
@@ -141,8 +172,32 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let out = common::tempdir();
     let o = out.path().to_str().unwrap();
     let args = [
-        "compare", "default", "--plans", "all;none", "--steps", "2", "--batch-size", "8", "--eval-every", "0",
-        "--text", "data/sample/train.tsv", "--text-task", "sst2", "--heal-steps", "2", "--heal-batch-size", "8", "--distill", "--from-finetuned", "--pruned-lr", "3e-5", "--distill-hidden", "1", "--out", o,
+        "compare",
+        "default",
+        "--plans",
+        "all;none",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--eval-every",
+        "0",
+        "--text",
+        "data/sample/train.tsv",
+        "--text-task",
+        "sst2",
+        "--heal-steps",
+        "2",
+        "--heal-batch-size",
+        "8",
+        "--distill",
+        "--from-finetuned",
+        "--pruned-lr",
+        "3e-5",
+        "--distill-hidden",
+        "1",
+        "--out",
+        o,
     ];
     let r = undivided(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -159,7 +214,8 @@ fn compare_with_healing_and_distillation_and_rerun_reuses_finished_runs() {
     let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
     assert!(md.contains("healing cost") && md.contains("| `none` (lr 0.00005) | healed + distill |"), "{md}");
     // The distilled run learned from the full plan's fine-tuned model of the same seed.
-    let distilled: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("plan-none-healed-distill/seed-42/results.json")).unwrap()).unwrap();
+    let distilled: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("plan-none-healed-distill/seed-42/results.json")).unwrap()).unwrap();
     assert!(distilled["options"]["teacher"].as_str().unwrap().ends_with("plan-all/seed-42"));
     // Layer-to-layer distillation reaches the distilled variant only, and the table says so.
     assert_eq!(distilled["options"]["train"]["distill"]["hidden_weight"], 1.0);
@@ -288,7 +344,20 @@ fn analyze_probe_per_layer_and_plan() {
 fn sweep_removes_blocks_one_at_a_time_then_best_first() {
     let tiny = common::tiny_checkpoint_dir();
     let out = common::tempdir();
-    let args = ["sweep", tiny.path().to_str().unwrap(), "--steps", "2", "--batch-size", "8", "--max-len", "32", "--cka-sentences", "30", "--out", out.path().to_str().unwrap()];
+    let args = [
+        "sweep",
+        tiny.path().to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "32",
+        "--cka-sentences",
+        "30",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
     let r = undivided(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("sweep.json")).unwrap()).unwrap();
@@ -335,7 +404,20 @@ fn publish_indexes_checkpoints_and_tables_for_the_page() {
     let r = undivided(&["finetune", tiny.path().to_str().unwrap(), "--steps", "2", "--batch-size", "8", "--max-len", "32", "--out", run.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let cmp = runs.path().join("cmp");
-    let r = undivided(&["compare", tiny.path().to_str().unwrap(), "--plans", "all;none", "--steps", "1", "--batch-size", "8", "--max-len", "32", "--out", cmp.to_str().unwrap()]);
+    let r = undivided(&[
+        "compare",
+        tiny.path().to_str().unwrap(),
+        "--plans",
+        "all;none",
+        "--steps",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "32",
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 
     // Publish the whole runs folder into a folder inside it: the output is not walked again.
@@ -373,7 +455,11 @@ fn publish_indexes_checkpoints_and_tables_for_the_page() {
     let empty = common::tempdir();
     let r = undivided(&["publish", empty.path().to_str().unwrap(), "--into", into.to_str().unwrap()]);
     assert!(!r.status.success());
-    assert!(String::from_utf8_lossy(&r.stderr).contains("no checkpoint folder (config.json + model.safetensors) or compare.json found"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("no checkpoint folder (config.json + model.safetensors) or compare.json found"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
 }
 
 /// Issue 20, class 3: nothing the user did not ask for is overwritten — not the model a run starts
@@ -395,7 +481,11 @@ fn finetune_refuses_to_overwrite_the_model_or_an_earlier_run() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let again = undivided(&["finetune", "default", "--keep-ffn", "none", "--steps", "1", "--batch-size", "4", "--out", o]);
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("holds an earlier run; --resume continues it, --overwrite replaces it"), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("holds an earlier run; --resume continues it, --overwrite replaces it"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let replaced = undivided(&["finetune", "default", "--keep-ffn", "none", "--steps", "1", "--batch-size", "4", "--overwrite", "--out", o]);
     assert!(replaced.status.success(), "{}", String::from_utf8_lossy(&replaced.stderr));
 }

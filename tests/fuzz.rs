@@ -22,9 +22,42 @@ use undivided::train::rng::Rng;
 /// Tokens that break parsers: numbers at and past every integer width, non-finite floats, path
 /// climbing, NUL, broken UTF-8, JSON structure.
 const DICT: &[&[u8]] = &[
-    b"1e18", b"-1", b"0", b"null", b"NaN", b"1e999", b"-1e999", b"3e38", b"18446744073709551615", b"18446744073709551616",
-    b"4294967296", b"9223372036854775807", b"[]", b"{}", b"\"\"", b"..", b"../", b"/", b"\0", b"\xff\xfe", b"\xe2\x80\x8b",
-    b"+1", b"\t", b"\n", b"\r\n", b",", b";", b"-", b"+norm", b"all", b"none", b"\"0\"", b"true", b"[[", b"]]", b"\\u0000",
+    b"1e18",
+    b"-1",
+    b"0",
+    b"null",
+    b"NaN",
+    b"1e999",
+    b"-1e999",
+    b"3e38",
+    b"18446744073709551615",
+    b"18446744073709551616",
+    b"4294967296",
+    b"9223372036854775807",
+    b"[]",
+    b"{}",
+    b"\"\"",
+    b"..",
+    b"../",
+    b"/",
+    b"\0",
+    b"\xff\xfe",
+    b"\xe2\x80\x8b",
+    b"+1",
+    b"\t",
+    b"\n",
+    b"\r\n",
+    b",",
+    b";",
+    b"-",
+    b"+norm",
+    b"all",
+    b"none",
+    b"\"0\"",
+    b"true",
+    b"[[",
+    b"]]",
+    b"\\u0000",
 ];
 
 fn iterations() -> usize {
@@ -175,7 +208,8 @@ fn keep_ffn_plans_repo_ids_and_revisions() {
 fn state_json() {
     let run = br#"{"step": 4, "epoch": 0, "next_batch": 4, "total_steps": 9, "examples_seen": 32, "train_seconds": 1.5, "best": [0.5, 4],
         "options": {"train": {"batch_size": 8, "max_len": 16, "lr": 0.001, "warmup_ratio": 0.0, "weight_decay": 0.01, "max_grad_norm": 1.0, "seed": 3},
-        "epochs": 1, "max_steps": 9, "eval_every": 0, "save_every": 0, "eval_batch_size": 16}, "plan": "all", "task": "sst2"}"#.to_vec();
+        "epochs": 1, "max_steps": 9, "eval_every": 0, "save_every": 0, "eval_batch_size": 16}, "plan": "all", "task": "sst2"}"#
+        .to_vec();
     let heal = br#"{"step": 3, "epoch": 0, "next_batch": 3, "total_steps": 8, "examples_seen": 12, "train_seconds": 0.5, "plan": "1",
         "options": {"config": {"lr": 0.002, "warmup_ratio": 0.0, "weight_decay": 0.01, "max_grad_norm": 1.0, "hidden_weight": 1.0, "attention_weight": 1.0, "seed": 42},
         "batch_size": 4, "max_len": 16, "epochs": 1, "max_steps": 8, "eval_every": 0, "save_every": 0}, "before": {"hidden_mse": 0.1, "attention_kl": 0.2}}"#.to_vec();
@@ -183,7 +217,9 @@ fn state_json() {
     fuzz("state.json (fine-tuning)", &[run], |b| {
         serde_json::from_slice::<RunState>(b).is_ok_and(|s| s.cursor.check(9, 4, 8).is_ok() && s.options.validate().is_ok())
     });
-    fuzz("state.json (healing)", &[heal], |b| serde_json::from_slice::<HealState>(b).is_ok_and(|s| s.cursor.check(8, 3, 4).is_ok() && s.options.validate().is_ok()));
+    fuzz("state.json (healing)", &[heal], |b| {
+        serde_json::from_slice::<HealState>(b).is_ok_and(|s| s.cursor.check(8, 3, 4).is_ok() && s.options.validate().is_ok())
+    });
 }
 
 #[test]

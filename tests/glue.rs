@@ -39,7 +39,8 @@ fn every_layout_parses() {
     .unwrap();
     assert_eq!(stsb.examples[0].label, Label::Score(5.0));
 
-    let qqp = parse(Task::Qqp, "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t3\t4\tHow do I learn Rust?\tWhat is the best way to learn Rust?\t1\n").unwrap();
+    let qqp = parse(Task::Qqp, "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t3\t4\tHow do I learn Rust?\tWhat is the best way to learn Rust?\t1\n")
+        .unwrap();
     assert_eq!(qqp.examples[0].label, Label::Class(1));
 
     let mnli_header = "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label";
@@ -47,7 +48,8 @@ fn every_layout_parses() {
     assert_eq!(mnli.examples[0].label, Label::Class(1), "neutral is class 1");
     assert_eq!(Task::Mnli.dev_files(), &["dev_matched.tsv", "dev_mismatched.tsv"]);
 
-    let qnli = parse(Task::Qnli, "index\tquestion\tsentence\tlabel\n0\tWhat came into force after the new constitution?\tThe law did.\tnot_entailment\n").unwrap();
+    let qnli =
+        parse(Task::Qnli, "index\tquestion\tsentence\tlabel\n0\tWhat came into force after the new constitution?\tThe law did.\tnot_entailment\n").unwrap();
     assert_eq!(qnli.examples[0].label, Label::Class(1));
 
     let rte = parse(Task::Rte, "index\tsentence1\tsentence2\tlabel\n0\tDana Reeve died.\tChristopher Reeve had an accident.\tnot_entailment\n").unwrap();
@@ -66,11 +68,14 @@ fn bad_rows_name_file_line_and_problem() {
     let skipped = parse_tsv(Task::Sst2, text, Path::new("x/dev.tsv"), true).unwrap();
     assert_eq!(skipped.examples.len(), 1);
     let problems: Vec<String> = skipped.skipped.iter().map(|e| e.to_string()).collect();
-    assert_eq!(problems, vec![
-        "x/dev.tsv:3: expected 2 tab-separated columns, found 1",
-        "x/dev.tsv:4: label `7` is not one of 0, 1",
-        "x/dev.tsv:5: empty sentence (no visible character)",
-    ]);
+    assert_eq!(
+        problems,
+        vec![
+            "x/dev.tsv:3: expected 2 tab-separated columns, found 1",
+            "x/dev.tsv:4: label `7` is not one of 0, 1",
+            "x/dev.tsv:5: empty sentence (no visible character)",
+        ]
+    );
 
     let err = parse(Task::Rte, "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n").unwrap_err().to_string();
     assert!(err.contains("label `maybe` is not one of entailment, not_entailment"), "{err}");

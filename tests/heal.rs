@@ -10,13 +10,13 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use undivided::checkpoint::bert_to_safetensors;
-use undivided::data::text::{lines_to_dataset, read_texts};
-use undivided::data::Task;
-use undivided::model::FfnPlan;
 use undivided::data::Prepared;
+use undivided::data::Task;
+use undivided::data::split_held_out;
+use undivided::data::text::{lines_to_dataset, read_texts};
+use undivided::model::FfnPlan;
 use undivided::train::finetune::{Observer, Quiet, TrainError};
 use undivided::train::heal::{HealConfig, Healer};
-use undivided::data::split_held_out;
 use undivided::train::heal_run::{HealOptions, HealResults, HealState, heal};
 use undivided::{Checkpoint, TextInput};
 
@@ -41,10 +41,8 @@ fn a_short_heal_lowers_the_hidden_loss_and_leaves_the_teacher_alone() {
     let (student, _) = checkpoint.load_bert(Some(&FfnPlan::parse("1", 3).unwrap()), &device).unwrap();
     let teacher_before = pollster::block_on(bert_to_safetensors(&teacher)).unwrap();
 
-    let texts: Vec<TextInput> = ["the movie was good", "a film is not very bad", "the film was very good", "a movie is bad"]
-        .iter()
-        .map(|t| TextInput::Single(t.to_string()))
-        .collect();
+    let texts: Vec<TextInput> =
+        ["the movie was good", "a film is not very bad", "the film was very good", "a movie is bad"].iter().map(|t| TextInput::Single(t.to_string())).collect();
     let batch = checkpoint.tokenizer.encode_batch(&texts).unwrap();
     let config = HealConfig { lr: 3e-3, warmup_ratio: 0.0, ..HealConfig::default() };
     let mut healer = Healer::new(student, teacher, config, 40, &device);

@@ -38,13 +38,7 @@ impl FakeHub {
     }
 
     fn options(&self, cache: &std::path::Path) -> HubOptions {
-        HubOptions {
-            endpoint: self.endpoint.clone(),
-            revision: "main".into(),
-            cache_dir: cache.to_path_buf(),
-            token: None,
-            progress: false,
-        }
+        HubOptions { endpoint: self.endpoint.clone(), revision: "main".into(), cache_dir: cache.to_path_buf(), token: None, progress: false }
     }
 }
 
@@ -124,7 +118,10 @@ fn hostile_hub(respond: impl Fn(&str, &mut std::net::TcpStream) + Send + 'static
             let mut line = String::new();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             reader.read_line(&mut line).unwrap();
-            while { let mut h = String::new(); reader.read_line(&mut h).unwrap() > 2 } {}
+            while {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap() > 2
+            } {}
             seen.fetch_add(1, Ordering::SeqCst);
             respond(line.split_whitespace().nth(1).unwrap_or(""), &mut stream);
         }

@@ -84,7 +84,8 @@ fn the_masked_lm_loss_equals_pytorchs() {
     let dir = tiny_mlm_dir();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(common::fixtures().join("tiny_mlm/expected.json")).unwrap()).unwrap();
-    let rows = |key: &str| -> Vec<i64> { expected[key].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap())).collect() };
+    let rows =
+        |key: &str| -> Vec<i64> { expected[key].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap())).collect() };
     let (ids, mask, labels) = (rows("input_ids"), rows("attention_mask"), rows("labels"));
     let batch = Batch { token_type_ids: vec![0; ids.len()], input_ids: ids, attention_mask: mask, batch_size: 2, seq_len: 10, truncated: 0 };
     let device = Device::flex();
@@ -129,7 +130,14 @@ fn options(corpus: &Path, tokens: u64, mlm_weight: f64) -> PretrainOptions {
     }
 }
 
-fn run(checkpoint: &Checkpoint, corpus: &Path, out: &Path, steps: u64, resume: bool, observer: &mut dyn Observer) -> Result<(PretrainResults, Vec<u8>), TrainError> {
+fn run(
+    checkpoint: &Checkpoint,
+    corpus: &Path,
+    out: &Path,
+    steps: u64,
+    resume: bool,
+    observer: &mut dyn Observer,
+) -> Result<(PretrainResults, Vec<u8>), TrainError> {
     let plan = FfnPlan::parse("1", 3).unwrap();
     let r = pretrain(checkpoint, &plan, out, &options(corpus, steps * 64, 0.0), resume, &Device::flex(), observer)?;
     Ok((r, std::fs::read(out.join("last/model.safetensors")).unwrap()))
@@ -297,7 +305,10 @@ fn a_pretraining_publishes_its_milestones_in_f16() {
     let into = common::tempdir();
     let index = undivided::experiment::publish::publish_with(std::slice::from_ref(&run), into.path(), &|_| {}, true).unwrap();
     let kinds: Vec<(&str, &str)> = index.checkpoints.iter().map(|c| (c.path.as_str(), c.kind.as_str())).collect();
-    assert_eq!(kinds, [("pt-1", "pre-trained"), ("pt-1/milestones/128", "pre-trained"), ("pt-1/milestones/256", "pre-trained"), ("pt-1/milestones/64", "pre-trained")]);
+    assert_eq!(
+        kinds,
+        [("pt-1", "pre-trained"), ("pt-1/milestones/128", "pre-trained"), ("pt-1/milestones/256", "pre-trained"), ("pt-1/milestones/64", "pre-trained")]
+    );
     let bytes = std::fs::read(into.path().join("pt-1/milestones/256/model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert!(st.tensors().iter().all(|(_, v)| v.dtype() == safetensors::Dtype::F16));

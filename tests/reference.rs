@@ -44,12 +44,7 @@ fn vocab_txt_fallback_gives_the_same_ids() {
     let checkpoint = Checkpoint::open(&dir).unwrap();
     for case in reference()["cases"].as_array().unwrap() {
         let input = input_of(case);
-        assert_eq!(
-            from_vocab.encode(&input).unwrap().input_ids,
-            checkpoint.tokenizer.encode(&input).unwrap().input_ids,
-            "{}",
-            case["name"]
-        );
+        assert_eq!(from_vocab.encode(&input).unwrap().input_ids, checkpoint.tokenizer.encode(&input).unwrap().input_ids, "{}", case["name"]);
     }
 }
 
@@ -57,10 +52,7 @@ fn check_plan(plan_name: &str) {
     let device = Device::flex();
     let checkpoint = Checkpoint::open(common::minilm_dir()).unwrap();
     let reference = reference();
-    assert_eq!(
-        reference["model_safetensors_sha256"], "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-        "fixture made from another model"
-    );
+    assert_eq!(reference["model_safetensors_sha256"], "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", "fixture made from another model");
     let plan = FfnPlan::parse(plan_name, 6).unwrap();
     let (model, report) = checkpoint.load_bert(Some(&plan), &device).unwrap();
     assert_eq!(report.dropped.len(), 6 * (6 - plan.num_kept()), "weight+bias of 2 dense + LayerNorm per removed block");

@@ -120,7 +120,20 @@ fn the_recovered_last_folder_is_said_on_the_command_line() {
 fn seeds_that_would_overflow_are_refused_before_any_run() {
     let out = common::tempdir();
     let o = out.path().join("cmp");
-    let r = undivided(&["compare", "default", "--plans", "all;none", "--steps", "1", "--seed", "18446744073709551615", "--seeds", "2", "--out", o.to_str().unwrap()]);
+    let r = undivided(&[
+        "compare",
+        "default",
+        "--plans",
+        "all;none",
+        "--steps",
+        "1",
+        "--seed",
+        "18446744073709551615",
+        "--seeds",
+        "2",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("--seeds 2") && err.contains("--seed 18446744073709551615"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -192,7 +205,18 @@ fn files_read_whole_are_capped() {
 
     let out = common::tempdir();
     let started = Instant::now();
-    let r = undivided(&["heal", model.path().to_str().unwrap(), "--keep-ffn", "1", "--text", "/dev/zero", "--heal-steps", "1", "--out", out.path().to_str().unwrap()]);
+    let r = undivided(&[
+        "heal",
+        model.path().to_str().unwrap(),
+        "--keep-ffn",
+        "1",
+        "--text",
+        "/dev/zero",
+        "--heal-steps",
+        "1",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("/dev/zero") && err.contains("at most 268435456 bytes"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(60));
@@ -206,8 +230,14 @@ fn numbers_past_their_range_are_refused_by_flag() {
         (&["bench", "default", "--batch", "1000000000"][..], "--batch 1000000000: expected 1 to 4096"),
         (&["bench", "default", "--iters", "0"][..], "--iters 0: expected 1 to 100000"),
         (&["info", "default", "--seq-len", "18446744073709551615"][..], "--seq-len 18446744073709551615: expected 1 to 1000000"),
-        (&["pretrain", "default", "--keep-ffn", "none", "--corpus", "../shared/corpus", "--tokens", "1e30", "--out", "/nonexistent/x"][..], "expected a token count from 1 to 1000G"),
-        (&["pretrain", "default", "--keep-ffn", "none", "--corpus", "../shared/corpus", "--tokens", "100", "--out", "/nonexistent/x"][..], "--tokens: expected at least one batch"),
+        (
+            &["pretrain", "default", "--keep-ffn", "none", "--corpus", "../shared/corpus", "--tokens", "1e30", "--out", "/nonexistent/x"][..],
+            "expected a token count from 1 to 1000G",
+        ),
+        (
+            &["pretrain", "default", "--keep-ffn", "none", "--corpus", "../shared/corpus", "--tokens", "100", "--out", "/nonexistent/x"][..],
+            "--tokens: expected at least one batch",
+        ),
     ] {
         let r = undivided(args);
         let err = String::from_utf8_lossy(&r.stderr);

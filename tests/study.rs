@@ -65,7 +65,10 @@ fn a_study_runs_shares_its_healing_writes_its_table_and_reuses_its_runs() {
         let healed = t["rows"][1].clone();
         assert!(healed["cost_seconds"].as_f64().unwrap() > healed["train_seconds"].as_f64().unwrap(), "healing's share is in the cost: {healed}");
         let pruned = t["rows"][2].clone();
-        assert!(pruned["cost_seconds"].as_f64().unwrap() > t["full"]["train_seconds"].as_f64().unwrap(), "the route from the fine-tuned model pays for it: {pruned}");
+        assert!(
+            pruned["cost_seconds"].as_f64().unwrap() > t["full"]["train_seconds"].as_f64().unwrap(),
+            "the route from the fine-tuned model pays for it: {pruned}"
+        );
     }
     // CoLA's reduced plans ran at their own learning rate; SST-2's at the task's.
     let lr = |task: &str, dir: &str| -> f64 {
@@ -151,7 +154,8 @@ fn the_shipped_glue_studies_are_valid_and_share_their_recipes() {
     use undivided::experiment::study::StudySpec;
     let dir = common::root().join("studies");
     let main = StudySpec::read(&dir.join("glue4.json")).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".json")).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".json")).collect();
     names.sort();
     assert!(names.len() >= 3, "{names:?}");
     for name in &names {
@@ -212,7 +216,12 @@ fn a_part_of_a_study_runs_now_and_the_whole_study_reuses_it() {
     let table: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("study.json")).unwrap()).unwrap();
     assert_eq!(table["tasks"].as_array().unwrap().len(), 2);
 
-    for (flag, value, expected) in [("--tasks", "qqp", "the study has no task qqp"), ("--routes", "from-finetuned", "the study has no route cut from fine-tuned"), ("--routes", "healed", "expected deleted, healed-once, from-finetuned or pretrained"), ("--seeds", "9", "--seeds 9: the study has 1 seed(s)")] {
+    for (flag, value, expected) in [
+        ("--tasks", "qqp", "the study has no task qqp"),
+        ("--routes", "from-finetuned", "the study has no route cut from fine-tuned"),
+        ("--routes", "healed", "expected deleted, healed-once, from-finetuned or pretrained"),
+        ("--seeds", "9", "--seeds 9: the study has 1 seed(s)"),
+    ] {
         let r = undivided(&["study", spec_arg, "--out", out_arg, flag, value]);
         assert!(!r.status.success(), "{flag} {value}");
         let err = String::from_utf8_lossy(&r.stderr);
@@ -264,7 +273,11 @@ fn a_study_carries_the_reference_trainers_runs_in_the_full_row() {
     let out = tmp.path().join("out");
     let reference = out.join("sst2/reference.jsonl");
     std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
-    let line = |seed: u64, best: f64| format!(r#"{{"task": "sst2", "seed": {seed}, "metric": "accuracy", "best": {best}, "final": 0.5, "final_accuracy": 0.5, "steps": 3, "train_seconds": 12.5, "torch": "2.15.0"}}"#);
+    let line = |seed: u64, best: f64| {
+        format!(
+            r#"{{"task": "sst2", "seed": {seed}, "metric": "accuracy", "best": {best}, "final": 0.5, "final_accuracy": 0.5, "steps": 3, "train_seconds": 12.5, "torch": "2.15.0"}}"#
+        )
+    };
     std::fs::write(&reference, format!("{}\n\n{}\n", line(42, 0.75), line(43, 0.25))).unwrap();
     let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--tasks", "sst2", "--routes", "deleted"];
     let r = undivided(&args);

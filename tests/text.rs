@@ -13,9 +13,7 @@ fn tokenizer() -> undivided::BertTokenizer {
 #[test]
 fn pads_to_the_longest_in_the_batch_not_to_128() {
     let t = tokenizer();
-    let batch = t
-        .encode_batch(&[TextInput::Single("short".into()), TextInput::Single("a somewhat longer sentence here".into())])
-        .unwrap();
+    let batch = t.encode_batch(&[TextInput::Single("short".into()), TextInput::Single("a somewhat longer sentence here".into())]).unwrap();
     assert_eq!(batch.seq_len, 7, "[CLS] a somewhat longer sentence here [SEP]");
     assert_eq!(batch.len_of(0), 3);
     assert_eq!(batch.row(&batch.attention_mask, 0), &[1, 1, 1, 0, 0, 0, 0]);

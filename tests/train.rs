@@ -9,12 +9,12 @@ use std::path::Path;
 
 use burn::tensor::Device;
 use undivided::Checkpoint;
+use undivided::data::Prepared;
 use undivided::data::{Dataset, Example, Label, Task};
 use undivided::model::FfnPlan;
 use undivided::train::finetune::{Observer, Quiet, RunOptions, RunState, TrainError, finetune};
 use undivided::train::heal::{HealConfig, heal_losses};
 use undivided::train::step::Share;
-use undivided::data::Prepared;
 use undivided::train::{DistillConfig, TrainConfig, Trainer};
 
 /// burn's CPU random generator (dropout, new heads) is global to the process, and the test
@@ -30,11 +30,7 @@ fn toy_dataset() -> Dataset {
     for adj in ["good", "bad"] {
         for subject in ["the movie", "a film", "the film", "a movie"] {
             for verb in ["is", "was", "is very", "was very"] {
-                examples.push(Example {
-                    text_a: format!("{subject} {verb} {adj}"),
-                    text_b: None,
-                    label: Label::Class(if adj == "good" { 1 } else { 0 }),
-                });
+                examples.push(Example { text_a: format!("{subject} {verb} {adj}"), text_b: None, label: Label::Class(if adj == "good" { 1 } else { 0 }) });
             }
         }
     }
@@ -98,7 +94,8 @@ fn a_batch_in_slices_gives_the_whole_batch_loss_and_gradients() {
     let mut config = checkpoint.config.clone();
     config.set_labels(&["negative".into(), "positive".into()]);
     config.set_dropout(0.0);
-    let load = |plan: &FfnPlan, device: &Device| undivided::checkpoint::load_classifier(&checkpoint.weights, Path::new("tiny"), &config, plan, device).unwrap().0;
+    let load =
+        |plan: &FfnPlan, device: &Device| undivided::checkpoint::load_classifier(&checkpoint.weights, Path::new("tiny"), &config, plan, device).unwrap().0;
     let teacher = load(&FfnPlan::all(3), &Device::flex());
     let mut train = options(1, 1e-3).train;
     train.distill = Some(DistillConfig { temperature: 2.0, alpha: 0.5, hidden_weight: 1.0, attention_weight: 1.0 });
@@ -219,7 +216,6 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     assert!(safetensors::SafeTensors::deserialize(&weights).is_ok());
 }
 
-
 #[test]
 fn the_same_run_works_on_wgpu() {
     // `--device wgpu` is the GPU path; here it runs its WGSL kernels on Mesa's lavapipe.
@@ -227,7 +223,8 @@ fn the_same_run_works_on_wgpu() {
     let dir = common::tempdir();
     let (_d, checkpoint, data, dev) = setup();
     let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
-    let results = finetune(&checkpoint, &FfnPlan::parse("0", 3).unwrap(), Task::Sst2, &data, &dev, dir.path(), &options(2, 1e-3), false, &device, &mut Quiet).unwrap();
+    let results =
+        finetune(&checkpoint, &FfnPlan::parse("0", 3).unwrap(), Task::Sst2, &data, &dev, dir.path(), &options(2, 1e-3), false, &device, &mut Quiet).unwrap();
     assert_eq!(results.steps, 2);
     assert!(results.device.contains("Wgpu"), "{}", results.device);
     assert!(results.dev[0].1.metrics["accuracy"].is_finite());
@@ -278,7 +275,8 @@ fn a_teacher_overrides_wrong_labels_when_alpha_is_one() {
     let _turn = turn();
     let (_d, checkpoint, data, dev) = setup();
     let teacher_dir = common::tempdir();
-    let teacher = finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, teacher_dir.path(), &options(40, 2e-3), false, &Device::flex(), &mut Quiet).unwrap();
+    let teacher =
+        finetune(&checkpoint, &FfnPlan::all(3), Task::Sst2, &data, &dev, teacher_dir.path(), &options(40, 2e-3), false, &Device::flex(), &mut Quiet).unwrap();
     assert!(teacher.best_value.is_some_and(|v| v >= 0.9), "the teacher did not learn the toy task: {:?}", teacher.best_value);
 
     let mut inverted = data.clone();
@@ -290,7 +288,8 @@ fn a_teacher_overrides_wrong_labels_when_alpha_is_one() {
         let mut o = options(40, 2e-3);
         o.teacher = teacher.map(Path::to_path_buf);
         o.train.distill = teacher.map(|_| undivided::train::DistillConfig { temperature: 2.0, alpha: 1.0, ..Default::default() });
-        let r = finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &inverted, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap();
+        let r =
+            finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &inverted, &dev, out.path(), &o, false, &Device::flex(), &mut Quiet).unwrap();
         (r.dev[0].1.metrics["accuracy"], r)
     };
     let (with_teacher, r) = student(Some(teacher_dir.path()));
@@ -597,7 +596,12 @@ fn resume_recovers_a_half_replaced_last_and_checks_the_state() {
     run(c.path(), 9, false, &mut StopAt(4)).unwrap();
     let path = c.path().join("last/state.json");
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    for (field, value) in [("total_steps", serde_json::json!(1_000_000_000_000u64)), ("step", serde_json::json!(u64::MAX)), ("next_batch", serde_json::json!(99)), ("train_seconds", serde_json::json!(-5.0))] {
+    for (field, value) in [
+        ("total_steps", serde_json::json!(1_000_000_000_000u64)),
+        ("step", serde_json::json!(u64::MAX)),
+        ("next_batch", serde_json::json!(99)),
+        ("train_seconds", serde_json::json!(-5.0)),
+    ] {
         let mut state = original.clone();
         state[field] = value;
         std::fs::write(&path, state.to_string()).unwrap();

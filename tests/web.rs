@@ -23,10 +23,14 @@ const MINILM_REFERENCE: &str = include_str!("fixtures/minilm_reference.json");
 const MINILM_TOKENIZER: &[u8] = include_bytes!("../models/all-MiniLM-L6-v2/tokenizer.json");
 
 fn ints(v: &Value) -> Vec<i64> {
-    v.as_array().unwrap().iter().flat_map(|r| match r.as_array() {
-        Some(row) => row.iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>(),
-        None => vec![r.as_i64().unwrap()],
-    }).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| match r.as_array() {
+            Some(row) => row.iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>(),
+            None => vec![r.as_i64().unwrap()],
+        })
+        .collect()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -43,12 +47,7 @@ async fn check_tiny_forward(backend: Backend) {
     let device = init_device(backend).await.expect("device");
     let config = BertConfig::from_json(TINY_CONFIG).unwrap();
     let expected: Value = serde_json::from_str(TINY_EXPECTED).unwrap();
-    let t = |k: &str| {
-        burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
-            burn::tensor::TensorData::new(ints(&expected[k]), [2, 10]),
-            &device,
-        )
-    };
+    let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(ints(&expected[k]), [2, 10]), &device);
     for (plan_name, want) in expected["plans"].as_object().unwrap() {
         let plan = FfnPlan::parse(plan_name, 3).unwrap();
         let (model, _) = load_bert(TINY_WEIGHTS, Path::new("tiny"), &config, &plan, &device).unwrap();

@@ -33,7 +33,14 @@ pub fn self_attention(q: &[f32], k: &[f32], v: &[f32], key_bias: &[f32], shape: 
     let AttentionShape { batch, seq, heads, head_dim } = shape;
     let hidden = heads * head_dim;
     let rows = batch * seq * hidden;
-    assert!(q.len() == rows && k.len() == rows && v.len() == rows && out.len() == rows, "attention: q/k/v/out hold {}/{}/{}/{} values, expected {rows} for {shape:?}", q.len(), k.len(), v.len(), out.len());
+    assert!(
+        q.len() == rows && k.len() == rows && v.len() == rows && out.len() == rows,
+        "attention: q/k/v/out hold {}/{}/{}/{} values, expected {rows} for {shape:?}",
+        q.len(),
+        k.len(),
+        v.len(),
+        out.len()
+    );
     assert_eq!(key_bias.len(), batch * seq, "attention: the key bias is [batch, seq]");
     if rows == 0 {
         return;
@@ -50,12 +57,52 @@ pub fn self_attention(q: &[f32], k: &[f32], v: &[f32], key_bias: &[f32], shape: 
             // columns of its own rows of `out`, so no two threads write the same value.
             unsafe {
                 // scores[i][j] = scale · Σ_d q[i][d] · k[j][d]
-                gemm(seq, seq, head_dim, scores.as_mut_ptr(), 1, seq_i, false, q.as_ptr().add(at), 1, hidden, k.as_ptr().add(at), hidden, 1, 0.0, scale, false, false, false, Parallelism::None);
+                gemm(
+                    seq,
+                    seq,
+                    head_dim,
+                    scores.as_mut_ptr(),
+                    1,
+                    seq_i,
+                    false,
+                    q.as_ptr().add(at),
+                    1,
+                    hidden,
+                    k.as_ptr().add(at),
+                    hidden,
+                    1,
+                    0.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
             }
             softmax_rows(scores, &key_bias[b * seq..(b + 1) * seq]);
             unsafe {
                 // out[i][d] = Σ_j scores[i][j] · v[j][d]
-                gemm(seq, head_dim, seq, out.at(at), 1, hidden, false, scores.as_ptr(), 1, seq_i, v.as_ptr().add(at), 1, hidden, 0.0, 1.0, false, false, false, Parallelism::None);
+                gemm(
+                    seq,
+                    head_dim,
+                    seq,
+                    out.at(at),
+                    1,
+                    hidden,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    seq_i,
+                    v.as_ptr().add(at),
+                    1,
+                    hidden,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
             }
         },
     );
@@ -136,7 +183,9 @@ mod tests {
             for h in 0..s.heads {
                 for i in 0..s.seq {
                     let at = |t: usize, d: usize| (b * s.seq + t) * hidden + h * s.head_dim + d;
-                    let scores: Vec<f64> = (0..s.seq).map(|j| scale * (0..s.head_dim).map(|d| q[at(i, d)] as f64 * k[at(j, d)] as f64).sum::<f64>() + bias[b * s.seq + j] as f64).collect();
+                    let scores: Vec<f64> = (0..s.seq)
+                        .map(|j| scale * (0..s.head_dim).map(|d| q[at(i, d)] as f64 * k[at(j, d)] as f64).sum::<f64>() + bias[b * s.seq + j] as f64)
+                        .collect();
                     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                     let e: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
                     let total: f64 = e.iter().sum();
@@ -170,7 +219,8 @@ mod tests {
             let n = shape.batch * shape.seq * shape.heads * shape.head_dim;
             let (q, k, v) = (values(n, 1), values(n, 2), values(n, 3));
             // The last sequence is padded after its first third, as BERT's mask does it.
-            let bias: Vec<f32> = (0..shape.batch * shape.seq).map(|i| if i / shape.seq == shape.batch - 1 && i % shape.seq > shape.seq / 3 { -1e9 } else { 0.0 }).collect();
+            let bias: Vec<f32> =
+                (0..shape.batch * shape.seq).map(|i| if i / shape.seq == shape.batch - 1 && i % shape.seq > shape.seq / 3 { -1e9 } else { 0.0 }).collect();
             let scale = 1.0 / (shape.head_dim as f32).sqrt();
             let mut out = vec![f32::NAN; n];
             self_attention(&q, &k, &v, &bias, shape, scale, &mut out);

@@ -78,8 +78,7 @@ impl Representation {
         // Σ_{i≠j} K_ij L_ij = ‖XᵀY‖² − Σ_i K_ii L_ii.
         let trace = scalar((dx * dy).sum()).await?;
         let one_kl_one = scalar((self.k_one.clone().expect("debiased") * other.k_one.clone().expect("debiased")).sum()).await?;
-        Ok(((xy - trace) + self.one_k_one * other.one_k_one / ((n - 1.0) * (n - 2.0)) - 2.0 / (n - 2.0) * one_kl_one)
-            / (n * (n - 3.0)))
+        Ok(((xy - trace) + self.one_k_one * other.one_k_one / ((n - 1.0) * (n - 2.0)) - 2.0 / (n - 2.0) * one_kl_one) / (n * (n - 3.0)))
     }
 
     /// CKA between this representation and `other` (same examples, same estimator).

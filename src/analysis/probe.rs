@@ -10,9 +10,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{Pooling, layer_representations};
 use crate::data::Label;
-use crate::model::BertModel;
 use crate::data::Prepared;
 use crate::error::{AnalysisError, ReadbackError};
+use crate::model::BertModel;
 use crate::train::batches::eval_batches;
 
 /// Full-batch AdamW on standardized features, with a little weight decay.
@@ -87,7 +87,15 @@ pub fn class_labels(set: &Prepared) -> Result<Vec<usize>, AnalysisError> {
 /// One probe per hidden state of `model` (embeddings output first): trained on `train`'s
 /// pooled states, scored on `dev`'s. The same code runs natively and in the page (where the
 /// hidden states stay on the GPU and only the predictions are read back).
-pub async fn probe_layers(model: &BertModel, train: &Prepared, dev: &Prepared, pad_id: u32, pooling: Pooling, config: &ProbeConfig, device: &Device) -> Result<Vec<f64>, AnalysisError> {
+pub async fn probe_layers(
+    model: &BertModel,
+    train: &Prepared,
+    dev: &Prepared,
+    pad_id: u32,
+    pooling: Pooling,
+    config: &ProbeConfig,
+    device: &Device,
+) -> Result<Vec<f64>, AnalysisError> {
     const BATCH: usize = 32;
     // Representations come out in length-sorted batch order: labels must follow the same order.
     let ordered = |p: &Prepared| -> Result<Vec<usize>, AnalysisError> {

@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, Tensor};
 
-use crate::model::{BertModel, ForwardOptions};
 use crate::data::Prepared;
+use crate::model::{BertModel, ForwardOptions};
 use crate::train::batches::eval_batches;
 
 /// How a sentence's token states become one vector.

@@ -18,9 +18,7 @@ pub enum ChartError {
     #[error("chart: {0}")]
     Input(&'static str),
     /// Native PNG charts render their text with a TrueType font read from the system.
-    #[error(
-        "chart: no usable font for the chart's text ({0}); install one (Debian: `apt install fonts-dejavu-core`) or point UNDIVIDED_FONT at a .ttf file"
-    )]
+    #[error("chart: no usable font for the chart's text ({0}); install one (Debian: `apt install fonts-dejavu-core`) or point UNDIVIDED_FONT at a .ttf file")]
     NoFont(String),
     #[error("chart: writing {path}: {message}")]
     Write { path: String, message: String },
@@ -152,9 +150,7 @@ where
     for (i, v) in values.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart.draw_series(std::iter::once(Rectangle::new([(i as f64 + 0.2, 0.0), (i as f64 + 0.8, *v)], colour.filled()))).map_err(draw_err)?;
-        chart
-            .draw_series(std::iter::once(Text::new(format!("{v:.1}"), (i as f64 + 0.35, *v + top * 0.03), ("sans-serif", 13))))
-            .map_err(draw_err)?;
+        chart.draw_series(std::iter::once(Text::new(format!("{v:.1}"), (i as f64 + 0.35, *v + top * 0.03), ("sans-serif", 13)))).map_err(draw_err)?;
     }
     if let Some((name, v)) = reference {
         chart.draw_series(DashedLineSeries::new(vec![(0.0, v), (n as f64, v)], 6, 4, BLACK.stroke_width(1))).map_err(draw_err)?;
@@ -165,7 +161,11 @@ where
 
 /// The mesh of a bar chart: one labelled category per unit of x (the label at its middle), no
 /// vertical grid lines, `unit` on the y axis.
-fn category_axis<DB: DrawingBackend>(chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, labels: &[String], unit: &str) -> Result<(), ChartError>
+fn category_axis<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    labels: &[String],
+    unit: &str,
+) -> Result<(), ChartError>
 where
     DB::ErrorType: 'static,
 {
@@ -192,7 +192,13 @@ pub struct BarSeries {
 
 /// Grouped bars with error bars, around a zero line (values may be negative): one group per
 /// label (a task), one bar per series (a plan and route) in each, a legend naming the series.
-pub fn grouped_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, unit: &str, groups: &[String], series: &[BarSeries]) -> Result<(), ChartError>
+pub fn grouped_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    unit: &str,
+    groups: &[String],
+    series: &[BarSeries],
+) -> Result<(), ChartError>
 where
     DB::ErrorType: 'static,
 {
@@ -228,9 +234,7 @@ where
         for (x, v, e) in bars {
             chart.draw_series(std::iter::once(Rectangle::new([(x, 0.0), (x + width * 0.9, v)], colour.filled()))).map_err(draw_err)?;
             let mid = x + width * 0.45;
-            chart
-                .draw_series(std::iter::once(PathElement::new(vec![(mid, v - e.abs()), (mid, v + e.abs())], BLACK.stroke_width(1))))
-                .map_err(draw_err)?;
+            chart.draw_series(std::iter::once(PathElement::new(vec![(mid, v - e.abs()), (mid, v + e.abs())], BLACK.stroke_width(1)))).map_err(draw_err)?;
         }
     }
     let entries: Vec<(String, RGBColor)> = series.iter().enumerate().map(|(k, s)| (s.name.clone(), COLOURS[k % COLOURS.len()])).collect();
@@ -252,7 +256,13 @@ fn with_legend_room(lo: f64, hi: f64, fraction: f64, top: bool) -> (f64, f64) {
 
 /// Draws a matrix as a heat map on `[0, 1]`, white to blue, each cell labelled with its value:
 /// rows and columns are the two models' layers (`emb`, `L1`, ...), row 0 at the bottom.
-pub fn heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, row_label: &str, column_label: &str, matrix: &[Vec<f64>]) -> Result<(), ChartError>
+pub fn heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    row_label: &str,
+    column_label: &str,
+    matrix: &[Vec<f64>],
+) -> Result<(), ChartError>
 where
     DB::ErrorType: 'static,
 {

@@ -28,7 +28,10 @@ fn read_small(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     let cap = if path.file_name().is_some_and(|n| n == "config.json") { MAX_CONFIG_BYTES } else { MAX_TOKENIZER_BYTES };
     let too_large = |len: String| CheckpointError::Inconsistent {
         path: path.to_path_buf(),
-        reason: format!("{len} bytes; expected at most {cap} for this file (a real one has {})", if cap == MAX_CONFIG_BYTES { "about 1 KB" } else { "a few MB" }),
+        reason: format!(
+            "{len} bytes; expected at most {cap} for this file (a real one has {})",
+            if cap == MAX_CONFIG_BYTES { "about 1 KB" } else { "a few MB" }
+        ),
     };
     let len = fs::metadata(path).map_err(io(path))?.len();
     if len > cap {
@@ -122,12 +125,7 @@ pub fn resolve_model(model: &str) -> Result<PathBuf, CheckpointError> {
 
 /// Writes a checkpoint folder: `model.safetensors`, `config.json` (with `ffn_layers` when
 /// reduced) and the tokenizer files, each written atomically.
-pub fn write_checkpoint(
-    dir: &Path,
-    config: &BertConfig,
-    weights: &[u8],
-    tokenizer_files: &[(String, Vec<u8>)],
-) -> Result<(), CheckpointError> {
+pub fn write_checkpoint(dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)]) -> Result<(), CheckpointError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     write_atomic(&dir.join("model.safetensors"), weights)?;
     for (name, bytes) in tokenizer_files {

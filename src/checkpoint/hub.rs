@@ -26,10 +26,8 @@ impl HubOptions {
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let cache_dir = var("UNDIVIDED_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-            let base = var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir);
+            let base =
+                var("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache"))).unwrap_or_else(std::env::temp_dir);
             base.join("undivided")
         });
         Self {
@@ -46,11 +44,7 @@ impl HubOptions {
 pub fn looks_like_repo_id(s: &str) -> bool {
     let parts: Vec<&str> = s.split('/').collect();
     (1..=2).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && !p.starts_with('.')
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        })
+        && parts.iter().all(|p| !p.is_empty() && !p.starts_with('.') && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
 }
 
 const OPTIONAL: [&str; 4] = ["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
@@ -77,7 +71,10 @@ const COMPLETE: &str = ".complete";
 /// Downloads `repo` (once) and returns its cache folder.
 pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointError> {
     if !looks_like_repo_id(repo) {
-        return Err(CheckpointError::NotFound { what: repo.to_string(), reason: "not a repo id (`name` or `org/name` of letters, digits, `-`, `_`, `.`)".into() });
+        return Err(CheckpointError::NotFound {
+            what: repo.to_string(),
+            reason: "not a repo id (`name` or `org/name` of letters, digits, `-`, `_`, `.`)".into(),
+        });
     }
     if !is_safe_revision(&options.revision) {
         return Err(CheckpointError::Download {
@@ -108,10 +105,7 @@ pub fn download(repo: &str, options: &HubOptions) -> Result<PathBuf, CheckpointE
 }
 
 fn not_found(repo: &str, file: &str, options: &HubOptions) -> CheckpointError {
-    CheckpointError::NotFound {
-        what: repo.to_string(),
-        reason: format!("{}/{repo} has no {file} at revision {}", options.endpoint, options.revision),
-    }
+    CheckpointError::NotFound { what: repo.to_string(), reason: format!("{}/{repo} has no {file} at revision {}", options.endpoint, options.revision) }
 }
 
 /// Fetches one file into `dir`; `Ok(None)` if the hub answers 404.
@@ -140,10 +134,7 @@ fn fetch(repo: &str, file: &str, options: &HubOptions, dir: &Path) -> Result<Opt
     let limit = declared.unwrap_or(cap);
     let bar = options.progress.then(|| {
         let bar = indicatif::ProgressBar::new(declared.unwrap_or(0));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:24} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-                .expect("static template"),
-        );
+        bar.set_style(indicatif::ProgressStyle::with_template("{msg:24} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}").expect("static template"));
         bar.set_message(file.to_string());
         bar
     });

@@ -13,8 +13,7 @@ use burn::tensor::{Device, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use super::names::{
-    MLM_BIAS, MLM_TENSORS, Slot, bert_slots, canonical_name, classifier_slots, intermediate_layer_of, is_ignorable,
-    mlm_slots, relabel_linear, with_stable_id,
+    MLM_BIAS, MLM_TENSORS, Slot, bert_slots, canonical_name, classifier_slots, intermediate_layer_of, is_ignorable, mlm_slots, relabel_linear, with_stable_id,
 };
 use crate::error::CheckpointError;
 use crate::model::{BertConfig, BertForSequenceClassification, BertModel, BertOnlyMLMHead, FfnPlan};
@@ -44,8 +43,7 @@ struct TensorTable<'a> {
 
 impl<'a> TensorTable<'a> {
     fn parse(bytes: &'a [u8], path: &Path) -> Result<Self, CheckpointError> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
         let mut tensors: BTreeMap<String, (String, safetensors::tensor::TensorView<'a>)> = BTreeMap::new();
         for (name, view) in st.tensors() {
             let canonical = canonical_name(&name);
@@ -120,12 +118,7 @@ pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-fn fill_slots(
-    table: &mut TensorTable<'_>,
-    slots: Vec<(String, Slot<'_>)>,
-    checkpoint_plan: &FfnPlan,
-    device: &Device,
-) -> Result<usize, CheckpointError> {
+fn fill_slots(table: &mut TensorTable<'_>, slots: Vec<(String, Slot<'_>)>, checkpoint_plan: &FfnPlan, device: &Device) -> Result<usize, CheckpointError> {
     let mut loaded = 0;
     for (prefix, slot) in slots {
         let hint = || match intermediate_layer_of(&prefix) {
@@ -176,11 +169,7 @@ fn finish(table: TensorTable<'_>, plan: &FfnPlan, has_classifier: bool, report: 
         } else if intermediate_layer_of(&name).is_some_and(|l| l < plan.num_layers() && !plan.keeps(l)) {
             report.dropped.push(original);
         } else {
-            let hint = if name.starts_with("encoder.layer.") {
-                format!(" (the model has {} layers)", plan.num_layers())
-            } else {
-                String::new()
-            };
+            let hint = if name.starts_with("encoder.layer.") { format!(" (the model has {} layers)", plan.num_layers()) } else { String::new() };
             return Err(CheckpointError::Unexpected { path: table.path, name: original, found: view.shape().to_vec(), hint });
         }
     }
@@ -206,13 +195,7 @@ pub fn load_mlm_head(bytes: &[u8], path: &Path, config: &BertConfig, device: &De
 ///
 /// `plan` must be a subset of the checkpoint's own plan (`config.ffn_layers`): blocks can be
 /// removed at load time, not added. `path` only names the file in errors.
-pub fn load_bert(
-    bytes: &[u8],
-    path: &Path,
-    config: &BertConfig,
-    plan: &FfnPlan,
-    device: &Device,
-) -> Result<(BertModel, LoadReport), CheckpointError> {
+pub fn load_bert(bytes: &[u8], path: &Path, config: &BertConfig, plan: &FfnPlan, device: &Device) -> Result<(BertModel, LoadReport), CheckpointError> {
     let mut table = TensorTable::parse(bytes, path)?;
     let mut model = config.init_with_plan(plan, device);
     let mut report = LoadReport { loaded: fill_slots(&mut table, bert_slots(&mut model), &config.plan(), device)?, ..Default::default() };

@@ -66,7 +66,8 @@ impl RunLock {
             if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                let holder = serde_json::from_str::<Holder>(&text).map(|h| h.to_string()).unwrap_or_else(|_| "a process that has not said who it is yet".into());
+                let holder =
+                    serde_json::from_str::<Holder>(&text).map(|h| h.to_string()).unwrap_or_else(|_| "a process that has not said who it is yet".into());
                 return Err(LockError::Busy { dir: dir.to_path_buf(), holder });
             }
             return Err(err(e));

@@ -112,8 +112,7 @@ impl Checkpoint {
 
         let config_bytes = find("config.json").ok_or_else(|| missing("config.json"))?;
         let config_text = String::from_utf8_lossy(config_bytes);
-        let config = BertConfig::from_json(&config_text)
-            .map_err(|source| CheckpointError::Config { path: path_of("config.json"), source })?;
+        let config = BertConfig::from_json(&config_text).map_err(|source| CheckpointError::Config { path: path_of("config.json"), source })?;
         let weights = weights.ok_or_else(|| missing("model.safetensors"))?;
 
         let tokenizer = if let Some(json) = find("tokenizer.json") {
@@ -159,8 +158,9 @@ impl Checkpoint {
     pub fn parse_plan(&self, spec: Option<&str>) -> Result<FfnPlan, CheckpointError> {
         match spec {
             None => Ok(self.plan()),
-            Some(spec) => FfnPlan::parse(spec, self.config.num_hidden_layers)
-                .map_err(|source| CheckpointError::Config { path: self.source.join("--keep-ffn"), source }),
+            Some(spec) => {
+                FfnPlan::parse(spec, self.config.num_hidden_layers).map_err(|source| CheckpointError::Config { path: self.source.join("--keep-ffn"), source })
+            }
         }
     }
 
@@ -175,11 +175,7 @@ impl Checkpoint {
     }
 
     /// The sequence classifier with `plan`; a new head if the checkpoint has none.
-    pub fn load_classifier(
-        &self,
-        plan: Option<&FfnPlan>,
-        device: &Device,
-    ) -> Result<(BertForSequenceClassification, LoadReport), CheckpointError> {
+    pub fn load_classifier(&self, plan: Option<&FfnPlan>, device: &Device) -> Result<(BertForSequenceClassification, LoadReport), CheckpointError> {
         let plan = plan.cloned().unwrap_or_else(|| self.plan());
         load_classifier(&self.weights, &self.weights_path(), &self.config, &plan, device)
     }

@@ -110,9 +110,7 @@ pub(crate) fn intermediate_layer_of(name: &str) -> Option<usize> {
 /// Tensors that HF checkpoints carry but a `BertModel` has no use for: pre-training heads
 /// (`cls.*`), the integer `position_ids` buffer, and (for a bare encoder) a classifier head.
 pub(crate) fn is_ignorable(name: &str, model_has_classifier: bool) -> bool {
-    name.starts_with("cls.")
-        || name.ends_with("embeddings.position_ids")
-        || (!model_has_classifier && name.starts_with("classifier."))
+    name.starts_with("cls.") || name.ends_with("embeddings.position_ids") || (!model_has_classifier && name.starts_with("classifier."))
 }
 
 /// A parameter id derived from the tensor's canonical name (FNV-1a), so that the same weight

@@ -8,9 +8,9 @@ use clap::Args;
 
 use crate::data::Task;
 use crate::device::Backend;
-use crate::model::Precision;
 use crate::experiment::compare::HealSpec;
 use crate::experiment::data::{DataSpec, TextSpec};
+use crate::model::Precision;
 use crate::train::finetune::RunOptions;
 use crate::train::heal::HealConfig;
 use crate::train::heal_run::HealOptions;
@@ -162,12 +162,7 @@ impl TrainArgs {
     /// The distillation the flags ask for, whether or not a teacher was given (the CLI checks
     /// the flags before any teacher is loaded).
     pub fn distill(&self) -> DistillConfig {
-        DistillConfig {
-            temperature: self.temperature,
-            alpha: self.alpha,
-            hidden_weight: self.distill_hidden,
-            attention_weight: self.distill_attention,
-        }
+        DistillConfig { temperature: self.temperature, alpha: self.alpha, hidden_weight: self.distill_hidden, attention_weight: self.distill_attention }
     }
 
     /// Whether a layer-to-layer distillation weight was asked for (it needs a teacher).

@@ -74,19 +74,40 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!((1..=4096).contains(&b), "--batch {b}: expected 1 to 4096 sequences");
     anyhow::ensure!((1..=100_000).contains(&args.iters), "--iters {}: expected 1 to 100000", args.iters);
     anyhow::ensure!(args.warmup <= 100_000, "--warmup {}: expected 0 to 100000", args.warmup);
-    anyhow::ensure!((2..=checkpoint.config.max_position_embeddings).contains(&s), "--seq-len: expected 2 to {} tokens", checkpoint.config.max_position_embeddings);
+    anyhow::ensure!(
+        (2..=checkpoint.config.max_position_embeddings).contains(&s),
+        "--seq-len: expected 2 to {} tokens",
+        checkpoint.config.max_position_embeddings
+    );
     if args.train {
-        anyhow::ensure!(args.precision.precision == crate::model::Precision::F32, "--precision {}: training computes in f32 (inference only)", args.precision.precision);
+        anyhow::ensure!(
+            args.precision.precision == crate::model::Precision::F32,
+            "--precision {}: training computes in f32 (inference only)",
+            args.precision.precision
+        );
         let results = bench::training(&checkpoint, &plans, &TrainingSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters }, &device)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
             return Ok(());
         }
-        println!("{} training on {} — batch {b} × {s} tokens, AdamW, {} timed steps after {} warm-up", checkpoint.name(), args.device.device, args.iters, args.warmup);
+        println!(
+            "{} training on {} — batch {b} × {s} tokens, AdamW, {} timed steps after {} warm-up",
+            checkpoint.name(),
+            args.device.device,
+            args.iters,
+            args.warmup
+        );
         println!("{:<10}{:>14}{:>16}{:>14}", "plan", "params", "examples/s", "ms/step");
         let full = results.first().map_or(1.0, |r| r.examples_per_s);
         for r in &results {
-            println!("{:<10}{:>14}{:>16.1}{:>14.0}   ({:.2}× the first plan)", r.plan, thousands(r.params), r.examples_per_s, r.ms_per_step, r.examples_per_s / full);
+            println!(
+                "{:<10}{:>14}{:>16.1}{:>14.0}   ({:.2}× the first plan)",
+                r.plan,
+                thousands(r.params),
+                r.examples_per_s,
+                r.ms_per_step,
+                r.examples_per_s / full
+            );
         }
         print_launches("training step", results.iter().map(|r| (r.plan.as_str(), r.launches_per_step.as_ref())));
         return Ok(());

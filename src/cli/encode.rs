@@ -64,8 +64,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         println!("{json}");
         return Ok(());
     }
-    let tokens: Vec<String> =
-        batch.input_ids.iter().map(|&id| tokenizer.inner().id_to_token(id as u32).unwrap_or_default()).collect();
+    let tokens: Vec<String> = batch.input_ids.iter().map(|&id| tokenizer.inner().id_to_token(id as u32).unwrap_or_default()).collect();
     let preview = |v: &[f32]| v.iter().take(6).map(|x| format!("{x:+.4}")).collect::<Vec<_>>().join(" ");
     println!("plan `{plan}`, {} tokens: {}", batch.seq_len, tokens.join(" "));
     println!("last_hidden_state [1, {}, {hidden}]; [CLS]: {} …", batch.seq_len, preview(&last[..hidden]));

@@ -59,4 +59,3 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

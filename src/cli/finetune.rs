@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::args::{DataArgs, DeviceArgs, ModelArgs, RunDirArgs, TrainArgs};
 use super::progress::{self, install_stop_handler};
-use crate::checkpoint::{Checkpoint, resolve_model};
 use super::thousands;
+use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::train::finetune::RunResults;
 
 #[derive(Args, Debug)]

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::args::{DeviceArgs, HealSettings, ModelArgs, RunDirArgs};
 use super::progress::{self, install_stop_handler};
-use crate::checkpoint::{Checkpoint, resolve_model};
 use super::thousands;
+use crate::checkpoint::{Checkpoint, resolve_model};
 
 #[derive(Args, Debug)]
 pub struct HealArgs {
@@ -25,7 +25,8 @@ pub struct HealArgs {
 
 pub fn run(args: HealArgs) -> anyhow::Result<()> {
     let teacher = Checkpoint::open(resolve_model(&args.model.model)?)?;
-    let spec = args.model.keep_ffn.as_deref().context("--keep-ffn: expected the student's plan (the layers that keep their intermediate block), e.g. 0,5 or none")?;
+    let spec =
+        args.model.keep_ffn.as_deref().context("--keep-ffn: expected the student's plan (the layers that keep their intermediate block), e.g. 0,5 or none")?;
     let plan = teacher.parse_plan(Some(spec))?;
     let device = args.device.init()?;
     args.run.check()?;

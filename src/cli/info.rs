@@ -65,12 +65,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         if l.intermediate_params > 0 {
             // Without the block, what is left is a `+norm` plan's output.LayerNorm.
             let note = if l.has_intermediate { "" } else { "  (removed; its LayerNorm kept)" };
-            println!(
-                "{:<26}{:>14}{:>8.1}%{note}",
-                format!("layer {} intermediate", l.layer),
-                thousands(l.intermediate_params),
-                pct(l.intermediate_params)
-            );
+            println!("{:<26}{:>14}{:>8.1}%{note}", format!("layer {} intermediate", l.layer), thousands(l.intermediate_params), pct(l.intermediate_params));
         } else {
             println!("{:<26}{:>14}", format!("layer {} intermediate", l.layer), "removed");
         }

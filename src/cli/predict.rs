@@ -51,4 +51,3 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

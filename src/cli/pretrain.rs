@@ -93,7 +93,13 @@ impl PretrainArgs {
             batch_size: self.batch_size,
             max_len: self.max_len,
             tokens: self.tokens,
-            milestones: self.milestones.clone().unwrap_or_else(|| PretrainOptions::doublings(self.tokens)).into_iter().filter(|&t| t >= (self.batch_size * self.max_len) as u64).collect(),
+            milestones: self
+                .milestones
+                .clone()
+                .unwrap_or_else(|| PretrainOptions::doublings(self.tokens))
+                .into_iter()
+                .filter(|&t| t >= (self.batch_size * self.max_len) as u64)
+                .collect(),
             save_every: self.save_every,
             made_from: None,
         };
@@ -105,7 +111,11 @@ impl PretrainArgs {
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let options = args.options()?;
     let teacher = Checkpoint::open(resolve_model(&args.model.model)?)?;
-    let spec = args.model.keep_ffn.as_deref().context("--keep-ffn: expected the student's plan (the layers that keep their intermediate block), e.g. 0,5+norm or none")?;
+    let spec = args
+        .model
+        .keep_ffn
+        .as_deref()
+        .context("--keep-ffn: expected the student's plan (the layers that keep their intermediate block), e.g. 0,5+norm or none")?;
     let plan = teacher.parse_plan(Some(spec))?;
     let device = args.device.init()?;
     args.run.check()?;
@@ -134,7 +144,13 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         if options.config.mlm_weight > 0.0 { format!(", masked-LM {:.4} -> {:.4}", r.before.mlm, r.after.mlm) } else { String::new() }
     );
     for m in &r.milestones {
-        println!("  milestone {:>6}: step {}, hidden-state MSE {:.4}, checkpoint {}", tokens_label(m.budget), m.step, m.held_out.hidden_mse, args.run.out.join(&m.dir).display());
+        println!(
+            "  milestone {:>6}: step {}, hidden-state MSE {:.4}, checkpoint {}",
+            tokens_label(m.budget),
+            m.step,
+            m.held_out.hidden_mse,
+            args.run.out.join(&m.dir).display()
+        );
     }
     if r.packing.skipped_lines > 0 {
         println!("  skipped {} over-long line(s) (over 1 MiB)", r.packing.skipped_lines);

@@ -52,8 +52,7 @@ impl Observer for ProgressObserver {
     fn on_start(&mut self, state: Progress) {
         self.bar = ProgressBar::new(state.total_steps as u64);
         self.bar.set_style(
-            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps {msg} [{elapsed_precise} ETA {eta_precise}]")
-                .expect("static template"),
+            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps {msg} [{elapsed_precise} ETA {eta_precise}]").expect("static template"),
         );
         self.bar.set_prefix(self.label.clone());
         self.bar.set_position(state.step as u64);

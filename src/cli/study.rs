@@ -36,7 +36,8 @@ pub struct StudyArgs {
 }
 
 fn parse_route(s: &str) -> Result<Route, String> {
-    serde_json::from_value(serde_json::Value::String(s.trim().to_string())).map_err(|_| format!("expected deleted, healed-once, from-finetuned or pretrained, got {s:?}"))
+    serde_json::from_value(serde_json::Value::String(s.trim().to_string()))
+        .map_err(|_| format!("expected deleted, healed-once, from-finetuned or pretrained, got {s:?}"))
 }
 
 pub fn run(args: StudyArgs) -> anyhow::Result<()> {

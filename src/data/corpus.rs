@@ -242,10 +242,7 @@ impl Lines {
 
 /// Tokenizes a paragraph without special tokens or truncation.
 fn tokenize(tokenizer: &tokenizers::Tokenizer, text: &str, path: &Path, line: usize) -> Result<Vec<u32>, CorpusError> {
-    tokenizer
-        .encode(text, false)
-        .map(|e| e.get_ids().to_vec())
-        .map_err(|e| CorpusError::Tokenize { path: path.to_path_buf(), line, reason: e.to_string() })
+    tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| CorpusError::Tokenize { path: path.to_path_buf(), line, reason: e.to_string() })
 }
 
 /// A tokenizer that neither truncates nor pads (packing does both).

@@ -83,8 +83,7 @@ struct Layout {
 }
 
 impl Task {
-    pub const ALL: [Task; 9] =
-        [Task::Cola, Task::Sst2, Task::Mrpc, Task::Stsb, Task::Qqp, Task::Mnli, Task::Qnli, Task::Rte, Task::Wnli];
+    pub const ALL: [Task; 9] = [Task::Cola, Task::Sst2, Task::Mrpc, Task::Stsb, Task::Qqp, Task::Mnli, Task::Qnli, Task::Rte, Task::Wnli];
 
     pub fn parse(name: &str) -> Result<Self, DataError> {
         let n = name.to_ascii_lowercase().replace(['-', '_'], "");
@@ -177,15 +176,16 @@ impl Task {
                 label: "Quality",
             },
             Task::Stsb => Layout { header: Some(&["sentence1", "sentence2", "score"]), text_a: "sentence1", text_b: Some("sentence2"), label: "score" },
-            Task::Qqp => Layout {
-                header: Some(&["question1", "question2", "is_duplicate"]),
-                text_a: "question1",
-                text_b: Some("question2"),
-                label: "is_duplicate",
-            },
-            Task::Mnli => Layout { header: Some(&["sentence1", "sentence2", "gold_label"]), text_a: "sentence1", text_b: Some("sentence2"), label: "gold_label" },
+            Task::Qqp => {
+                Layout { header: Some(&["question1", "question2", "is_duplicate"]), text_a: "question1", text_b: Some("question2"), label: "is_duplicate" }
+            }
+            Task::Mnli => {
+                Layout { header: Some(&["sentence1", "sentence2", "gold_label"]), text_a: "sentence1", text_b: Some("sentence2"), label: "gold_label" }
+            }
             Task::Qnli => Layout { header: Some(&["question", "sentence", "label"]), text_a: "question", text_b: Some("sentence"), label: "label" },
-            Task::Rte | Task::Wnli => Layout { header: Some(&["sentence1", "sentence2", "label"]), text_a: "sentence1", text_b: Some("sentence2"), label: "label" },
+            Task::Rte | Task::Wnli => {
+                Layout { header: Some(&["sentence1", "sentence2", "label"]), text_a: "sentence1", text_b: Some("sentence2"), label: "label" }
+            }
         }
     }
 
@@ -252,11 +252,9 @@ pub fn parse_tsv_bytes(task: Task, bytes: &[u8], path: &Path, skip_bad: bool) ->
             let names: Vec<&str> = header.split('\t').map(str::trim).collect();
             let find = |name: &str| names.iter().rposition(|n| *n == name);
             if let Some(missing) = required.iter().find(|r| find(r).is_none()) {
-                return Err(row_err(
-                    line_no,
-                    format!("header has no `{missing}` column; expected the {} layout with columns {required:?}", task.dir_name()),
-                )
-                .into());
+                return Err(
+                    row_err(line_no, format!("header has no `{missing}` column; expected the {} layout with columns {required:?}", task.dir_name())).into()
+                );
             }
             let mut cols = vec![find(layout.text_a).unwrap(), find(layout.label).unwrap()];
             if let Some(b) = layout.text_b {

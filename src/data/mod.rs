@@ -54,6 +54,5 @@ pub const MAX_JSON_BYTES: u64 = 16 << 20;
 /// The built-in sample's `train` or `dev` split, as an SST-2 dataset.
 pub fn sample(split: &str) -> Dataset {
     let text = if split == "train" { sample::TRAIN_TSV } else { sample::DEV_TSV };
-    parse_tsv(Task::Sst2, text, Path::new(&format!("builtin-sample/{split}.tsv")), false)
-        .expect("the built-in sample is well formed")
+    parse_tsv(Task::Sst2, text, Path::new(&format!("builtin-sample/{split}.tsv")), false).expect("the built-in sample is well formed")
 }

@@ -14,13 +14,8 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(tokenizer: &BertTokenizer, dataset: &Dataset) -> Result<Self, TextError> {
-        let inputs: Vec<TextInput> =
-            dataset.examples.iter().map(|e| TextInput::new(e.text_a.clone(), e.text_b.clone())).collect();
-        Ok(Self {
-            task: dataset.task,
-            rows: tokenizer.encode_each(&inputs)?,
-            labels: dataset.examples.iter().map(|e| e.label).collect(),
-        })
+        let inputs: Vec<TextInput> = dataset.examples.iter().map(|e| TextInput::new(e.text_a.clone(), e.text_b.clone())).collect();
+        Ok(Self { task: dataset.task, rows: tokenizer.encode_each(&inputs)?, labels: dataset.examples.iter().map(|e| e.label).collect() })
     }
 
     /// One sentence or pair to classify, as a one-row set of `task` (its label is a placeholder).
@@ -51,4 +46,3 @@ impl Prepared {
         Batch::from_rows(&rows, pad_id)
     }
 }
-

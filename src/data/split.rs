@@ -38,4 +38,3 @@ pub fn split_held_out(texts: &Prepared, max_held_out: usize) -> (Prepared, Prepa
     }
     (train, dev)
 }
-

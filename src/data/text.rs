@@ -24,9 +24,7 @@ pub fn read_texts(path: &Path, task: Option<Task>, skip_bad: bool) -> Result<Dat
             Some(t) => t,
             None => task_of_folder(&dir).ok_or_else(|| DataError::Io {
                 path: path.to_path_buf(),
-                source: std::io::Error::other(
-                    "cannot tell which GLUE layout this is from the folder name; pass --text-task (sst2, rte, ...)",
-                ),
+                source: std::io::Error::other("cannot tell which GLUE layout this is from the folder name; pass --text-task (sst2, rte, ...)"),
             })?,
         };
         let mut set = read_split(task, &dir, &file, skip_bad)?;
@@ -36,18 +34,17 @@ pub fn read_texts(path: &Path, task: Option<Task>, skip_bad: bool) -> Result<Dat
         return Ok(set);
     }
     let bytes = super::read_capped(path, super::MAX_TEXT_BYTES, "text file").map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    let text = String::from_utf8(bytes).map_err(|e| DataError::Io { path: path.to_path_buf(), source: std::io::Error::other(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())) })?;
+    let text = String::from_utf8(bytes).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())),
+    })?;
     lines_to_dataset(&text, path)
 }
 
 /// One example per non-empty line of `text` (`path` only names it in errors).
 pub fn lines_to_dataset(text: &str, path: &Path) -> Result<Dataset, DataError> {
-    let examples: Vec<Example> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| Example { text_a: l.to_string(), text_b: None, label: Label::Class(0) })
-        .collect();
+    let examples: Vec<Example> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Example { text_a: l.to_string(), text_b: None, label: Label::Class(0) }).collect();
     if examples.is_empty() {
         return Err(DataError::Empty { path: path.to_path_buf() });
     }

@@ -44,7 +44,15 @@ pub struct CkaReport {
 
 /// CKA between every hidden state of `a` and of `b` on `sentences` (tokenized by `a`'s tokenizer
 /// at `max_len`); both must share a vocabulary.
-pub fn cka(a: &Side<'_>, b: &Side<'_>, sentences: &Dataset, max_len: usize, pooling: Pooling, kind: CkaKind, device: &burn::tensor::Device) -> Result<CkaReport, ExperimentError> {
+pub fn cka(
+    a: &Side<'_>,
+    b: &Side<'_>,
+    sentences: &Dataset,
+    max_len: usize,
+    pooling: Pooling,
+    kind: CkaKind,
+    device: &burn::tensor::Device,
+) -> Result<CkaReport, ExperimentError> {
     let (ca, cb) = (a.checkpoint, b.checkpoint);
     if ca.config.vocab_size != cb.config.vocab_size {
         return Err(ExperimentError::Spec(format!(
@@ -105,7 +113,16 @@ pub struct PlanProbes {
 /// A linear probe per layer of `checkpoint` with each of `plans`, trained on `train`, scored on
 /// `dev` (tokenized at `max_len`).
 #[allow(clippy::too_many_arguments)]
-pub fn probes(checkpoint: &Checkpoint, plans: &[FfnPlan], train: &Dataset, dev: &Dataset, max_len: usize, pooling: Pooling, config: &ProbeConfig, device: &burn::tensor::Device) -> Result<ProbeReport, ExperimentError> {
+pub fn probes(
+    checkpoint: &Checkpoint,
+    plans: &[FfnPlan],
+    train: &Dataset,
+    dev: &Dataset,
+    max_len: usize,
+    pooling: Pooling,
+    config: &ProbeConfig,
+    device: &burn::tensor::Device,
+) -> Result<ProbeReport, ExperimentError> {
     let mut tokenizer = checkpoint.tokenizer.clone();
     tokenizer.set_max_len(max_len, checkpoint.config.max_position_embeddings)?;
     let (train_rows, dev_rows) = (Prepared::new(&tokenizer, train)?, Prepared::new(&tokenizer, dev)?);
@@ -140,5 +157,6 @@ pub fn write_probes(report: &ProbeReport, out: &Path) -> Result<(), ExperimentEr
         .map(|p| Series { name: format!("`{}`", p.plan), points: p.accuracy.iter().enumerate().map(|(i, &v)| (i as f64, 100.0 * v)).collect() })
         .collect();
     let title = format!("Linear probes of {} on {} (dev)", report.model, report.task);
-    png::lines(&chart, &title, "hidden state (0 = embeddings)", "probe accuracy (%)", &series).map_err(|e| ExperimentError::Chart { path: chart.clone(), reason: e.to_string() })
+    png::lines(&chart, &title, "hidden state (0 = embeddings)", "probe accuracy (%)", &series)
+        .map_err(|e| ExperimentError::Chart { path: chart.clone(), reason: e.to_string() })
 }

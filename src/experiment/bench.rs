@@ -6,15 +6,15 @@ use serde::Serialize;
 use web_time::Instant;
 
 use super::ExperimentError;
-use crate::model::precision::{self, Precision};
 use crate::checkpoint::Checkpoint;
 use crate::data::{Label, Task};
 use crate::device::{LaunchCounter, Launches, is_flex};
 use crate::error::ReadbackError;
+use crate::model::precision::{self, Precision};
 use crate::model::{BertModel, FfnPlan, ForwardOptions, ModelStats};
+use crate::text::{Batch, Encoded, TextInput};
 use crate::train::eval::by_row_parts;
 use crate::train::step::batch_parts;
-use crate::text::{Batch, Encoded, TextInput};
 use crate::train::{TrainConfig, Trainer};
 
 /// What an inference benchmark runs.
@@ -83,7 +83,8 @@ impl Vocabulary {
 
     /// The fixed-shape batch both benchmarks time: `batch` rows of `seq_len` real tokens.
     fn batch(self, batch: usize, seq_len: usize) -> Batch {
-        let rows: Vec<Encoded> = (0..batch).map(|r| Encoded { input_ids: self.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
+        let rows: Vec<Encoded> =
+            (0..batch).map(|r| Encoded { input_ids: self.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
         Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0)
     }
 
@@ -195,7 +196,13 @@ pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingSpec,
             let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
         }
         let secs = start.elapsed().as_secs_f64();
-        results.push(TrainingResult { plan: plan.to_string(), params, examples_per_s: (iters * batch) as f64 / secs, ms_per_step: 1e3 * secs / iters as f64, launches_per_step });
+        results.push(TrainingResult {
+            plan: plan.to_string(),
+            params,
+            examples_per_s: (iters * batch) as f64 / secs,
+            ms_per_step: 1e3 * secs / iters as f64,
+            launches_per_step,
+        });
     }
     Ok(results)
 }

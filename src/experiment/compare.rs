@@ -78,7 +78,12 @@ impl CompareSpec {
             return bad(format!("--seeds {}: expected 1 to {MAX_SEEDS}", self.seeds));
         }
         if self.options.train.seed.checked_add(self.seeds).is_none() {
-            return bad(format!("--seed {} with --seeds {}: the last seed would pass 2^64 − 1; expected a seed below {}", self.options.train.seed, self.seeds, u64::MAX - self.seeds + 1));
+            return bad(format!(
+                "--seed {} with --seeds {}: the last seed would pass 2^64 − 1; expected a seed below {}",
+                self.options.train.seed,
+                self.seeds,
+                u64::MAX - self.seeds + 1
+            ));
         }
         if self.options.teacher.is_some() {
             return bad("--teacher: compare picks the teacher itself (the full plan's run); use --distill".into());
@@ -258,7 +263,12 @@ pub fn summarise(runs: &[PlanRuns], config: &BertConfig, seq_len: usize) -> Vec<
             let values: Vec<f64> = results.iter().filter_map(|r| r.best_value).collect();
             let (mean, std) = PlanSummary::mean_std(&values);
             let final_values: Vec<f64> = results.iter().filter_map(|r| r.final_value).collect();
-            let (final_mean, final_std) = if final_values.len() == results.len() { let (m, s) = PlanSummary::mean_std(&final_values); (Some(m), Some(s)) } else { (None, None) };
+            let (final_mean, final_std) = if final_values.len() == results.len() {
+                let (m, s) = PlanSummary::mean_std(&final_values);
+                (Some(m), Some(s))
+            } else {
+                (None, None)
+            };
             let n = results.len() as f64;
             let stats = ModelStats::new(config, &run.plan, seq_len);
             PlanSummary {

@@ -77,7 +77,8 @@ fn one_u64() -> u64 {
 impl PretrainRecipe {
     /// The budgets, parsed and ascending; a bad one is refused by value.
     pub fn budgets(&self) -> Result<Vec<u64>, ExperimentError> {
-        let mut budgets: Vec<u64> = self.tokens.iter().map(|t| parse_tokens(t).map_err(|e| ExperimentError::Spec(format!("pretrain.tokens: {e}")))).collect::<Result<_, _>>()?;
+        let mut budgets: Vec<u64> =
+            self.tokens.iter().map(|t| parse_tokens(t).map_err(|e| ExperimentError::Spec(format!("pretrain.tokens: {e}")))).collect::<Result<_, _>>()?;
         if budgets.is_empty() {
             return Err(ExperimentError::Spec("pretrain.tokens: expected at least one budget, e.g. [\"1M\", \"2M\"]".into()));
         }
@@ -184,14 +185,30 @@ impl PretrainedTable {
         md.push_str("## Pre-training (paid once, shared by the tasks)\n\n| plan | parameters | tokens | seconds | tokens/s (teacher + student) | packing | held-out hidden MSE by milestone |\n|---|---|---|---|---|---|---|\n");
         for p in &self.pretraining {
             let ms: Vec<String> = p.milestones.iter().map(|(t, _, mse)| format!("{}: {mse:.4}", tokens_label(*t))).collect();
-            md.push_str(&format!("| `{}` | {} | {} | {:.0} | {:.0} | {:.4} | {} |\n", p.plan, p.params, tokens_label(p.tokens), p.train_seconds, p.tokens_per_second, p.packing_efficiency, ms.join(", ")));
+            md.push_str(&format!(
+                "| `{}` | {} | {} | {:.0} | {:.0} | {:.4} | {} |\n",
+                p.plan,
+                p.params,
+                tokens_label(p.tokens),
+                p.train_seconds,
+                p.tokens_per_second,
+                p.packing_efficiency,
+                ms.join(", ")
+            ));
         }
         md.push_str(&format!(
             "\n## Fine-tuned from each milestone\n\nΔ: best dev value, mean over seeds, minus the full model's (points). Cost: the fine-tuning plus the pre-training to that milestone divided over the {} task(s) it serves, against the full model's fine-tuning.\n\n| task | plan | pre-training tokens | best (mean ± sd, seeds) | Δ points | fine-tune s | pre-train s (÷ tasks) | cost ratio |\n|---|---|---|---|---|---|---|---|\n",
             self.tasks_sharing
         ));
         for f in &self.full {
-            md.push_str(&format!("| {} | full | – | {:.2} ± {:.2} ({}) | – | {:.0} | – | 1.00× |\n", f.task, 100.0 * f.mean, 100.0 * f.std, f.values.len(), f.train_seconds));
+            md.push_str(&format!(
+                "| {} | full | – | {:.2} ± {:.2} ({}) | – | {:.0} | – | 1.00× |\n",
+                f.task,
+                100.0 * f.mean,
+                100.0 * f.std,
+                f.values.len(),
+                f.train_seconds
+            ));
             for r in self.rows.iter().filter(|r| r.task == f.task) {
                 md.push_str(&format!(
                     "| {} | `{}` | {} | {:.2} ± {:.2} ({}) | {:+.2} | {:.0} | {:.0} ({:.0}) | {:.2}× |\n",
@@ -274,7 +291,15 @@ pub fn pretrained(
         }
     }
     let mut table = PretrainedTable {
-        title: format!("{} — pre-trained on {} ({} × {} tokens a step, lr {}), budgets {}", checkpoint.name(), recipe.corpus.display(), recipe.batch_size, recipe.max_len, recipe.lr, budgets.iter().map(|b| tokens_label(*b)).collect::<Vec<_>>().join(", ")),
+        title: format!(
+            "{} — pre-trained on {} ({} × {} tokens a step, lr {}), budgets {}",
+            checkpoint.name(),
+            recipe.corpus.display(),
+            recipe.batch_size,
+            recipe.max_len,
+            recipe.lr,
+            budgets.iter().map(|b| tokens_label(*b)).collect::<Vec<_>>().join(", ")
+        ),
         tasks_sharing,
         pretraining: Vec::new(),
         full: Vec::new(),
@@ -354,7 +379,8 @@ pub fn pretrained(
                     if let Some(lr) = recipe_lr {
                         o.train.lr = lr;
                     }
-                    let run_dir = task_out.join(format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget))).join(format!("seed-{seed}"));
+                    let run_dir =
+                        task_out.join(format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget))).join(format!("seed-{seed}"));
                     let label = format!("{task} `{plan}` pre-trained {} seed {seed}", tokens_label(milestone.budget));
                     runs.push(finished(runner.finetune_or_reuse(&start, plan, &data, &o, &run_dir, &[model_dir.join("config.json")], &label)?)?);
                 }

@@ -83,8 +83,8 @@ fn describe(dir: &Path, rel: &str) -> Result<IndexedCheckpoint, ExperimentError>
     };
     let results = dir.join("results.json");
     if let Ok(text) = if is_link(&results) { Err(()) } else { fs::read_to_string(&results).map_err(|_| ()) } {
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ResultsError::NotJson { name: dir.join("results.json").display().to_string(), reason: e.to_string() })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ResultsError::NotJson { name: dir.join("results.json").display().to_string(), reason: e.to_string() })?;
         entry.kind = "fine-tuned".into();
         entry.task = v["task"].as_str().map(String::from);
         entry.metric = v["main_metric"].as_str().map(String::from);
@@ -135,10 +135,8 @@ pub fn publish_with(runs: &[PathBuf], into: &Path, say: &dyn Fn(&str), f16: bool
         Ok(text) => parse_index(&index_path.display().to_string(), &text)?,
         Err(_) => RunIndex::default(),
     };
-    let (mut checkpoints, mut results): (BTreeMap<String, IndexedCheckpoint>, BTreeMap<String, IndexedResults>) = (
-        index.checkpoints.drain(..).map(|c| (c.path.clone(), c)).collect(),
-        index.results.drain(..).map(|r| (r.path.clone(), r)).collect(),
-    );
+    let (mut checkpoints, mut results): (BTreeMap<String, IndexedCheckpoint>, BTreeMap<String, IndexedResults>) =
+        (index.checkpoints.drain(..).map(|c| (c.path.clone(), c)).collect(), index.results.drain(..).map(|r| (r.path.clone(), r)).collect());
     // Everything is copied into a staging folder inside the target first (walks skip the target,
     // so it is never published itself) and moved into place only when every copy succeeded: a
     // failure leaves the target as it was.
@@ -195,7 +193,10 @@ fn stage(
             say(&format!("skipped {}: a symbolic link (publish copies a run's own files only)", link.display()));
         }
         if found.is_empty() && tables.is_empty() {
-            return Err(ExperimentError::Spec(format!("{}: no checkpoint folder (config.json + model.safetensors) or compare.json found under it", shown.display())));
+            return Err(ExperimentError::Spec(format!(
+                "{}: no checkpoint folder (config.json + model.safetensors) or compare.json found under it",
+                shown.display()
+            )));
         }
         let rel = |p: &Path| p.strip_prefix(&base).unwrap_or(p).to_string_lossy().replace('\\', "/");
         for dir in &found {

@@ -41,7 +41,9 @@ pub enum ResultsError {
     Index { name: String, reason: String },
     #[error("{name}: {what}; expected the study.json that `undivided study` writes")]
     Study { name: String, what: String },
-    #[error("{name}, line {line}: {reason}; expected the JSON lines `scripts/glue_pytorch.py --json` writes, {{\"task\", \"seed\", \"metric\", \"best\", \"final\", \"train_seconds\"}}")]
+    #[error(
+        "{name}, line {line}: {reason}; expected the JSON lines `scripts/glue_pytorch.py --json` writes, {{\"task\", \"seed\", \"metric\", \"best\", \"final\", \"train_seconds\"}}"
+    )]
     Reference { name: String, line: usize, reason: String },
     #[error("{name}: not a findings index like docs/results/index.json, {{\"studies\": [{{\"path\": ..., \"note\": ...}}]}} ({reason})")]
     Findings { name: String, reason: String },
@@ -178,7 +180,10 @@ pub fn parse_findings_index(name: &str, text: &str) -> Result<FindingsIndex, Res
     for s in &index.studies {
         let p = &s.path;
         if p.is_empty() || p.starts_with('/') || p.contains("..") || p.contains(':') || !p.ends_with(".json") {
-            return Err(ResultsError::Findings { name: name.into(), reason: format!("study path {p:?}: expected a relative path to a .json file beside the index") });
+            return Err(ResultsError::Findings {
+                name: name.into(),
+                reason: format!("study path {p:?}: expected a relative path to a .json file beside the index"),
+            });
         }
     }
     Ok(index)

@@ -13,8 +13,8 @@ use crate::checkpoint::Checkpoint;
 use crate::model::FfnPlan;
 use crate::train::finetune::{MadeFrom, RunOptions, RunResults, RunState, finetune};
 use crate::train::heal_run::{HealOptions, HealResults, HealState, heal};
-use crate::train::pretrain_run::{PretrainOptions, PretrainResults, PretrainState, pretrain};
 use crate::train::observer::Observer;
+use crate::train::pretrain_run::{PretrainOptions, PretrainResults, PretrainState, pretrain};
 
 /// Makes the progress observer of each run, given its label (the CLI: a progress bar).
 pub type ObserverFactory<'a> = dyn Fn(&str) -> Box<dyn Observer> + 'a;
@@ -55,7 +55,16 @@ impl<'a> Runner<'a> {
     /// `out` may not be the checkpoint's own folder or lie inside it: the run's best checkpoint
     /// would replace the model it started from.
     #[allow(clippy::too_many_arguments)]
-    pub fn finetune(&mut self, checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataSpec, options: &RunOptions, out: &Path, resume: bool, label: &str) -> Result<RunResults, ExperimentError> {
+    pub fn finetune(
+        &mut self,
+        checkpoint: &Checkpoint,
+        plan: &FfnPlan,
+        data: &DataSpec,
+        options: &RunOptions,
+        out: &Path,
+        resume: bool,
+        label: &str,
+    ) -> Result<RunResults, ExperimentError> {
         options.validate()?;
         outside_model(out, checkpoint)?;
         let options = &made_from(options, checkpoint, data);
@@ -68,7 +77,16 @@ impl<'a> Runner<'a> {
     /// A finished run in `dir` with the same options, written after its `inputs`, is reused; an
     /// interrupted one is resumed on the same terms; else the run starts afresh.
     #[allow(clippy::too_many_arguments)]
-    pub fn finetune_or_reuse(&mut self, checkpoint: &Checkpoint, plan: &FfnPlan, data: &DataSpec, options: &RunOptions, dir: &Path, inputs: &[PathBuf], label: &str) -> Result<RunResults, ExperimentError> {
+    pub fn finetune_or_reuse(
+        &mut self,
+        checkpoint: &Checkpoint,
+        plan: &FfnPlan,
+        data: &DataSpec,
+        options: &RunOptions,
+        dir: &Path,
+        inputs: &[PathBuf],
+        label: &str,
+    ) -> Result<RunResults, ExperimentError> {
         // A run made from another model, data folder or task is not this run, whatever its folder.
         let options = &made_from(options, checkpoint, data);
         if let Ok(bytes) = std::fs::read(dir.join("results.json"))
@@ -85,17 +103,29 @@ impl<'a> Runner<'a> {
         // run of other settings, data or model) is replaced by a fresh run.
         let state = dir.join("last/state.json");
         let resume = newer_than_inputs(&state, inputs)
-            && std::fs::read(&state).ok().and_then(|b| serde_json::from_slice::<RunState>(&b).ok()).is_some_and(|s| {
-                s.options == *options && s.plan == plan.to_string() && s.task == data.task
-            });
+            && std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<RunState>(&b).ok())
+                .is_some_and(|s| s.options == *options && s.plan == plan.to_string() && s.task == data.task);
         if !resume && holds_run(dir) {
-            self.say(&format!("{label}: {} holds a run of other settings, data or model (or one older than the runs it builds on); replacing it", dir.display()));
+            self.say(&format!(
+                "{label}: {} holds a run of other settings, data or model (or one older than the runs it builds on); replacing it",
+                dir.display()
+            ));
         }
         self.finetune(checkpoint, plan, data, options, dir, resume, label).map_err(|e| e.context(format!("{label} in {}", dir.display())))
     }
 
     /// Heals `plan` of `teacher` on `text` into `out` (`resume`: continue `out/last`).
-    pub fn heal(&mut self, teacher: &Checkpoint, plan: &FfnPlan, text: &TextSpec, options: &HealOptions, out: &Path, resume: bool) -> Result<HealResults, ExperimentError> {
+    pub fn heal(
+        &mut self,
+        teacher: &Checkpoint,
+        plan: &FfnPlan,
+        text: &TextSpec,
+        options: &HealOptions,
+        out: &Path,
+        resume: bool,
+    ) -> Result<HealResults, ExperimentError> {
         options.validate()?;
         outside_model(out, teacher)?;
         let options = &heal_made_from(options, teacher, text);
@@ -107,7 +137,15 @@ impl<'a> Runner<'a> {
     /// A finished healing in `dir` with the same options, written after its `inputs`, is reused;
     /// an interrupted one is resumed on the same terms.
     #[allow(clippy::too_many_arguments)]
-    pub fn heal_or_reuse(&mut self, teacher: &Checkpoint, plan: &FfnPlan, text: &TextSpec, options: &HealOptions, dir: &Path, inputs: &[PathBuf]) -> Result<HealResults, ExperimentError> {
+    pub fn heal_or_reuse(
+        &mut self,
+        teacher: &Checkpoint,
+        plan: &FfnPlan,
+        text: &TextSpec,
+        options: &HealOptions,
+        dir: &Path,
+        inputs: &[PathBuf],
+    ) -> Result<HealResults, ExperimentError> {
         let options = &heal_made_from(options, teacher, text);
         if let Ok(bytes) = std::fs::read(dir.join("heal.json"))
             && let Ok(previous) = serde_json::from_slice::<HealResults>(&bytes)
@@ -121,7 +159,10 @@ impl<'a> Runner<'a> {
         }
         let state = dir.join("last/state.json");
         let resume = newer_than_inputs(&state, inputs)
-            && std::fs::read(&state).ok().and_then(|b| serde_json::from_slice::<HealState>(&b).ok()).is_some_and(|s| s.options == *options && s.plan == plan.to_string());
+            && std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<HealState>(&b).ok())
+                .is_some_and(|s| s.options == *options && s.plan == plan.to_string());
         if !resume && holds_run(dir) {
             self.say(&format!("heal `{plan}`: {} holds a healing of other settings or text; replacing it", dir.display()));
         }
@@ -133,7 +174,13 @@ impl Runner<'_> {
     /// Pre-trains `plan` of `teacher` into `dir`: a finished run with the same options (and its
     /// last milestone's checkpoint) is reused; an interrupted one of the same options resumed;
     /// anything else replaced by a fresh run, and said.
-    pub fn pretrain_or_reuse(&mut self, teacher: &Checkpoint, plan: &FfnPlan, options: &PretrainOptions, dir: &Path) -> Result<PretrainResults, ExperimentError> {
+    pub fn pretrain_or_reuse(
+        &mut self,
+        teacher: &Checkpoint,
+        plan: &FfnPlan,
+        options: &PretrainOptions,
+        dir: &Path,
+    ) -> Result<PretrainResults, ExperimentError> {
         options.validate()?;
         outside_model(dir, teacher)?;
         let mut options = options.clone();

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::compare::{CompareSpec, HealSpec, compare, write_table};
 use super::data::{DataSpec, TextSpec};
 use super::runs::Runner;
-use super::table::{CompareTable, PlanSummary};
-pub use super::study_table::{ReferenceRow, Route, StudyRow, StudyTable, StudyTask};
 use super::study_table::parse_reference_runs;
+pub use super::study_table::{ReferenceRow, Route, StudyRow, StudyTable, StudyTask};
+use super::table::{CompareTable, PlanSummary};
 use super::{ExperimentError, io};
 use crate::chart::png;
 use crate::checkpoint::Checkpoint;
@@ -253,7 +253,10 @@ impl StudyPart {
             for name in &self.tasks {
                 let task = Task::parse(name).map_err(|e| ExperimentError::Spec(format!("--tasks: {e}")))?;
                 if !spec.tasks()?.iter().any(|(t, _)| *t == task) {
-                    return Err(ExperimentError::Spec(format!("--tasks: the study has no task {name} (it has {})", spec.tasks.keys().cloned().collect::<Vec<_>>().join(", "))));
+                    return Err(ExperimentError::Spec(format!(
+                        "--tasks: the study has no task {name} (it has {})",
+                        spec.tasks.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
                 }
             }
             let wanted: Vec<Task> = self.tasks.iter().map(|n| Task::parse(n).expect("checked")).collect();
@@ -303,7 +306,13 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         Some(h) => Some(HealSpec { text: TextSpec { path: h.text.clone(), task: h.text_task }, options: spec.heal_options()? }),
         None => None,
     };
-    let title = format!("{} — {} seed(s), batch {}, routes {}", checkpoint.name(), spec.seeds, spec.batch_size, spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "));
+    let title = format!(
+        "{} — {} seed(s), batch {}, routes {}",
+        checkpoint.name(),
+        spec.seeds,
+        spec.batch_size,
+        spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
+    );
     let mut table = StudyTable { title, layers, tasks: Vec::new() };
     let compared_routes = spec.routes.iter().any(|r| r.variant().is_some());
     for (task, recipe) in tasks.iter().filter(|_| compared_routes) {
@@ -428,7 +437,13 @@ pub(super) fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usi
         None => {
             let closest = rows.iter().max_by(|a, b| a.delta_points.total_cmp(&b.delta_points));
             match closest {
-                Some(r) => format!("{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points", 100.0 * full.best_mean, r.plan, r.route_label(), r.delta_points),
+                Some(r) => format!(
+                    "{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points",
+                    100.0 * full.best_mean,
+                    r.plan,
+                    r.route_label(),
+                    r.delta_points
+                ),
                 None => format!("{task}: no reduced plan in the study"),
             }
         }

@@ -197,7 +197,13 @@ impl StudyTask {
     pub fn reference_line(&self) -> Option<String> {
         let r = self.reference.as_ref()?;
         let fin = r.full_final_delta_points.map(|d| format!("{d:+.2}")).unwrap_or_else(|| "–".into());
-        Some(format!("{}: the full model here {:+.2} points vs {} on the same recipe (best dev; final {fin}), {} seed(s) there", self.task, r.full_delta_points, r.trainer, r.seeds.len()))
+        Some(format!(
+            "{}: the full model here {:+.2} points vs {} on the same recipe (best dev; final {fin}), {} seed(s) there",
+            self.task,
+            r.full_delta_points,
+            r.trainer,
+            r.seeds.len()
+        ))
     }
 }
 
@@ -272,7 +278,11 @@ impl StudyTable {
             .iter()
             .map(|(plan, route)| BarSeries {
                 name: format!("`{plan}` {route}"),
-                values: self.tasks.iter().map(|t| t.rows.iter().find(|r| &r.plan == plan && &r.route_label() == route).map(|r| (r.delta_points, 100.0 * r.best_std))).collect(),
+                values: self
+                    .tasks
+                    .iter()
+                    .map(|t| t.rows.iter().find(|r| &r.plan == plan && &r.route_label() == route).map(|r| (r.delta_points, 100.0 * r.best_std)))
+                    .collect(),
             })
             .collect();
         (groups, series)

@@ -158,7 +158,13 @@ pub fn sweep(checkpoint: &Checkpoint, spec: &SweepSpec, runner: &mut Runner<'_>)
         let plan = full_plan.without(&[layer]);
         let r = train(&plan, &format!("without layer {layer}'s block (`{plan}`)"))?;
         let s = step(vec![layer], &r, &plan)?;
-        say(&format!("without layer {layer}'s block: {} {:.4} ({:+.2} points), last-layer CKA to full {:.3}", full.main_metric, s.value, 100.0 * s.delta, s.cka_to_full.last().unwrap_or(&f64::NAN)));
+        say(&format!(
+            "without layer {layer}'s block: {} {:.4} ({:+.2} points), last-layer CKA to full {:.3}",
+            full.main_metric,
+            s.value,
+            100.0 * s.delta,
+            s.cka_to_full.last().unwrap_or(&f64::NAN)
+        ));
         single.push(s);
     }
     let order = best_first(&single);
@@ -211,19 +217,26 @@ pub fn markdown(report: &SweepReport, options: &RunOptions) -> String {
             mean(&s.cka_to_full[1..]),
         )
     };
-    let header = format!("| removed | plan | {} | Δ vs full (points) | parameters | CKA to full, last layer | CKA to full, mean over layers |\n|---|---|---|---|---|---|---|\n", report.metric);
+    let header = format!(
+        "| removed | plan | {} | Δ vs full (points) | parameters | CKA to full, last layer | CKA to full, mean over layers |\n|---|---|---|---|---|---|---|\n",
+        report.metric
+    );
     let mut md = format!(
         "## Intermediate-block importance: {} on {} — {length}, batch {}, lr {}, seed {}\n\nFull model (`{}`): {} {}.\n\n### One block removed at a time\n\n{header}",
-        report.model, report.task, train.batch_size, train.lr, train.seed, report.full.plan, report.metric, pct(report.full.value)
+        report.model,
+        report.task,
+        train.batch_size,
+        train.lr,
+        train.seed,
+        report.full.plan,
+        report.metric,
+        pct(report.full.value)
     );
     for s in &report.single {
         md.push_str(&row(format!("layer {}", s.removed[0]), s));
     }
     if !report.cumulative.is_empty() {
-        md.push_str(&format!(
-            "\n### Removed cumulatively, least harmful first (order {:?})\n\n{header}",
-            report.order
-        ));
+        md.push_str(&format!("\n### Removed cumulatively, least harmful first (order {:?})\n\n{header}", report.order));
         for s in &report.cumulative {
             md.push_str(&row(format!("{} ({:?})", s.removed.len(), s.removed), s));
         }
@@ -256,9 +269,8 @@ pub fn charts(report: &SweepReport, out: &Path) -> Result<(), crate::chart::Char
         Some(("full model", 100.0 * report.full.value)),
     )?;
     if !report.cumulative.is_empty() {
-        let points = std::iter::once((0.0, 100.0 * report.full.value))
-            .chain(report.cumulative.iter().map(|s| (s.removed.len() as f64, 100.0 * s.value)))
-            .collect();
+        let points =
+            std::iter::once((0.0, 100.0 * report.full.value)).chain(report.cumulative.iter().map(|s| (s.removed.len() as f64, 100.0 * s.value))).collect();
         let n = report.cumulative.len() as f64;
         let threshold = 100.0 * report.full.value - report.tolerance_points;
         png::lines(

@@ -58,9 +58,6 @@ impl BertAttention {
         let (context, probs) = multi_head(q, k, v, mask_bias, self.num_heads, &self.attention_dropout, keep_probs);
 
         let out = dropout(&self.hidden_dropout, per_token(&self.output_dense, context));
-        AttentionOutput {
-            hidden: self.output_layer_norm.forward(out + x),
-            probs,
-        }
+        AttentionOutput { hidden: self.output_layer_norm.forward(out + x), probs }
     }
 }

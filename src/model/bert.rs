@@ -51,11 +51,7 @@ impl BertConfig {
     /// A randomly initialised model with the given plan. Parameters are lazy: loading a
     /// checkpoint over them never materialises the random values.
     pub fn init_with_plan(&self, plan: &FfnPlan, device: &Device) -> BertModel {
-        BertModel {
-            embeddings: BertEmbeddings::new(self, device),
-            encoder: BertEncoder::new(self, plan, device),
-            pooler: BertPooler::new(self, device),
-        }
+        BertModel { embeddings: BertEmbeddings::new(self, device), encoder: BertEncoder::new(self, plan, device), pooler: BertPooler::new(self, device) }
     }
 }
 

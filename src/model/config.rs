@@ -185,10 +185,7 @@ impl BertConfig {
         }
         if let Some(layers) = &self.ffn_layers {
             if let Some(&bad) = layers.iter().find(|&&l| l >= self.num_hidden_layers) {
-                return field(
-                    "ffn_layers",
-                    format!("layer indices below num_hidden_layers ({}), found {bad}", self.num_hidden_layers),
-                );
+                return field("ffn_layers", format!("layer indices below num_hidden_layers ({}), found {bad}", self.num_hidden_layers));
             }
         }
         Ok(())
@@ -198,9 +195,9 @@ impl BertConfig {
     pub fn plan(&self) -> FfnPlan {
         match &self.ffn_layers {
             None => FfnPlan::all(self.num_hidden_layers),
-            Some(layers) => FfnPlan::from_layers(self.num_hidden_layers, layers.iter().copied())
-                .expect("validated in from_json")
-                .with_norm(self.ffn_keep_layer_norm),
+            Some(layers) => {
+                FfnPlan::from_layers(self.num_hidden_layers, layers.iter().copied()).expect("validated in from_json").with_norm(self.ffn_keep_layer_norm)
+            }
         }
     }
 
@@ -233,14 +230,7 @@ impl BertConfig {
     /// Label names in id order (`LABEL_0`, ... when the config has none).
     pub fn label_names(&self) -> Vec<String> {
         let n = self.num_labels();
-        (0..n)
-            .map(|i| {
-                self.id2label
-                    .as_ref()
-                    .and_then(|m| m.get(&i.to_string()).cloned())
-                    .unwrap_or_else(|| format!("LABEL_{i}"))
-            })
-            .collect()
+        (0..n).map(|i| self.id2label.as_ref().and_then(|m| m.get(&i.to_string()).cloned()).unwrap_or_else(|| format!("LABEL_{i}"))).collect()
     }
 
     /// Sets every dropout probability (hidden states, attention, classifier head) to `p`, as HF's
@@ -256,8 +246,7 @@ impl BertConfig {
     /// Sets the classification labels, in HF's `id2label` / `label2id` form.
     pub fn set_labels(&mut self, names: &[String]) {
         self.id2label = Some(names.iter().enumerate().map(|(i, n)| (i.to_string(), n.clone())).collect());
-        let label2id: Map<String, Value> =
-            names.iter().enumerate().map(|(i, n)| (n.clone(), Value::from(i))).collect();
+        let label2id: Map<String, Value> = names.iter().enumerate().map(|(i, n)| (n.clone(), Value::from(i))).collect();
         self.extra.insert("label2id".into(), Value::Object(label2id));
         self.extra.remove("num_labels");
     }

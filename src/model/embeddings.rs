@@ -34,9 +34,7 @@ impl BertEmbeddings {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]).repeat_dim(0, batch);
-        let x = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(positions)
-            + self.token_type_embeddings.forward(token_type_ids);
+        let x = self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions) + self.token_type_embeddings.forward(token_type_ids);
         dropout(&self.dropout, self.layer_norm.forward(x))
     }
 }

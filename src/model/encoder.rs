@@ -33,13 +33,7 @@ impl BertEncoder {
         FfnPlan::from_layers(self.layers.len(), kept).expect("indices come from the layer list").with_norm(keep_norm)
     }
 
-    pub fn forward(
-        &self,
-        embeddings: Tensor<3>,
-        mask_bias: Tensor<4>,
-        output_hidden_states: bool,
-        output_attentions: bool,
-    ) -> EncoderOutput {
+    pub fn forward(&self, embeddings: Tensor<3>, mask_bias: Tensor<4>, output_hidden_states: bool, output_attentions: bool) -> EncoderOutput {
         let mut hidden_states = output_hidden_states.then(|| vec![embeddings.clone()]);
         let mut attentions = output_attentions.then(Vec::new);
         let mut x = embeddings;

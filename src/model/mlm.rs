@@ -57,8 +57,7 @@ impl BertOnlyMLMHead {
     pub fn loss(&self, model: &BertModel, last_hidden_state: Tensor<3>, labels: &[i64], denominator: usize) -> Tensor<1> {
         let [batch, seq, hidden] = last_hidden_state.dims();
         let device = last_hidden_state.device();
-        let (rows, targets): (Vec<i64>, Vec<i64>) =
-            labels.iter().enumerate().filter(|(_, l)| **l != IGNORE_INDEX).map(|(i, &l)| (i as i64, l)).unzip();
+        let (rows, targets): (Vec<i64>, Vec<i64>) = labels.iter().enumerate().filter(|(_, l)| **l != IGNORE_INDEX).map(|(i, &l)| (i as i64, l)).unzip();
         if rows.is_empty() {
             // Nothing predicted in this slice: a zero that still belongs to the graph.
             return last_hidden_state.sum().mul_scalar(0.0);

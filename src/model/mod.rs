@@ -29,14 +29,13 @@ pub use attention::{AttentionOutput, BertAttention};
 pub use bert::{BertInput, BertModel, BertOutput, ForwardOptions, mask_bias};
 pub use classifier::{BertForSequenceClassification, SequenceClassifierOutput};
 pub use config::{BertConfig, HiddenAct};
-pub use ops::{dropout, with_mask_seed};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderOutput};
 pub use intermediate::BertIntermediate;
 pub use layer::{BertLayer, LayerOutput};
 pub use mlm::{BertOnlyMLMHead, IGNORE_INDEX};
+pub use ops::{dropout, with_mask_seed};
 pub use plan::FfnPlan;
 pub use pooler::BertPooler;
 pub use precision::Precision;
 pub use stats::{LayerStats, ModelStats};
-

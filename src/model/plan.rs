@@ -87,9 +87,7 @@ impl FfnPlan {
         }
         let bad = |part: &str| ConfigError::Plan {
             spec: spec.to_string(),
-            expected: format!(
-                "`all`, `none` or comma-separated 0-based layers such as `0,2,5` (could not read `{part}`)"
-            ),
+            expected: format!("`all`, `none` or comma-separated 0-based layers such as `0,2,5` (could not read `{part}`)"),
         };
         let mut layers = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {

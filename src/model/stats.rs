@@ -40,8 +40,7 @@ impl ModelStats {
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let linear = |d_in: usize, d_out: usize| d_in * d_out + d_out;
         let layer_norm = 2 * h;
-        let embeddings_params =
-            (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + layer_norm;
+        let embeddings_params = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + layer_norm;
         let attention_params = 4 * linear(h, h) + layer_norm;
         let intermediate_params = linear(h, i) + linear(i, h) + layer_norm;
         let (h64, i64, l64) = (h as u64, i as u64, seq_len as u64);
@@ -69,11 +68,8 @@ impl ModelStats {
             })
             .collect();
         let pooler_params = linear(h, h);
-        let total_params = embeddings_params
-            + layers.iter().map(|l| l.attention_params + l.intermediate_params).sum::<usize>()
-            + pooler_params;
-        let encoder_flops: u64 =
-            layers.iter().map(|l| l.attention_flops_per_token + l.intermediate_flops_per_token).sum();
+        let total_params = embeddings_params + layers.iter().map(|l| l.attention_params + l.intermediate_params).sum::<usize>() + pooler_params;
+        let encoder_flops: u64 = layers.iter().map(|l| l.attention_flops_per_token + l.intermediate_flops_per_token).sum();
         let pooler_flops = 2 * h64 * h64 / l64.max(1);
         Self {
             plan: plan.to_string(),

@@ -2,10 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::{Value, json};
-use tokenizers::{
-    EncodeInput, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
-    TruncationParams, TruncationStrategy,
-};
+use tokenizers::{EncodeInput, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::TextError;
 use crate::model::BertInput;
@@ -75,11 +72,7 @@ impl Batch {
     pub fn to_input(&self, device: &Device) -> BertInput {
         let shape = [self.batch_size, self.seq_len];
         let t = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
-        BertInput {
-            input_ids: t(&self.input_ids),
-            token_type_ids: t(&self.token_type_ids),
-            attention_mask: t(&self.attention_mask),
-        }
+        BertInput { input_ids: t(&self.input_ids), token_type_ids: t(&self.token_type_ids), attention_mask: t(&self.attention_mask) }
     }
 
     /// The rows `rows` of this batch, padded as they are here (`truncated` is counted per batch,
@@ -128,10 +121,7 @@ pub struct BertTokenizer {
 
 impl std::fmt::Debug for BertTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BertTokenizer")
-            .field("vocab_size", &self.inner.get_vocab_size(true))
-            .field("max_len", &self.max_len)
-            .finish()
+        f.debug_struct("BertTokenizer").field("vocab_size", &self.inner.get_vocab_size(true)).field("max_len", &self.max_len).finish()
     }
 }
 
@@ -154,16 +144,9 @@ impl BertTokenizer {
     /// Builds the standard BERT pipeline: BertNormalizer, BertPreTokenizer, WordPiece, [CLS]/[SEP].
     pub fn from_vocab_txt(text: &str, lowercase: bool, source: &str) -> Result<Self, TextError> {
         let load_err = |reason: String| TextError::Load { path: source.into(), reason };
-        let vocab: serde_json::Map<String, Value> = text
-            .lines()
-            .map(|l| l.trim_end_matches('\r'))
-            .enumerate()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(i, t)| (t.to_string(), Value::from(i)))
-            .collect();
-        let id = |tok: &str| {
-            vocab.get(tok).and_then(Value::as_u64).ok_or_else(|| load_err(format!("vocab.txt has no {tok} token")))
-        };
+        let vocab: serde_json::Map<String, Value> =
+            text.lines().map(|l| l.trim_end_matches('\r')).enumerate().filter(|(_, t)| !t.is_empty()).map(|(i, t)| (t.to_string(), Value::from(i))).collect();
+        let id = |tok: &str| vocab.get(tok).and_then(Value::as_u64).ok_or_else(|| load_err(format!("vocab.txt has no {tok} token")));
         let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
         id("[UNK]")?;
         let added: Vec<Value> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -266,10 +249,10 @@ impl BertTokenizer {
                 }
             }
         }
-        let encodings = self.inner.encode_batch(encode_inputs, true).map_err(|e| TextError::Encode {
-            text: inputs.first().map(|i| format!("{i:?}")).unwrap_or_default(),
-            reason: e.to_string(),
-        })?;
+        let encodings = self
+            .inner
+            .encode_batch(encode_inputs, true)
+            .map_err(|e| TextError::Encode { text: inputs.first().map(|i| format!("{i:?}")).unwrap_or_default(), reason: e.to_string() })?;
         let seq_len = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
         let mut batch = Batch {
             input_ids: Vec::with_capacity(seq_len * encodings.len()),

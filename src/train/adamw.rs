@@ -79,9 +79,7 @@ impl FusedAdamW {
     #[cfg(not(target_arch = "wasm32"))]
     fn fits<const D: usize>(tensor: &Tensor<D>, grad: &Tensor<D>, state: Option<&AdamWState<D>>) -> bool {
         let fits = |t: &Tensor<D>| t.dtype() == burn::tensor::DType::F32 && t.shape() == tensor.shape();
-        fits(tensor)
-            && fits(grad)
-            && state.is_none_or(|s| fits(&s.momentum.moment_1) && fits(&s.momentum.moment_2) && s.momentum.max_moment_2.is_none())
+        fits(tensor) && fits(grad) && state.is_none_or(|s| fits(&s.momentum.moment_1) && fits(&s.momentum.moment_2) && s.momentum.max_moment_2.is_none())
     }
 
     /// The update of one parameter on burn-flex, in place: burn-flex hands a buffer over without
@@ -98,7 +96,13 @@ impl FusedAdamW {
                 (zeros(), zeros(), 1)
             }
         };
-        apply(&adamw_step(self, lr, time), bytemuck::cast_slice_mut(&mut param), bytemuck::cast_slice(&grad), bytemuck::cast_slice_mut(&mut m), bytemuck::cast_slice_mut(&mut v));
+        apply(
+            &adamw_step(self, lr, time),
+            bytemuck::cast_slice_mut(&mut param),
+            bytemuck::cast_slice(&grad),
+            bytemuck::cast_slice_mut(&mut m),
+            bytemuck::cast_slice_mut(&mut v),
+        );
         let tensor = |bytes| from_f32_buffer(bytes, shape.clone(), &device);
         let momentum = burn::optim::AdaptiveMomentumState::new(time, tensor(m), tensor(v));
         (tensor(param), AdamWState::new(momentum))
@@ -117,7 +121,14 @@ impl FusedAdamW {
     }
 
     /// The update of one parameter on a cubecl device, in one kernel launch.
-    fn step_on_cube<const D: usize>(&self, lr: LearningRate, tensor: Tensor<D>, grad: Tensor<D>, state: Option<AdamWState<D>>, factor: Option<Tensor<1>>) -> (Tensor<D>, AdamWState<D>) {
+    fn step_on_cube<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdamWState<D>>,
+        factor: Option<Tensor<1>>,
+    ) -> (Tensor<D>, AdamWState<D>) {
         use burn::optim::AdaptiveMomentumState;
         let (moments, time) = match state {
             Some(AdamWState { momentum }) => ((momentum.moment_1, momentum.moment_2), momentum.time + 1),
@@ -161,13 +172,7 @@ fn apply(step: &AdamWStep, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32
 impl Optimizer for FusedAdamW {
     type State<const D: usize> = AdamWState<D>;
 
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<D>,
-        grad: Tensor<D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<D>, Option<Self::State<D>>) {
+    fn step<const D: usize>(&self, lr: LearningRate, tensor: Tensor<D>, grad: Tensor<D>, state: Option<Self::State<D>>) -> (Tensor<D>, Option<Self::State<D>>) {
         let factor = self.grad_scale.get();
         #[cfg(not(target_arch = "wasm32"))]
         if crate::device::is_flex(&tensor.device()) && Self::fits(&tensor, &grad, state.as_ref()) {

@@ -9,8 +9,8 @@
 //! `undivided_kernels::adamw`), so the weights agree within rounding.
 
 use burn::backend::Cube;
-use burn::backend::wgpu::CubeTensor;
 use burn::backend::TensorMetadata;
+use burn::backend::wgpu::CubeTensor;
 use burn::tensor::{DType, Tensor};
 use cubecl::prelude::*;
 
@@ -74,7 +74,13 @@ fn owned(tensor: CubeTensor) -> CubeTensor {
 /// Applies one AdamW step to the parameter `p` with gradient `g` (times `factor`, `[1]`, where
 /// given) and moments `m`, `v` — all [`is_cube_f32`], of one shape — in one kernel launch;
 /// returns the new parameter and moments.
-pub fn step<const D: usize>(s: &AdamWStep, p: Tensor<D>, g: Tensor<D>, (m, v): (Tensor<D>, Tensor<D>), factor: Option<Tensor<1>>) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+pub fn step<const D: usize>(
+    s: &AdamWStep,
+    p: Tensor<D>,
+    g: Tensor<D>,
+    (m, v): (Tensor<D>, Tensor<D>),
+    factor: Option<Tensor<1>>,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
     let (p, g, m, v) = (owned(cube_tensor(p)), cube_tensor(g), owned(cube_tensor(m)), owned(cube_tensor(v)));
     let factor = factor.map(cube_tensor);
     let client = p.client.clone();

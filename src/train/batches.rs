@@ -44,10 +44,13 @@ mod tests {
         assert_eq!(a, epoch_batches(&lengths, 32, 7, 0));
         assert_ne!(a, epoch_batches(&lengths, 32, 7, 1), "a new order each epoch");
         // Bucketing: the average spread of lengths inside a batch is small.
-        let spread: usize = a.iter().map(|b| {
-            let l: Vec<usize> = b.iter().map(|&i| lengths[i]).collect();
-            l.iter().max().unwrap() - l.iter().min().unwrap()
-        }).sum();
+        let spread: usize = a
+            .iter()
+            .map(|b| {
+                let l: Vec<usize> = b.iter().map(|&i| lengths[i]).collect();
+                l.iter().max().unwrap() - l.iter().min().unwrap()
+            })
+            .sum();
         assert!(spread / a.len() < 10, "{}", spread / a.len());
     }
 }

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::batches::epoch_batches;
-use crate::data::corpus::StreamPosition;
 use super::observer::Progress;
+use crate::data::corpus::StreamPosition;
 
 /// The position and totals of a run, saved (flattened) in `last/state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -61,14 +61,9 @@ pub fn layer_losses(student: LayerTrace, teacher: LayerTrace, mask: Tensor<2, In
         .reduce(|a, b| a + b)
         .expect("at least one layer")
         / layers;
-    let attention = student
-        .attentions
-        .into_iter()
-        .zip(teacher.attentions)
-        .map(|(s, t)| attention_kl(s, t, mask.clone()))
-        .reduce(|a, b| a + b)
-        .expect("at least one layer")
-        / layers;
+    let attention =
+        student.attentions.into_iter().zip(teacher.attentions).map(|(s, t)| attention_kl(s, t, mask.clone())).reduce(|a, b| a + b).expect("at least one layer")
+            / layers;
     LayerLosses { hidden, attention }
 }
 

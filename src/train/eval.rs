@@ -7,13 +7,13 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::batches::eval_batches;
-use crate::data::{Label, Metric, Prepared, Task};
-use crate::error::ReadbackError;
 #[cfg(not(target_arch = "wasm32"))]
 use super::step::batch_parts;
+use crate::data::{Label, Metric, Prepared, Task};
+use crate::error::ReadbackError;
+use crate::model::BertForSequenceClassification;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::text::Batch;
-use crate::model::BertForSequenceClassification;
 
 /// Metric values by name (`accuracy`, `f1`, ...), plus the loss-free prediction list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,13 +86,7 @@ pub fn by_row_parts<R: Send>(batch: &Batch, parts: usize, run: &(dyn Fn(&Batch) 
 
 /// [`predict_logits_async`], blocking (native only).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn predict_logits(
-    model: &BertForSequenceClassification,
-    data: &Prepared,
-    pad_id: u32,
-    batch_size: usize,
-    device: &Device,
-) -> Vec<Vec<f32>> {
+pub fn predict_logits(model: &BertForSequenceClassification, data: &Prepared, pad_id: u32, batch_size: usize, device: &Device) -> Vec<Vec<f32>> {
     pollster::block_on(predict_logits_async(model, data, pad_id, batch_size, device)).expect("reading logits")
 }
 
@@ -144,12 +138,6 @@ pub async fn evaluate_async(
 
 /// Evaluates `model` on `data` (native only).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn evaluate(
-    model: &BertForSequenceClassification,
-    data: &Prepared,
-    pad_id: u32,
-    batch_size: usize,
-    device: &Device,
-) -> EvalResult {
+pub fn evaluate(model: &BertForSequenceClassification, data: &Prepared, pad_id: u32, batch_size: usize, device: &Device) -> EvalResult {
     score(data.task, &predict_logits(model, data, pad_id, batch_size, device), &data.labels)
 }

@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use super::cursor::{Cursor, EpochOrder};
 use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
 use super::eval::{EvalResult, evaluate};
-use crate::data::Prepared;
 pub use super::observer::{Observer, Progress, Quiet};
 use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
 use super::start::{classifier_config, start_classifier};
 use super::trainer::{TrainConfig, Trainer};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier};
+use crate::data::Prepared;
 use crate::data::Task;
 pub use crate::error::TrainError;
 use crate::error::{SettingsError, io};
@@ -68,12 +68,7 @@ impl MadeFrom {
         let mut h = DefaultHasher::new();
         h.write(&checkpoint.weights);
         let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        Self {
-            model: absolute(&checkpoint.source).display().to_string(),
-            weights: format!("{:016x}", h.finish()),
-            data: data.map(|d| absolute(&d)),
-            task,
-        }
+        Self { model: absolute(&checkpoint.source).display().to_string(), weights: format!("{:016x}", h.finish()), data: data.map(|d| absolute(&d)), task }
     }
 }
 
@@ -169,7 +164,10 @@ struct FinetuneJob<'a> {
 
 impl FinetuneJob<'_> {
     fn dev_results(&self) -> Vec<(String, EvalResult)> {
-        self.dev.iter().map(|(name, data)| (name.clone(), evaluate(&self.trainer.model, data, self.pad_id, self.eval_batch_size, &self.trainer.device))).collect()
+        self.dev
+            .iter()
+            .map(|(name, data)| (name.clone(), evaluate(&self.trainer.model, data, self.pad_id, self.eval_batch_size, &self.trainer.device)))
+            .collect()
     }
 }
 
@@ -221,7 +219,13 @@ impl Job for FinetuneJob<'_> {
 
 /// Loads the teacher of task distillation: a classifier for `task` with the student's vocabulary
 /// (and, for layer-to-layer distillation, the student's depth, width and heads).
-fn load_teacher(path: &Path, student: &Checkpoint, task: Task, layer_to_layer: bool, device: &Device) -> Result<crate::model::BertForSequenceClassification, TrainError> {
+fn load_teacher(
+    path: &Path,
+    student: &Checkpoint,
+    task: Task,
+    layer_to_layer: bool,
+    device: &Device,
+) -> Result<crate::model::BertForSequenceClassification, TrainError> {
     let teacher = Checkpoint::open(path)?;
     let bad = |reason: String| TrainError::Config(format!("--teacher {}: {reason}", path.display()));
     if teacher.config.id2label.is_none() {
@@ -309,7 +313,10 @@ pub fn finetune(
                     reason: format!("it was started with task {}, plan `{}` and {:?}; pass the same settings", state.task, state.plan, state.options.train),
                 });
             }
-            state.cursor.check(total_steps, steps_per_epoch, options.train.batch_size).map_err(|reason| TrainError::Resume { path: state_path.clone(), reason })?;
+            state
+                .cursor
+                .check(total_steps, steps_per_epoch, options.train.batch_size)
+                .map_err(|reason| TrainError::Resume { path: state_path.clone(), reason })?;
             let (weights, weights_path) = read_last_weights(&last_dir)?;
             (load_classifier(&weights, &weights_path, &config, plan, &ad)?.0, state.cursor, state.best)
         }

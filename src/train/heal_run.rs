@@ -13,13 +13,13 @@ use super::batches::eval_batches;
 use super::cursor::{Cursor, EpochOrder};
 use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
 use super::eval::EvalResult;
-use crate::data::Prepared;
 use super::finetune::versions;
-use crate::error::{SettingsError, TrainError, io};
-use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
 use super::heal::{HealConfig, HealStep, Healer};
 use super::observer::Observer;
+use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};
+use crate::data::Prepared;
+use crate::error::{SettingsError, TrainError, io};
 use crate::model::{BertConfig, FfnPlan, ModelStats};
 
 /// Length of a healing run and when to evaluate and save.
@@ -76,10 +76,7 @@ pub struct HealLosses {
 
 impl HealLosses {
     fn as_eval(&self, examples: usize) -> EvalResult {
-        EvalResult {
-            metrics: [("hidden_mse".to_string(), self.hidden_mse), ("attention_kl".to_string(), self.attention_kl)].into(),
-            examples,
-        }
+        EvalResult { metrics: [("hidden_mse".to_string(), self.hidden_mse), ("attention_kl".to_string(), self.attention_kl)].into(), examples }
     }
 }
 

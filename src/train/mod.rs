@@ -4,11 +4,11 @@
 
 pub mod adamw;
 pub mod adamw_cube;
-pub mod grad_norm_cube;
 pub mod batches;
 pub mod cursor;
 pub mod distill;
 pub mod eval;
+pub mod grad_norm_cube;
 pub mod heal;
 pub mod observer;
 pub mod optim;

@@ -41,7 +41,17 @@ pub struct PretrainConfig {
 
 impl Default for PretrainConfig {
     fn default() -> Self {
-        Self { lr: 1e-4, warmup_ratio: 0.01, weight_decay: 0.01, max_grad_norm: 1.0, hidden_weight: 1.0, attention_weight: 1.0, mlm_weight: 0.0, mask_prob: 0.15, seed: 42 }
+        Self {
+            lr: 1e-4,
+            warmup_ratio: 0.01,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            hidden_weight: 1.0,
+            attention_weight: 1.0,
+            mlm_weight: 0.0,
+            mask_prob: 0.15,
+            seed: 42,
+        }
     }
 }
 
@@ -151,7 +161,15 @@ pub struct Pretrainer {
 impl Pretrainer {
     /// `student` lives on `device.autodiff()`; the teacher (needed only when distilling) is
     /// moved off autodiff.
-    pub fn new(student: Student, teacher: Option<BertModel>, config: PretrainConfig, special: SpecialIds, vocab_size: usize, total_steps: usize, device: &Device) -> Self {
+    pub fn new(
+        student: Student,
+        teacher: Option<BertModel>,
+        config: PretrainConfig,
+        special: SpecialIds,
+        vocab_size: usize,
+        total_steps: usize,
+        device: &Device,
+    ) -> Self {
         let student = student.train();
         let opt = Optimization::new(student.params(), config.optim(), total_steps);
         Self { student, teacher: teacher.map(|t| t.valid()), opt, config, special, vocab_size, device: device.clone().autodiff() }
@@ -160,7 +178,9 @@ impl Pretrainer {
     /// The masking of step `step` (from the run's seed and the step alone, so a resumed run
     /// masks as an uninterrupted one).
     pub fn mask(&self, batch: &Batch, step: usize) -> Option<Masked> {
-        (self.config.mlm_weight > 0.0).then(|| mask_tokens(batch, self.special, self.vocab_size, self.config.mask_prob, crate::data::corpus::mix(self.config.seed, &[0x4d41_534b, step as u64])))
+        (self.config.mlm_weight > 0.0).then(|| {
+            mask_tokens(batch, self.special, self.vocab_size, self.config.mask_prob, crate::data::corpus::mix(self.config.seed, &[0x4d41_534b, step as u64]))
+        })
     }
 
     /// One AdamW step on `batch` (two threads on the CPU, as fine-tuning and healing).
@@ -184,8 +204,9 @@ impl Pretrainer {
     /// masking of held-out batches is fixed by `index`.
     pub fn eval_losses(&self, batch: &Batch, index: usize) -> PretrainStep {
         let inner = self.device.clone().without_autodiff();
-        let masked = (self.config.mlm_weight > 0.0)
-            .then(|| mask_tokens(batch, self.special, self.vocab_size, self.config.mask_prob, crate::data::corpus::mix(self.config.seed, &[0x4556_414c, index as u64])));
+        let masked = (self.config.mlm_weight > 0.0).then(|| {
+            mask_tokens(batch, self.special, self.vocab_size, self.config.mask_prob, crate::data::corpus::mix(self.config.seed, &[0x4556_414c, index as u64]))
+        });
         let input = masked.as_ref().map(|m| &m.batch).unwrap_or(batch);
         let labels = masked.as_ref().map(|m| (&m.labels[..], m.predicted));
         pretrain_losses(&self.student.valid(), self.teacher.as_ref(), input, labels, &inner, &self.config, Share::WHOLE)
@@ -195,7 +216,15 @@ impl Pretrainer {
 /// The weighted losses of `batch` (already masked where `labels` is given, with the number of
 /// predicted positions in the whole batch): distillation per real token, weighted by the
 /// slice's `share`; the masked-LM loss per predicted position of the whole batch.
-pub fn pretrain_losses(student: &Student, teacher: Option<&BertModel>, batch: &Batch, labels: Option<(&[i64], usize)>, device: &Device, config: &PretrainConfig, share: Share) -> PretrainStep {
+pub fn pretrain_losses(
+    student: &Student,
+    teacher: Option<&BertModel>,
+    batch: &Batch,
+    labels: Option<(&[i64], usize)>,
+    device: &Device,
+    config: &PretrainConfig,
+    share: Share,
+) -> PretrainStep {
     let options = ForwardOptions { hidden_states: config.distils(), attentions: config.distils() };
     let input = batch.to_input(device);
     let mask = input.attention_mask.clone();
@@ -204,7 +233,8 @@ pub fn pretrain_losses(student: &Student, teacher: Option<&BertModel>, batch: &B
     let (hidden, attention) = match teacher.filter(|_| config.distils()) {
         Some(teacher) => {
             let t = teacher.forward(batch.to_input(&device.clone().without_autodiff()), options);
-            let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
+            let LayerLosses { hidden, attention } =
+                layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
             (hidden.mul_scalar(share.tokens), attention.mul_scalar(share.tokens))
         }
         None => (zero(), zero()),
@@ -213,7 +243,8 @@ pub fn pretrain_losses(student: &Student, teacher: Option<&BertModel>, batch: &B
         (Some(head), Some((labels, predicted))) if config.mlm_weight > 0.0 => head.loss(&student.bert, s.last_hidden_state, labels, predicted),
         _ => zero(),
     };
-    let loss = hidden.clone().mul_scalar(config.hidden_weight) + attention.clone().mul_scalar(config.attention_weight) + mlm.clone().mul_scalar(config.mlm_weight);
+    let loss =
+        hidden.clone().mul_scalar(config.hidden_weight) + attention.clone().mul_scalar(config.attention_weight) + mlm.clone().mul_scalar(config.mlm_weight);
     PretrainStep { loss, hidden, attention, mlm, lr: 0.0 }
 }
 
@@ -232,7 +263,15 @@ mod tests {
         for r in 0..rows {
             let real = if r % 10 == 0 { 100 } else { len };
             for p in 0..len {
-                let id = if p == 0 { 101 } else if p == real - 1 { 102 } else if p >= real { 0 } else { 1000 + (p as i64 * 7 + r as i64) % 20000 };
+                let id = if p == 0 {
+                    101
+                } else if p == real - 1 {
+                    102
+                } else if p >= real {
+                    0
+                } else {
+                    1000 + (p as i64 * 7 + r as i64) % 20000
+                };
                 ids.push(id);
                 attention.push(i64::from(p < real));
             }

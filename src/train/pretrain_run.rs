@@ -6,8 +6,8 @@
 
 use std::cell::Cell;
 use std::fs;
-use std::rc::Rc;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,8 @@ impl PretrainOptions {
     /// not a whole number of steps is reached at the step below it.
     pub fn milestone_steps(&self) -> Vec<(usize, u64)> {
         let per_step = self.tokens_per_step().max(1);
-        let mut steps: Vec<(usize, u64)> = self.milestones.iter().chain([&self.tokens]).map(|&t| ((t / per_step) as usize, t)).filter(|(s, _)| *s > 0).collect();
+        let mut steps: Vec<(usize, u64)> =
+            self.milestones.iter().chain([&self.tokens]).map(|&t| ((t / per_step) as usize, t)).filter(|(s, _)| *s > 0).collect();
         steps.sort_unstable();
         steps.dedup_by_key(|(s, _)| *s);
         steps
@@ -78,7 +79,11 @@ impl PretrainOptions {
         SettingsError::check((1..=100_000).contains(&self.held_out), "--held-out", "1 to 100000 sequences")?;
         SettingsError::check(self.tokens <= MAX_TOKENS, "--tokens", "at most 1000G tokens")?;
         SettingsError::check(self.total_steps() >= 1, "--tokens", "at least one batch (--batch-size × --max-len tokens)")?;
-        SettingsError::check(self.milestones.iter().all(|&t| t <= self.tokens && t >= self.tokens_per_step()), "--milestones", "budgets between one batch and --tokens")?;
+        SettingsError::check(
+            self.milestones.iter().all(|&t| t <= self.tokens && t >= self.tokens_per_step()),
+            "--milestones",
+            "budgets between one batch and --tokens",
+        )?;
         SettingsError::check(self.milestones.len() <= 64, "--milestones", "at most 64 budgets")?;
         Ok(())
     }
@@ -229,7 +234,12 @@ impl PretrainJob<'_> {
 
     fn packing(&self) -> PackStats {
         let (a, b) = (self.packing_before, self.packing_now.get());
-        PackStats { sequences: a.sequences + b.sequences, real_tokens: a.real_tokens + b.real_tokens, positions: a.positions + b.positions, skipped_lines: a.skipped_lines + b.skipped_lines }
+        PackStats {
+            sequences: a.sequences + b.sequences,
+            real_tokens: a.real_tokens + b.real_tokens,
+            positions: a.positions + b.positions,
+            skipped_lines: a.skipped_lines + b.skipped_lines,
+        }
     }
 }
 
@@ -250,7 +260,8 @@ impl Job for PretrainJob<'_> {
     fn log_fields(&mut self) -> serde_json::Map<String, Value> {
         let Some(step) = self.last_step.take() else { return Default::default() };
         let read = |t: burn::tensor::Tensor<1>| t.into_scalar::<f32>();
-        let fields = [("hidden_mse", json!(read(step.hidden))), ("attention_kl", json!(read(step.attention))), ("mlm", json!(read(step.mlm))), ("lr", json!(step.lr))];
+        let fields =
+            [("hidden_mse", json!(read(step.hidden))), ("attention_kl", json!(read(step.attention))), ("mlm", json!(read(step.mlm))), ("lr", json!(step.lr))];
         fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
@@ -298,7 +309,15 @@ impl Job for PretrainJob<'_> {
 /// Pre-trains `plan` of `teacher` on `options.corpus` into `out`: milestone checkpoints under
 /// `out/milestones/`, the last one also at the top level of `out`, `last/` for `--resume`,
 /// `log.jsonl` and `pretrain.json`.
-pub fn pretrain(teacher: &Checkpoint, plan: &FfnPlan, out: &Path, options: &PretrainOptions, resume: bool, device: &Device, observer: &mut dyn Observer) -> Result<PretrainResults, TrainError> {
+pub fn pretrain(
+    teacher: &Checkpoint,
+    plan: &FfnPlan,
+    out: &Path,
+    options: &PretrainOptions,
+    resume: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<PretrainResults, TrainError> {
     options.validate()?;
     if plan == &teacher.plan() && options.config.distils() {
         return Err(TrainError::Config(format!(
@@ -331,11 +350,27 @@ pub fn pretrain(teacher: &Checkpoint, plan: &FfnPlan, out: &Path, options: &Pret
             }
             let c = &state.cursor;
             let tokens_ok = c.examples_seen as u64 == c.step as u64 * options.tokens_per_step();
-            if c.total_steps != total_steps || c.step > total_steps || c.stream.is_none() && c.step > 0 || !tokens_ok || !(c.train_seconds.is_finite() && c.train_seconds >= 0.0) {
-                return Err(refuse(format!("its position (step {} of {}, {} tokens) does not fit a run of {total_steps} steps of {} tokens", c.step, c.total_steps, c.examples_seen, options.tokens_per_step())));
+            if c.total_steps != total_steps
+                || c.step > total_steps
+                || c.stream.is_none() && c.step > 0
+                || !tokens_ok
+                || !(c.train_seconds.is_finite() && c.train_seconds >= 0.0)
+            {
+                return Err(refuse(format!(
+                    "its position (step {} of {}, {} tokens) does not fit a run of {total_steps} steps of {} tokens",
+                    c.step,
+                    c.total_steps,
+                    c.examples_seen,
+                    options.tokens_per_step()
+                )));
             }
             if c.stream.is_some_and(|p| p.shard >= corpus.shards.len()) {
-                return Err(refuse(format!("it stopped in shard {} of a pass, but {} holds {} shards now", c.stream.map(|p| p.shard).unwrap_or(0) + 1, options.corpus.display(), corpus.shards.len())));
+                return Err(refuse(format!(
+                    "it stopped in shard {} of a pass, but {} holds {} shards now",
+                    c.stream.map(|p| p.shard).unwrap_or(0) + 1,
+                    options.corpus.display(),
+                    corpus.shards.len()
+                )));
             }
             let (weights, weights_path) = read_last_weights(&last_dir)?;
             let bert = load_bert(&weights, &weights_path, &config, plan, &ad)?.0;
@@ -378,11 +413,16 @@ pub fn pretrain(teacher: &Checkpoint, plan: &FfnPlan, out: &Path, options: &Pret
         job.before = Some(before);
     }
     let mut cursor = cursor;
-    let mut batches = StreamBatches { stream, batch_size: options.batch_size, tokens_per_step: options.tokens_per_step() as usize, packing: job.packing_now.clone() };
+    let mut batches =
+        StreamBatches { stream, batch_size: options.batch_size, tokens_per_step: options.tokens_per_step() as usize, packing: job.packing_now.clone() };
     let schedule = Schedule { eval_every: 0, save_every: options.save_every };
     let ending = drive(&mut job, &mut cursor, &mut batches, schedule, &mut log, observer)?;
     if !batches.stream.empty_shards.is_empty() {
-        observer.on_notice(&format!("skipped {} shard(s) without text: {}", batches.stream.empty_shards.len(), batches.stream.empty_shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+        observer.on_notice(&format!(
+            "skipped {} shard(s) without text: {}",
+            batches.stream.empty_shards.len(),
+            batches.stream.empty_shards.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ));
     }
 
     let after = match (ending, job.latest) {

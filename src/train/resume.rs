@@ -13,8 +13,8 @@ use burn::tensor::Bytes;
 use serde::Serialize;
 
 use super::step::Optimization;
-use crate::error::{TrainError, io};
 use crate::checkpoint::write_checkpoint;
+use crate::error::{TrainError, io};
 use crate::model::BertConfig;
 
 /// What a run stopped by a non-finite loss leaves behind, for its error message: the last good
@@ -22,7 +22,8 @@ use crate::model::BertConfig;
 /// one. A fresh run that failed before its first save leaves an earlier run's files as they were.
 pub(crate) fn kept_after_failure(last_dir: &Path, best: Option<&Path>, ours: bool) -> String {
     if !ours || !last_dir.join("state.json").is_file() {
-        let earlier = if last_dir.join("state.json").is_file() { format!(" The earlier run's state in {} is as it was.", last_dir.display()) } else { String::new() };
+        let earlier =
+            if last_dir.join("state.json").is_file() { format!(" The earlier run's state in {} is as it was.", last_dir.display()) } else { String::new() };
         return format!("No checkpoint of this run had been written yet.{earlier}");
     }
     match best {
@@ -61,14 +62,27 @@ pub(crate) fn restore_optimization(opt: &mut Optimization, last_dir: &Path, step
 }
 
 /// Writes `last/` (weights, optimizer state, position) in one atomic step, for `--resume`.
-pub(crate) fn save_last(last_dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], optim: &ModuleOptimizer, state: &impl Serialize) -> Result<(), TrainError> {
+pub(crate) fn save_last(
+    last_dir: &Path,
+    config: &BertConfig,
+    weights: &[u8],
+    tokenizer_files: &[(String, Vec<u8>)],
+    optim: &ModuleOptimizer,
+    state: &impl Serialize,
+) -> Result<(), TrainError> {
     let optim = optim.into_bytes().map_err(|e| TrainError::Config(format!("saving the optimizer state: {e:?}")))?;
     let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
     save_dir(last_dir, config, weights, tokenizer_files, &[("optimizer.bpk", optim.to_vec()), ("state.json", state_json)])
 }
 
 /// Writes a complete checkpoint folder atomically: into `dir.tmp`, then renamed over `dir`.
-pub(crate) fn save_dir(dir: &Path, config: &BertConfig, weights: &[u8], tokenizer_files: &[(String, Vec<u8>)], extra: &[(&str, Vec<u8>)]) -> Result<(), TrainError> {
+pub(crate) fn save_dir(
+    dir: &Path,
+    config: &BertConfig,
+    weights: &[u8],
+    tokenizer_files: &[(String, Vec<u8>)],
+    extra: &[(&str, Vec<u8>)],
+) -> Result<(), TrainError> {
     let tmp = dir.with_extension("tmp");
     let _ = fs::remove_dir_all(&tmp);
     write_checkpoint(&tmp, config, weights, tokenizer_files)?;

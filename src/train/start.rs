@@ -89,4 +89,3 @@ pub fn classifier_config(base: &BertConfig, plan: &FfnPlan, task: Task) -> BertC
     config.extra.insert("finetuning_task".into(), serde_json::json!(task.name()));
     config
 }
-

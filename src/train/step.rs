@@ -131,7 +131,15 @@ pub type LossFn<'a, M> = dyn Fn(&M, &Batch, Range<usize>, Share) -> Losses + Syn
 /// any; each slice's dropout masks come from its own generator seeded with `seed` and the slice's
 /// index, so the result does not depend on which thread runs which slice. With one part burn's own
 /// dropout runs (the device was seeded by the caller).
-pub fn gradients<M: Module + Sync>(model: &M, device: &Device, params: &ParamTable, batch: &Batch, parts: usize, seed: u64, loss: &LossFn<'_, M>) -> (Losses, GradientsParams) {
+pub fn gradients<M: Module + Sync>(
+    model: &M,
+    device: &Device,
+    params: &ParamTable,
+    batch: &Batch,
+    parts: usize,
+    seed: u64,
+    loss: &LossFn<'_, M>,
+) -> (Losses, GradientsParams) {
     let n = batch.batch_size;
     let parts = parts.clamp(1, n.max(1));
     if parts == 1 {

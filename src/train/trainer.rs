@@ -190,7 +190,8 @@ impl Objective<'_> {
         if !layers {
             return loss;
         }
-        let LayerLosses { hidden, attention } = layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
+        let LayerLosses { hidden, attention } =
+            layer_losses(LayerTrace::new(s.hidden_states, s.attentions), LayerTrace::new(t.hidden_states, t.attentions), mask);
         loss + (hidden.mul_scalar(distill.hidden_weight) + attention.mul_scalar(distill.attention_weight)).mul_scalar(share.tokens)
     }
 }

@@ -52,10 +52,7 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, Readback
 /// hub's `resolve/main` folder; anything else is a URL relative to the page or absolute.
 pub fn resolve_source(source: &str) -> String {
     let s = source.trim().trim_end_matches('/');
-    let repo = s
-        .strip_prefix("hf:")
-        .or_else(|| s.strip_prefix("https://huggingface.co/"))
-        .filter(|r| !r.contains("/resolve/"));
+    let repo = s.strip_prefix("hf:").or_else(|| s.strip_prefix("https://huggingface.co/")).filter(|r| !r.contains("/resolve/"));
     match repo {
         Some(repo) => format!("https://huggingface.co/{repo}/resolve/main"),
         None => s.to_string(),
@@ -107,4 +104,3 @@ pub fn text_input(text: String, text_b: Option<String>) -> Result<TextInput, JsV
     }
     Ok(TextInput::new(text, text_b))
 }
-

@@ -6,10 +6,10 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_time::Instant;
 
-use super::data::WebData;
 use super::WebError;
+use super::data::WebData;
 use super::train::{HealRun, QuickRun, QuickSettings};
-use super::{fetch_checkpoint, js_err, to_js, read_f32, resolve_source, text_input};
+use super::{fetch_checkpoint, js_err, read_f32, resolve_source, text_input, to_js};
 use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
 use crate::checkpoint::Checkpoint;
 use crate::device::{Backend, LaunchCounter, Launches, init_device, is_flex};
@@ -239,7 +239,13 @@ impl WebModel {
         let out = model.forward(batch.to_input(&device), ForwardOptions::default());
         let pooler_output = read_f32(out.pooler_output).await.map_err(js_err)?;
         let last = read_f32(out.last_hidden_state).await.map_err(js_err)?;
-        let result = EncodeResult { plan: plan.to_string(), tokens: batch.seq_len, ms: start.elapsed().as_secs_f64() * 1e3, pooler_output, cls: last[..hidden].to_vec() };
+        let result = EncodeResult {
+            plan: plan.to_string(),
+            tokens: batch.seq_len,
+            ms: start.elapsed().as_secs_f64() * 1e3,
+            pooler_output,
+            cls: last[..hidden].to_vec(),
+        };
         to_js(&result)
     }
 
@@ -360,7 +366,14 @@ impl WebModel {
         let device = self.device.clone();
         let full = probe_layers(&self.full, &train, &dev, pad_id, Pooling::Mean, &config, &device).await.map_err(js_err)?;
         let reduced = probe_layers(self.encoder(&plan)?, &train, &dev, pad_id, Pooling::Mean, &config, &device).await.map_err(js_err)?;
-        to_js(&ProbeResult { plan: plan.to_string(), train_examples: train.len(), dev_examples: dev.len(), full, reduced, ms: start.elapsed().as_secs_f64() * 1e3 })
+        to_js(&ProbeResult {
+            plan: plan.to_string(),
+            train_examples: train.len(),
+            dev_examples: dev.len(),
+            full,
+            reduced,
+            ms: start.elapsed().as_secs_f64() * 1e3,
+        })
     }
 
     /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels

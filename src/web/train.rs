@@ -9,12 +9,12 @@ use web_time::Instant;
 use super::WebError;
 use crate::checkpoint::{Checkpoint, bert_to_safetensors};
 use crate::data::Dataset;
+use crate::data::Prepared;
 use crate::error::SettingsError;
 use crate::model::FfnPlan;
 use crate::text::TextInput;
 use crate::train::cursor::{Cursor, EpochOrder};
 use crate::train::heal::{HealConfig, Healer};
-use crate::data::Prepared;
 use crate::train::{EvalResult, TrainConfig, Trainer, evaluate_async, predict_logits_async, start_classifier};
 
 /// Settings of a quick fine-tune or heal, as the page sends them.
@@ -39,7 +39,14 @@ impl Default for QuickSettings {
 impl QuickSettings {
     /// The fine-tuning settings these make (the rest at [`TrainConfig`]'s defaults).
     pub fn train_config(&self) -> TrainConfig {
-        TrainConfig { batch_size: self.batch_size, max_len: self.max_len, lr: self.lr, seed: self.seed, max_grad_norm: self.max_grad_norm, ..TrainConfig::default() }
+        TrainConfig {
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            lr: self.lr,
+            seed: self.seed,
+            max_grad_norm: self.max_grad_norm,
+            ..TrainConfig::default()
+        }
     }
 
     /// The healing settings these make (the rest at [`HealConfig`]'s defaults).

@@ -23,22 +23,64 @@ use crate::train::EvalResult;
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Load a checkpoint (folder URL or `hf:org/name`) on WebGPU, or on the CPU backend.
-    Load { source: String, cpu: bool },
+    Load {
+        source: String,
+        cpu: bool,
+    },
     /// Parameters and FLOPs/token of a plan at a sequence length.
-    Stats { plan: String, seq_len: usize },
-    Encode { plan: String, text: String, text_b: Option<String> },
-    Similarity { plan: String, text: String, text_b: String },
-    Classify { plan: String, text: String, text_b: Option<String> },
-    Bench { plan: String, batch_size: usize, seq_len: usize, iters: usize },
-    Cka { plan: String, data: DataSource, max_sentences: usize, debiased: bool },
-    Probe { plan: String, data: DataSource, max_train: usize, steps: usize },
+    Stats {
+        plan: String,
+        seq_len: usize,
+    },
+    Encode {
+        plan: String,
+        text: String,
+        text_b: Option<String>,
+    },
+    Similarity {
+        plan: String,
+        text: String,
+        text_b: String,
+    },
+    Classify {
+        plan: String,
+        text: String,
+        text_b: Option<String>,
+    },
+    Bench {
+        plan: String,
+        batch_size: usize,
+        seq_len: usize,
+        iters: usize,
+    },
+    Cka {
+        plan: String,
+        data: DataSource,
+        max_sentences: usize,
+        debiased: bool,
+    },
+    Probe {
+        plan: String,
+        data: DataSource,
+        max_train: usize,
+        steps: usize,
+    },
     /// Start healing the reduced model of `plan` against the full one.
-    HealStart { plan: String, data: DataSource, settings: QuickSettings },
+    HealStart {
+        plan: String,
+        data: DataSource,
+        settings: QuickSettings,
+    },
     HealStep,
     /// Keep the healed model for fine-tuning, and end the healing.
     HealAdopt,
     /// Start fine-tuning the full model and the model of `plan` side by side.
-    TrainStart { plan: String, data: DataSource, settings: QuickSettings, healed: bool },
+    TrainStart {
+        plan: String,
+        data: DataSource,
+        settings: QuickSettings,
+        healed: bool,
+    },
     /// One step of both models.
     TrainStep,
     TrainEvaluate,
@@ -171,11 +213,8 @@ impl Worker {
                 let own = model.own_plan();
                 let full = model.quick_trainer(own, &data, &settings, false)?;
                 let reduced = model.quick_trainer(plan, &data, &settings, healed)?;
-                let started = TrainStarted {
-                    data: data.summary(),
-                    plans: vec![full.plan.to_string(), reduced.plan.to_string()],
-                    head_notice: full.head_notice.clone(),
-                };
+                let started =
+                    TrainStarted { data: data.summary(), plans: vec![full.plan.to_string(), reduced.plan.to_string()], head_notice: full.head_notice.clone() };
                 let reply = to_js(&started);
                 self.trainers = vec![full, reduced];
                 reply

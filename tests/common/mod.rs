@@ -17,11 +17,7 @@ pub fn fixtures() -> PathBuf {
 /// The embedded default model; setup places it (the README's test command runs setup first).
 pub fn minilm_dir() -> PathBuf {
     let dir = root().join("models/all-MiniLM-L6-v2");
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "{} is missing: run `scripts/setup.sh model` (the test command does)",
-        dir.display()
-    );
+    assert!(dir.join("model.safetensors").is_file(), "{} is missing: run `scripts/setup.sh model` (the test command does)", dir.display());
     dir
 }
 

@@ -17,7 +17,15 @@ use super::dropout;
 /// from the projections' rows by `undivided_kernels::attention`: no copies into and out of the
 /// per-head layout, and a vectorised softmax; elsewhere the heads are split for
 /// [`scaled_dot_product`].
-pub fn multi_head(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bias: Tensor<4>, heads: usize, attention_dropout: &Dropout, keep_probs: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+pub fn multi_head(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    mask_bias: Tensor<4>,
+    heads: usize,
+    attention_dropout: &Dropout,
+    keep_probs: bool,
+) -> (Tensor<3>, Option<Tensor<4>>) {
     let [batch, seq, hidden] = q.dims();
     let head_dim = hidden / heads;
     let scale = (head_dim as f64).sqrt().recip();
@@ -56,7 +64,15 @@ fn attention_inference_on_cpu(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bia
 /// gradients) and callers asking for the probabilities take the explicit path, which gives the
 /// same result; it scales the queries rather than the scores, `[seq, head_dim]` per head instead
 /// of `[seq, seq]`, forward and backward.
-pub fn scaled_dot_product(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask_bias: Tensor<4>, scale: f64, attention_dropout: &Dropout, keep_probs: bool) -> (Tensor<4>, Option<Tensor<4>>) {
+pub fn scaled_dot_product(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask_bias: Tensor<4>,
+    scale: f64,
+    attention_dropout: &Dropout,
+    keep_probs: bool,
+) -> (Tensor<4>, Option<Tensor<4>>) {
     if keep_probs || q.device().is_autodiff() {
         let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3)) + mask_bias;
         let probs = softmax(scores, 3);
