@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::precision::{to_dtype, to_f32};
-use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan};
+use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan, ForwardOptions};
 
 /// A token batch on a device: ids, token types and the padding mask, each `[batch, seq]`.
 #[derive(Debug, Clone)]
@@ -13,15 +13,6 @@ pub struct BertInput {
     pub token_type_ids: Tensor<2, Int>,
     /// 1 for real tokens, 0 for padding.
     pub attention_mask: Tensor<2, Int>,
-}
-
-/// What to return besides the last hidden state and the pooled output.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ForwardOptions {
-    /// Every layer's hidden state (embeddings output first), for CKA and probes.
-    pub hidden_states: bool,
-    /// Every layer's attention probabilities, for attention distillation.
-    pub attentions: bool,
 }
 
 /// The output of [`BertModel::forward`], named as HF names it.
@@ -61,8 +52,7 @@ impl BertModel {
         let embeddings = self.embeddings.forward(input_ids, token_type_ids);
         // In the model's precision (f16: the padding bias becomes −∞, which softmax takes).
         let mask_bias = to_dtype(mask_bias(attention_mask), embeddings.dtype());
-        let EncoderOutput { last_hidden_state, hidden_states, attentions } =
-            self.encoder.forward(embeddings, mask_bias, options.hidden_states, options.attentions);
+        let EncoderOutput { last_hidden_state, hidden_states, attentions } = self.encoder.forward(embeddings, mask_bias, options);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
         // Callers read f32 whatever the model computes in (see `precision`).
         let (last_hidden_state, pooler_output) = (to_f32(last_hidden_state), to_f32(pooler_output));

@@ -5,6 +5,16 @@ use burn::tensor::{Device, Tensor};
 
 use super::{BertConfig, BertLayer, FfnPlan, LayerOutput};
 
+/// What to return besides the last hidden state (and, from [`super::BertModel`], the pooled
+/// output).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardOptions {
+    /// Every layer's hidden state (embeddings output first), for CKA and probes.
+    pub hidden_states: bool,
+    /// Every layer's attention probabilities, for attention distillation.
+    pub attentions: bool,
+}
+
 /// HF `encoder.layer.*`.
 #[derive(Module, Debug)]
 pub struct BertEncoder {
@@ -22,7 +32,7 @@ pub struct EncoderOutput {
 
 impl BertEncoder {
     pub fn new(config: &BertConfig, plan: &FfnPlan, device: &Device) -> Self {
-        let layers = (0..config.num_hidden_layers).map(|i| BertLayer::new(config, plan.keeps(i), plan.keeps_norm(), device)).collect();
+        let layers = (0..config.num_hidden_layers).map(|i| BertLayer::new(config, plan.layer(i), device)).collect();
         Self { layers }
     }
 
@@ -33,12 +43,12 @@ impl BertEncoder {
         FfnPlan::from_layers(self.layers.len(), kept).expect("indices come from the layer list").with_norm(keep_norm)
     }
 
-    pub fn forward(&self, embeddings: Tensor<3>, mask_bias: Tensor<4>, output_hidden_states: bool, output_attentions: bool) -> EncoderOutput {
-        let mut hidden_states = output_hidden_states.then(|| vec![embeddings.clone()]);
-        let mut attentions = output_attentions.then(Vec::new);
+    pub fn forward(&self, embeddings: Tensor<3>, mask_bias: Tensor<4>, options: ForwardOptions) -> EncoderOutput {
+        let mut hidden_states = options.hidden_states.then(|| vec![embeddings.clone()]);
+        let mut attentions = options.attentions.then(Vec::new);
         let mut x = embeddings;
         for layer in &self.layers {
-            let LayerOutput { hidden, attention_probs } = layer.forward(x, mask_bias.clone(), output_attentions);
+            let LayerOutput { hidden, attention_probs } = layer.forward(x, mask_bias.clone(), options.attentions);
             if let (Some(all), Some(p)) = (attentions.as_mut(), attention_probs) {
                 all.push(p);
             }

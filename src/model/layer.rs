@@ -6,6 +6,15 @@ use burn::tensor::{Device, Tensor};
 
 use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate};
 
+/// What one layer keeps of its intermediate block ([`super::FfnPlan::layer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerBlock {
+    /// The whole block: dense → act → dense, residual, `output.LayerNorm`.
+    Kept,
+    /// No block; with `keep_norm` (a `+norm` plan) its `output.LayerNorm` stays.
+    Removed { keep_norm: bool },
+}
+
 /// One encoder layer (HF `encoder.layer.{i}`).
 ///
 /// **Removing the intermediate block.** When the plan drops this layer's intermediate block,
@@ -33,16 +42,17 @@ pub struct LayerOutput {
 }
 
 impl BertLayer {
-    /// `keep_intermediate`: whether the layer keeps its block; `keep_norm`: whether a removed
-    /// block leaves its `output.LayerNorm` behind (ignored when the block is kept).
-    pub fn new(config: &BertConfig, keep_intermediate: bool, keep_norm: bool, device: &Device) -> Self {
+    /// A layer with what `block` says of its intermediate block.
+    pub fn new(config: &BertConfig, block: LayerBlock, device: &Device) -> Self {
         Self {
             attention: BertAttention::new(config, device),
-            intermediate: keep_intermediate.then(|| BertIntermediate::new(config, device)),
-            output_layer_norm: (!keep_intermediate && keep_norm).then(|| config.layer_norm(device)),
+            intermediate: (block == LayerBlock::Kept).then(|| BertIntermediate::new(config, device)),
+            output_layer_norm: (block == LayerBlock::Removed { keep_norm: true }).then(|| config.layer_norm(device)),
         }
     }
 
+    /// `x` `[batch, seq, hidden]` → the layer's output, with its attention probabilities when
+    /// `keep_probs`.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> LayerOutput {
         let AttentionOutput { hidden, probs } = self.attention.forward(x, mask_bias, keep_probs);
         let hidden = match &self.intermediate {

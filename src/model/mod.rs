@@ -26,13 +26,13 @@ pub mod precision;
 mod stats;
 
 pub use attention::{AttentionOutput, BertAttention};
-pub use bert::{BertInput, BertModel, BertOutput, ForwardOptions, mask_bias};
+pub use bert::{BertInput, BertModel, BertOutput, mask_bias};
 pub use classifier::{BertForSequenceClassification, SequenceClassifierOutput};
 pub use config::{BertConfig, HiddenAct};
 pub use embeddings::BertEmbeddings;
-pub use encoder::{BertEncoder, EncoderOutput};
+pub use encoder::{BertEncoder, EncoderOutput, ForwardOptions};
 pub use intermediate::BertIntermediate;
-pub use layer::{BertLayer, LayerOutput};
+pub use layer::{BertLayer, LayerBlock, LayerOutput};
 pub use mlm::{BertOnlyMLMHead, IGNORE_INDEX};
 pub use ops::{dropout, with_mask_seed};
 pub use plan::FfnPlan;

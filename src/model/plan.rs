@@ -162,6 +162,11 @@ impl FfnPlan {
         self.keep.len()
     }
 
+    /// What layer `layer` keeps of its intermediate block.
+    pub fn layer(&self, layer: usize) -> super::LayerBlock {
+        if self.keeps(layer) { super::LayerBlock::Kept } else { super::LayerBlock::Removed { keep_norm: self.keeps_norm() } }
+    }
+
     /// Whether layer `layer` keeps its intermediate block.
     pub fn keeps(&self, layer: usize) -> bool {
         self.keep.get(layer).copied().unwrap_or(false)
