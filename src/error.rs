@@ -123,6 +123,20 @@ pub enum AnalysisError {
     Regression { task: String },
 }
 
+/// A run folder is being written by another run (its `OUT/.lock` is held: `RunLock`, in checkpoint/lock.rs),
+/// or its lock cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{dir}: another run is writing this folder — {holder}; wait for it to finish, or choose another folder")]
+    Busy { dir: PathBuf, holder: String },
+    #[error("{path}: cannot take the run folder's lock: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Failure of a run. Whatever was saved before it stays valid.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -145,9 +159,8 @@ pub enum TrainError {
     #[error("{0}")]
     Config(String),
     /// Another run is writing the folder (or its lock cannot be taken).
-    #[cfg(not(target_arch = "wasm32"))]
     #[error(transparent)]
-    Lock(#[from] crate::checkpoint::LockError),
+    Lock(#[from] LockError),
 }
 
 /// Maps an I/O failure on `path` to a `TrainError` naming it.

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::LockError;
+
 /// The lock file's name inside a run folder.
 pub const LOCK_FILE: &str = ".lock";
 
@@ -30,19 +32,6 @@ impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pid {} on {} (`{}`), since {}", self.pid, self.host, self.command, utc(self.since))
     }
-}
-
-/// The folder is being written by another run, or its lock cannot be taken.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("{dir}: another run is writing this folder — {holder}; wait for it to finish, or choose another folder")]
-    Busy { dir: PathBuf, holder: String },
-    #[error("{path}: cannot take the run folder's lock: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// An exclusive lock on a run folder, released when dropped (or when the process ends).

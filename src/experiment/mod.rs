@@ -76,9 +76,8 @@ pub enum ExperimentError {
         #[source]
         source: std::io::Error,
     },
-    #[cfg(not(target_arch = "wasm32"))]
     #[error(transparent)]
-    Lock(#[from] crate::checkpoint::LockError),
+    Lock(#[from] crate::error::LockError),
     #[error("{path}: cannot draw the chart: {reason}")]
     Chart { path: std::path::PathBuf, reason: String },
     /// A run stopped before its end (Ctrl-C): running the same experiment again continues it.

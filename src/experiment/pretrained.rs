@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use super::data::DataSpec;
 use super::runs::Runner;
-use super::study::{Route, StudyRow, StudySpec, StudyTask};
+use super::study_table::{Route, StudyRow, StudyTask, answer};
 use super::{ExperimentError, io};
 use crate::chart::{Series, png};
 use crate::checkpoint::Checkpoint;
 use crate::data::Task;
 use crate::model::{FfnPlan, ModelStats};
-use crate::train::finetune::RunResults;
+use crate::train::finetune::{RunOptions, RunResults};
 use crate::train::pretrain::PretrainConfig;
 use crate::train::pretrain_run::{PretrainOptions, PretrainResults, parse_tokens, tokens_label};
 
@@ -265,31 +265,37 @@ pub fn write_pretrained(table: &PretrainedTable, out: &Path) -> Result<(), Exper
         .map_err(|e| ExperimentError::Chart { path: path.clone(), reason: e.to_string() })
 }
 
-/// Runs (or reuses) the route's pre-trainings and fine-tunings for `tasks` of `spec`, writing
-/// the table into `out` after each task; `on_task` gets each task's rows in the study's shape
-/// (the full model, then every plan and budget), so that `study.json` and the page hold them.
+/// What the route runs: the recipe, the reduced plans, and each task's fine-tuning (its
+/// options, and the reduced plans' learning rate where it has its own).
+pub struct PretrainedRoute<'a> {
+    pub recipe: &'a PretrainRecipe,
+    pub plans: Vec<FfnPlan>,
+    pub glue: PathBuf,
+    pub tasks: Vec<(Task, RunOptions, Option<f64>)>,
+    /// The first seed and how many.
+    pub seed: u64,
+    pub seeds: u64,
+    /// The study's tasks (all of them, also when a part runs now): the pre-training's share
+    /// is divided over them.
+    pub tasks_sharing: usize,
+}
+
+/// Runs (or reuses) the route's pre-trainings and fine-tunings, writing the table into `out`
+/// after each task; `on_task` gets each task's rows in the study's shape (the full model, then
+/// every plan and budget), so that `study.json` and the page hold them.
 pub fn pretrained(
     checkpoint: &Checkpoint,
-    spec: &StudySpec,
-    tasks: &[Task],
-    tasks_sharing: usize,
+    route: &PretrainedRoute<'_>,
     out: &Path,
     runner: &mut Runner<'_>,
     on_task: &mut dyn FnMut(StudyTask) -> Result<(), ExperimentError>,
 ) -> Result<PretrainedTable, ExperimentError> {
-    let recipe = spec.pretrain.as_ref().ok_or_else(|| ExperimentError::Spec("pretrain: the pretrained route needs it (corpus, tokens, ...)".into()))?;
-    let options = recipe.options(spec.seed)?;
+    let recipe = route.recipe;
+    let options = recipe.options(route.seed)?;
     let budgets = recipe.budgets()?;
     let largest = *budgets.last().expect("at least one");
-    let layers = checkpoint.config.num_hidden_layers;
     let full = checkpoint.plan();
-    let mut plans = Vec::new();
-    for p in &spec.plans {
-        let plan = FfnPlan::parse(p, layers)?;
-        if plan != full && !plans.contains(&plan) {
-            plans.push(plan);
-        }
-    }
+    let plans: Vec<FfnPlan> = route.plans.iter().filter(|p| **p != full).cloned().collect();
     let mut table = PretrainedTable {
         title: format!(
             "{} — pre-trained on {} ({} × {} tokens a step, lr {}), budgets {}",
@@ -300,7 +306,7 @@ pub fn pretrained(
             recipe.lr,
             budgets.iter().map(|b| tokens_label(*b)).collect::<Vec<_>>().join(", ")
         ),
-        tasks_sharing,
+        tasks_sharing: route.tasks_sharing,
         pretraining: Vec::new(),
         full: Vec::new(),
         rows: Vec::new(),
@@ -323,14 +329,13 @@ pub fn pretrained(
         });
         pretrainings.push((plan.clone(), dir, r));
     }
-    for &task in tasks {
-        let data = DataSpec { task, dir: Some(spec.glue.clone()), skip_bad_rows: false };
-        let base = spec.options(task)?;
-        let recipe_lr = spec.tasks.iter().find(|(n, _)| Task::parse(n).ok() == Some(task)).and_then(|(_, r)| r.reduced_lr);
+    for (task, base, recipe_lr) in &route.tasks {
+        let (task, recipe_lr) = (*task, *recipe_lr);
+        let data = DataSpec { task, dir: Some(route.glue.clone()), skip_bad_rows: false };
         let task_out = out.join(task.name());
-        let seeds = |n: u64| (0..n).map(move |i| spec.seed + i);
+        let seeds = |n: u64| (0..n).map(move |i| route.seed + i);
         let mut full_runs: Vec<RunResults> = Vec::new();
-        for seed in seeds(spec.seeds) {
+        for seed in seeds(route.seeds) {
             let mut o = base.clone();
             o.train.seed = seed;
             let dir = task_out.join(format!("plan-{}", full.file_stem())).join(format!("seed-{seed}"));
@@ -371,7 +376,7 @@ pub fn pretrained(
             for milestone in &pre.milestones {
                 let model_dir = dir.join(&milestone.dir);
                 let start = Checkpoint::open(&model_dir)?;
-                let n = if milestone.budget == largest { spec.seeds } else { recipe.seeds_below_largest };
+                let n = if milestone.budget == largest { route.seeds } else { recipe.seeds_below_largest.min(route.seeds) };
                 let mut runs = Vec::new();
                 for seed in seeds(n) {
                     let mut o = base.clone();
@@ -387,7 +392,7 @@ pub fn pretrained(
                 let values: Vec<f64> = runs.iter().filter_map(|r| r.best_value).collect();
                 let (m, s) = mean_std(&values);
                 let finetune_seconds = runs.iter().map(|r| r.train_seconds).sum::<f64>() / runs.len().max(1) as f64;
-                let share = milestone.train_seconds / tasks_sharing.max(1) as f64;
+                let share = milestone.train_seconds / route.tasks_sharing.max(1) as f64;
                 let stats = ModelStats::new(&checkpoint.config, plan, base.train.max_len);
                 let fin = finals(&runs);
                 study_rows.push(StudyRow {
@@ -425,7 +430,7 @@ pub fn pretrained(
             }
         }
         write_pretrained(&table, out)?;
-        let answer = super::study::answer(task, &full_row, &study_rows, full.kept().count());
+        let answer = answer(task, &full_row, &study_rows, full.kept().count());
         on_task(StudyTask { task: task.name().into(), metric, full: full_row, rows: study_rows, answer, reference: None })?;
     }
     Ok(table)

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{CompareSpec, HealSpec, compare, write_table};
 use super::data::{DataSpec, TextSpec};
+use super::pretrained::{PretrainRecipe, PretrainedRoute, pretrained};
 use super::runs::Runner;
-use super::study_table::parse_reference_runs;
 pub use super::study_table::{ReferenceRow, Route, StudyRow, StudyTable, StudyTask};
+use super::study_table::{answer, parse_reference_runs};
 use super::table::{CompareTable, PlanSummary};
 use super::{ExperimentError, io};
 use crate::chart::png;
@@ -98,7 +99,7 @@ pub struct StudySpec {
     pub heal: Option<HealRecipe>,
     /// Needed by the `pretrained` route: the corpus and the token budgets.
     #[serde(default)]
-    pub pretrain: Option<super::pretrained::PretrainRecipe>,
+    pub pretrain: Option<PretrainRecipe>,
     /// Distillation of the `from-finetuned` route (layer to layer, from the task's full model).
     #[serde(default = "default_distill")]
     pub distill: DistillConfig,
@@ -343,7 +344,19 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         write_study(&table, out)?;
     }
     if spec.routes.contains(&Route::Pretrained) {
-        let tasks: Vec<Task> = tasks.iter().map(|(t, _)| *t).collect();
+        let recipe = spec.pretrain.as_ref().ok_or_else(|| ExperimentError::Spec("pretrain: the pretrained route needs it (corpus, tokens, ...)".into()))?;
+        let mut route = PretrainedRoute {
+            recipe,
+            plans: plans[1..].to_vec(),
+            glue: spec.glue.clone(),
+            tasks: Vec::new(),
+            seed: spec.seed,
+            seeds: spec.seeds,
+            tasks_sharing: sharing,
+        };
+        for (task, r) in &tasks {
+            route.tasks.push((*task, spec.options(*task)?, r.reduced_lr));
+        }
         // A task the comparison already has gets the pre-trained rows beside its own.
         let mut add = |task: StudyTask| {
             match table.tasks.iter_mut().find(|t| t.task == task.task) {
@@ -352,7 +365,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
             }
             write_study(&table, out)
         };
-        super::pretrained::pretrained(checkpoint, spec, &tasks, sharing, out, runner, &mut add)?;
+        pretrained(checkpoint, &route, out, runner, &mut add)?;
     }
     Ok(table)
 }
@@ -411,43 +424,6 @@ fn summarise_task(task: Task, table: &CompareTable, full: &FfnPlan, tasks_sharin
     let rows: Vec<StudyRow> = table.rows.iter().filter(|r| r.plan != full_name).filter_map(|r| Route::of(r.variant).map(|route| row(r, route))).collect();
     let answer = answer(task, &full_row, &rows, full.kept().count());
     Ok(StudyTask { task: task.name().to_string(), metric: reference.metric.clone(), full: full_row, rows, answer, reference: None })
-}
-
-/// The blocks a plan keeps, from its name (`all` = every layer; `+norm` does not count).
-fn kept_blocks(plan: &str, layers: usize) -> usize {
-    FfnPlan::parse(plan, layers).map(|p| p.kept().count()).unwrap_or(layers)
-}
-
-/// "N of L blocks can go within one point": the reduced row within one point (best dev mean)
-/// that removes the most blocks, ties to the cheaper; or what came closest.
-pub(super) fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> String {
-    let within: Vec<&StudyRow> = rows.iter().filter(|r| r.delta_points >= -1.0).collect();
-    let removed = |r: &StudyRow| layers - kept_blocks(&r.plan, layers).min(layers);
-    let best = within.iter().max_by(|a, b| removed(a).cmp(&removed(b)).then(b.cost_ratio.total_cmp(&a.cost_ratio)));
-    match best {
-        Some(r) => format!(
-            "{task}: {} of {layers} intermediate blocks can go within one point — `{}` ({}) {:+.2} points, {:.2}× the full model's training time{}",
-            removed(r),
-            r.plan,
-            r.route_label(),
-            r.delta_points,
-            r.cost_ratio,
-            if r.cost_ratio < 1.0 { ", cheaper" } else { ", not cheaper" }
-        ),
-        None => {
-            let closest = rows.iter().max_by(|a, b| a.delta_points.total_cmp(&b.delta_points));
-            match closest {
-                Some(r) => format!(
-                    "{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points",
-                    100.0 * full.best_mean,
-                    r.plan,
-                    r.route_label(),
-                    r.delta_points
-                ),
-                None => format!("{task}: no reduced plan in the study"),
-            }
-        }
-    }
 }
 
 /// Writes `study.md`, `study.json` and `study.png` (Δ vs full per task, plan and route, with the

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::results::ResultsError;
 use super::table::{PlanSummary, Variant};
 use crate::chart::BarSeries;
+use crate::data::Task;
+use crate::model::FfnPlan;
 
 /// How a reduced model is made before it is fine-tuned on a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -296,4 +298,41 @@ pub fn parse_study(name: &str, text: &str) -> Result<StudyTable, ResultsError> {
         return Err(ResultsError::Study { name: name.into(), what: "a study with no task".into() });
     }
     Ok(table)
+}
+
+/// The blocks a plan keeps, from its name (`all` = every layer; `+norm` does not count).
+fn kept_blocks(plan: &str, layers: usize) -> usize {
+    FfnPlan::parse(plan, layers).map(|p| p.kept().count()).unwrap_or(layers)
+}
+
+/// "N of L blocks can go within one point": the reduced row within one point (best dev mean)
+/// that removes the most blocks, ties to the cheaper; or what came closest.
+pub fn answer(task: Task, full: &StudyRow, rows: &[StudyRow], layers: usize) -> String {
+    let within: Vec<&StudyRow> = rows.iter().filter(|r| r.delta_points >= -1.0).collect();
+    let removed = |r: &StudyRow| layers - kept_blocks(&r.plan, layers).min(layers);
+    let best = within.iter().max_by(|a, b| removed(a).cmp(&removed(b)).then(b.cost_ratio.total_cmp(&a.cost_ratio)));
+    match best {
+        Some(r) => format!(
+            "{task}: {} of {layers} intermediate blocks can go within one point — `{}` ({}) {:+.2} points, {:.2}× the full model's training time{}",
+            removed(r),
+            r.plan,
+            r.route_label(),
+            r.delta_points,
+            r.cost_ratio,
+            if r.cost_ratio < 1.0 { ", cheaper" } else { ", not cheaper" }
+        ),
+        None => {
+            let closest = rows.iter().max_by(|a, b| a.delta_points.total_cmp(&b.delta_points));
+            match closest {
+                Some(r) => format!(
+                    "{task}: no reduced plan stays within one point of the full model ({:.2}); closest `{}` ({}) {:+.2} points",
+                    100.0 * full.best_mean,
+                    r.plan,
+                    r.route_label(),
+                    r.delta_points
+                ),
+                None => format!("{task}: no reduced plan in the study"),
+            }
+        }
+    }
 }
