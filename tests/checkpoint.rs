@@ -15,26 +15,13 @@ use serde_json::Value;
 use undivided::Checkpoint;
 use undivided::checkpoint::{bert_to_safetensors, classifier_to_safetensors, load_bert, load_classifier, write_checkpoint};
 use undivided::error::CheckpointError;
-use undivided::model::{BertConfig, BertInput, FfnPlan, ForwardOptions};
+use undivided::model::{BertConfig, FfnPlan, ForwardOptions};
+
+use common::{expected, floats, tiny_input};
 
 fn tiny() -> Checkpoint {
     let dir = common::tiny_checkpoint_dir();
     Checkpoint::open(dir.path()).unwrap()
-}
-
-fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(common::tiny_dir().join("expected.json")).unwrap()).unwrap()
-}
-
-fn tiny_input(device: &Device) -> BertInput {
-    let e = expected();
-    let rows = |k: &str| -> Vec<i64> { e[k].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect() };
-    let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(rows(k), [2, 10]), device);
-    BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") }
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
 /// Rewrites a safetensors file through `edit`, which may rename, drop, add or reshape tensors.
@@ -52,21 +39,6 @@ fn load(bytes: &[u8], config: &BertConfig, plan: &str) -> Result<undivided::Bert
     let device = Device::flex();
     let plan = FfnPlan::parse(plan, config.num_hidden_layers).unwrap();
     load_bert(bytes, Path::new("ckpt/model.safetensors"), config, &plan, &device).map(|(m, _)| m)
-}
-
-#[test]
-fn tiny_model_matches_pytorch_full_and_reduced() {
-    let device = Device::flex();
-    let checkpoint = tiny();
-    for (plan, want) in expected()["plans"].as_object().unwrap() {
-        let plan = FfnPlan::parse(plan, 3).unwrap();
-        let (model, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
-        let out = model.forward(tiny_input(&device), ForwardOptions::default());
-        let d = common::max_abs_diff(&common::to_vec(out.last_hidden_state), &floats(&want["last_hidden_state"]));
-        assert!(d < 1e-4, "plan {plan}: last_hidden_state differs by {d}");
-        let d = common::max_abs_diff(&common::to_vec(out.pooler_output), &floats(&want["pooler_output"]));
-        assert!(d < 1e-4, "plan {plan}: pooler_output differs by {d}");
-    }
 }
 
 #[test]
@@ -291,14 +263,6 @@ fn classifier_round_trip_and_new_head() {
 }
 
 #[test]
-fn bert_base_parameter_counts() {
-    let device = Device::flex();
-    let config = BertConfig::bert_base();
-    assert_eq!(config.init(&device).num_params(), 109_482_240);
-    assert_eq!(config.init_with_plan(&FfnPlan::none(12), &device).num_params(), 52_794_624);
-}
-
-#[test]
 fn missing_files_and_bad_config_are_clear_errors() {
     let dir = common::tiny_checkpoint_dir();
     std::fs::remove_file(dir.path().join("vocab.txt")).unwrap();
@@ -501,37 +465,4 @@ fn the_f16_default_model_stays_close_to_the_f32_one() {
         let pooled = common::max_abs_diff(&common::to_vec(x.pooler_output), &common::to_vec(y.pooler_output));
         assert!(hidden < 5e-3 && pooled < 1e-3, "{text}: hidden {hidden}, pooled {pooled}");
     }
-}
-
-/// `--precision f16` (issue 23): MiniLM computing in half precision on wgpu (lavapipe here has
-/// Vulkan's `shaderFloat16`) stays within 1e-2 of f32 on hidden states and 2e-3 on the pooled
-/// output (measured: 5.1e-3 on hidden states up to 5.2, 5.9e-4 pooled), for the full model and a
-/// reduced plan, with a padded batch; its outputs come back as f32 and a classifier's logits too.
-/// The CPU backend refuses it by name.
-#[test]
-fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
-    use burn::tensor::DType;
-    use undivided::model::precision::{self, Precision, PrecisionError};
-    let checkpoint = Checkpoint::open(common::minilm_dir()).unwrap();
-    let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
-    let texts = ["a gripping, beautifully acted film", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich, and then some more words"];
-    let batch = checkpoint.tokenizer.encode_batch(&texts.map(|t| undivided::TextInput::Single(t.into()))).unwrap();
-    for plan in ["all", "0,5+norm"] {
-        let plan = FfnPlan::parse(plan, 6).unwrap();
-        let (full, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
-        let half = precision::cast(full.clone(), Precision::F16, &device).unwrap();
-        assert_eq!(half.pooler.dense.weight.val().dtype(), DType::F16);
-        let (x, y) = (full.forward(batch.to_input(&device), ForwardOptions::default()), half.forward(batch.to_input(&device), ForwardOptions::default()));
-        assert_eq!((y.last_hidden_state.dtype(), y.pooler_output.dtype()), (DType::F32, DType::F32));
-        let hidden = common::max_abs_diff(&common::to_vec(x.last_hidden_state), &common::to_vec(y.last_hidden_state));
-        let pooled = common::max_abs_diff(&common::to_vec(x.pooler_output), &common::to_vec(y.pooler_output));
-        assert!(hidden < 1e-2 && pooled < 2e-3, "plan `{plan}`: hidden {hidden}, pooled {pooled}");
-        assert!(hidden > 0.0, "plan `{plan}`: f16 should round somewhere");
-    }
-    let (classifier, _) = checkpoint.load_classifier(None, &device).unwrap();
-    let logits = precision::cast(classifier, Precision::F16, &device).unwrap().forward(batch.to_input(&device));
-    assert_eq!(logits.dtype(), DType::F32);
-    assert!(common::to_vec(logits).iter().all(|v| v.is_finite()));
-    let (cpu, _) = checkpoint.load_bert(None, &Device::flex()).unwrap();
-    assert!(matches!(precision::cast(cpu, Precision::F16, &Device::flex()), Err(PrecisionError::NotOnCpu)));
 }

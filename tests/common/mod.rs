@@ -121,3 +121,21 @@ impl undivided::train::finetune::Observer for StopAt {
         self.0 == 0
     }
 }
+
+/// The tiny model's PyTorch outputs (`expected.json`, scripts/make_reference.py).
+pub fn expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(tiny_dir().join("expected.json")).unwrap()).unwrap()
+}
+
+/// The padded two-row batch of `expected.json` as model input.
+pub fn tiny_input(device: &burn::tensor::Device) -> undivided::model::BertInput {
+    let e = expected();
+    let rows = |k: &str| -> Vec<i64> { e[k].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect() };
+    let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(rows(k), [2, 10]), device);
+    undivided::model::BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") }
+}
+
+/// A JSON array of numbers as f32.
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}

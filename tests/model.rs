@@ -1,0 +1,72 @@
+//! The model itself: outputs equal to PyTorch's for full and reduced plans, parameter counts,
+//! and f16 compute on wgpu.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use common::{expected, floats, tiny_input};
+use undivided::Checkpoint;
+use undivided::model::{BertConfig, FfnPlan, ForwardOptions};
+
+fn tiny() -> Checkpoint {
+    let dir = common::tiny_checkpoint_dir();
+    Checkpoint::open(dir.path()).unwrap()
+}
+
+#[test]
+fn tiny_model_matches_pytorch_full_and_reduced() {
+    let device = Device::flex();
+    let checkpoint = tiny();
+    for (plan, want) in expected()["plans"].as_object().unwrap() {
+        let plan = FfnPlan::parse(plan, 3).unwrap();
+        let (model, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
+        let out = model.forward(tiny_input(&device), ForwardOptions::default());
+        let d = common::max_abs_diff(&common::to_vec(out.last_hidden_state), &floats(&want["last_hidden_state"]));
+        assert!(d < 1e-4, "plan {plan}: last_hidden_state differs by {d}");
+        let d = common::max_abs_diff(&common::to_vec(out.pooler_output), &floats(&want["pooler_output"]));
+        assert!(d < 1e-4, "plan {plan}: pooler_output differs by {d}");
+    }
+}
+
+#[test]
+fn bert_base_parameter_counts() {
+    let device = Device::flex();
+    let config = BertConfig::bert_base();
+    assert_eq!(config.init(&device).num_params(), 109_482_240);
+    assert_eq!(config.init_with_plan(&FfnPlan::none(12), &device).num_params(), 52_794_624);
+}
+
+/// `--precision f16` (issue 23): MiniLM computing in half precision on wgpu (lavapipe here has
+/// Vulkan's `shaderFloat16`) stays within 1e-2 of f32 on hidden states and 2e-3 on the pooled
+/// output (measured: 5.1e-3 on hidden states up to 5.2, 5.9e-4 pooled), for the full model and a
+/// reduced plan, with a padded batch; its outputs come back as f32 and a classifier's logits too.
+/// The CPU backend refuses it by name.
+#[test]
+fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
+    use burn::tensor::DType;
+    use undivided::model::precision::{self, Precision, PrecisionError};
+    let checkpoint = Checkpoint::open(common::minilm_dir()).unwrap();
+    let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
+    let texts = ["a gripping, beautifully acted film", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich, and then some more words"];
+    let batch = checkpoint.tokenizer.encode_batch(&texts.map(|t| undivided::TextInput::Single(t.into()))).unwrap();
+    for plan in ["all", "0,5+norm"] {
+        let plan = FfnPlan::parse(plan, 6).unwrap();
+        let (full, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
+        let half = precision::cast(full.clone(), Precision::F16, &device).unwrap();
+        assert_eq!(half.pooler.dense.weight.val().dtype(), DType::F16);
+        let (x, y) = (full.forward(batch.to_input(&device), ForwardOptions::default()), half.forward(batch.to_input(&device), ForwardOptions::default()));
+        assert_eq!((y.last_hidden_state.dtype(), y.pooler_output.dtype()), (DType::F32, DType::F32));
+        let hidden = common::max_abs_diff(&common::to_vec(x.last_hidden_state), &common::to_vec(y.last_hidden_state));
+        let pooled = common::max_abs_diff(&common::to_vec(x.pooler_output), &common::to_vec(y.pooler_output));
+        assert!(hidden < 1e-2 && pooled < 2e-3, "plan `{plan}`: hidden {hidden}, pooled {pooled}");
+        assert!(hidden > 0.0, "plan `{plan}`: f16 should round somewhere");
+    }
+    let (classifier, _) = checkpoint.load_classifier(None, &device).unwrap();
+    let logits = precision::cast(classifier, Precision::F16, &device).unwrap().forward(batch.to_input(&device));
+    assert_eq!(logits.dtype(), DType::F32);
+    assert!(common::to_vec(logits).iter().all(|v| v.is_finite()));
+    let (cpu, _) = checkpoint.load_bert(None, &Device::flex()).unwrap();
+    assert!(matches!(precision::cast(cpu, Precision::F16, &Device::flex()), Err(PrecisionError::NotOnCpu)));
+}
