@@ -231,3 +231,203 @@ fn results_compare_and_index_json() {
     fuzz("compare.json / results.json", &[compare, results], |b| parse_results("x.json", &text(b)).is_ok());
     fuzz("index.json", &[index], |b| parse_index("index.json", &text(b)).is_ok());
 }
+
+/// Hostile values for a numeric or path flag.
+const FLAG_VALUES: &[&str] = &[
+    "0",
+    "-1",
+    "1",
+    "18446744073709551615",
+    "18446744073709551616",
+    "9223372036854775807",
+    "4294967296",
+    "1e308",
+    "1e-308",
+    "NaN",
+    "inf",
+    "-inf",
+    "",
+    "0x10",
+    "1_000",
+    "/dev/zero",
+    "/nonexistent/x",
+    "/",
+    ".",
+    "..",
+    "\u{200b}",
+];
+
+/// The command line: every subcommand's numeric and path flags get hostile values, one flag at a
+/// time on a command that is otherwise short (the tiny model, one step), and the binary must exit
+/// with a message — never a panic (exit 101), an abort (a signal) or a hang (60 s). The suite runs
+/// 60 invocations; `UNDIVIDED_FUZZ_CLI=N` runs N (every flag × value is 20 × 50 or so).
+#[test]
+fn command_line_flags_never_panic() {
+    let model = common::tiny_checkpoint_dir();
+    let m = model.path().to_str().unwrap().to_string();
+    let out = common::tempdir();
+    let o = |name: &str| out.path().join(name).to_str().unwrap().to_string();
+    let corpus = common::root().join("../shared/corpus").to_str().unwrap().to_string();
+    // (command before the flag, the flags that get hostile values)
+    let commands: Vec<(Vec<String>, &[&str])> = vec![
+        (
+            vec![
+                "finetune".into(),
+                m.clone(),
+                "--steps".into(),
+                "1".into(),
+                "--batch-size".into(),
+                "4".into(),
+                "--max-len".into(),
+                "16".into(),
+                "--out".into(),
+                o("ft"),
+            ],
+            &[
+                "--steps",
+                "--epochs",
+                "--batch-size",
+                "--max-len",
+                "--lr",
+                "--warmup-ratio",
+                "--weight-decay",
+                "--max-grad-norm",
+                "--dropout",
+                "--seed",
+                "--eval-every",
+                "--save-every",
+                "--data",
+                "--out",
+            ],
+        ),
+        (
+            vec![
+                "heal".into(),
+                m.clone(),
+                "--keep-ffn".into(),
+                "1".into(),
+                "--text".into(),
+                "data/sample/train.tsv".into(),
+                "--text-task".into(),
+                "sst2".into(),
+                "--heal-steps".into(),
+                "1".into(),
+                "--out".into(),
+                o("heal"),
+            ],
+            &[
+                "--heal-steps",
+                "--heal-epochs",
+                "--heal-batch-size",
+                "--heal-max-len",
+                "--heal-lr",
+                "--hidden-weight",
+                "--attention-weight",
+                "--heal-seed",
+                "--text",
+            ],
+        ),
+        (
+            vec![
+                "pretrain".into(),
+                m.clone(),
+                "--keep-ffn".into(),
+                "1".into(),
+                "--corpus".into(),
+                corpus,
+                "--tokens".into(),
+                "64".into(),
+                "--batch-size".into(),
+                "4".into(),
+                "--max-len".into(),
+                "16".into(),
+                "--out".into(),
+                o("pt"),
+            ],
+            &[
+                "--tokens",
+                "--milestones",
+                "--batch-size",
+                "--max-len",
+                "--lr",
+                "--held-out",
+                "--mlm-weight",
+                "--mask-prob",
+                "--seed",
+                "--save-every",
+                "--corpus",
+                "--valid",
+            ],
+        ),
+        (
+            vec![
+                "bench".into(),
+                m.clone(),
+                "--iters".into(),
+                "1".into(),
+                "--warmup".into(),
+                "0".into(),
+                "--batch".into(),
+                "2".into(),
+                "--seq-len".into(),
+                "8".into(),
+            ],
+            &["--batch", "--seq-len", "--iters", "--warmup", "--limit", "--data"],
+        ),
+        (vec!["info".into(), m.clone()], &["--seq-len", "--keep-ffn"]),
+        (
+            vec![
+                "compare".into(),
+                m.clone(),
+                "--plans".into(),
+                "all;1".into(),
+                "--steps".into(),
+                "1".into(),
+                "--batch-size".into(),
+                "4".into(),
+                "--max-len".into(),
+                "16".into(),
+                "--out".into(),
+                o("cmp"),
+            ],
+            &["--seeds", "--seed", "--reduced-lr", "--steps"],
+        ),
+        (vec!["cache".into()], &["--repo"]),
+    ];
+    let cases: Vec<(Vec<String>, String)> = commands
+        .iter()
+        .flat_map(|(base, flags)| flags.iter().flat_map(move |flag| FLAG_VALUES.iter().map(move |v| (base.clone(), format!("{flag}={v}")))))
+        .collect();
+    let n: usize = std::env::var("UNDIVIDED_FUZZ_CLI").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let mut rng = Rng::new(20_261_206);
+    for _ in 0..n.min(cases.len() * 4) {
+        let (base, flag) = &cases[rng.below(cases.len())];
+        let mut args = base.clone();
+        args.push(flag.clone());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_undivided"))
+            .args(&args)
+            .current_dir(common::root())
+            .env("UNDIVIDED_CACHE", out.path().join("cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("`undivided {}` did not end in 60 s", args.join(" "));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(status.code() != Some(101) && status.signal().is_none() && !err.contains("panicked"), "`undivided {}`: {status:?}\n{err}", args.join(" "));
+        assert!(status.success() || err.contains("error"), "`undivided {}` failed without saying why: {err}", args.join(" "));
+        let _ = std::fs::remove_dir_all(out.path().join("ft"));
+    }
+}

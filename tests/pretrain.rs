@@ -265,6 +265,10 @@ fn bad_corpora_and_budgets_are_refused_by_name() {
     let err = attempt(latin1.path(), 64 * 64).unwrap_err();
     assert!(err.contains("train-01.txt:2") && err.contains("not UTF-8"), "{err}");
 
+    // A file with no line ends (a device, a binary) ends with an error, not a read forever.
+    let err = undivided::data::corpus::pack_file(Path::new("/dev/zero"), &teacher.tokenizer, 16, 4).unwrap_err().to_string();
+    assert!(err.contains("/dev/zero") && err.contains("NUL"), "{err}");
+
     // An empty shard is skipped and the run goes on.
     let with_empty = toy_corpus(2);
     std::fs::write(with_empty.path().join("train-05.txt"), "\n\n").unwrap();

@@ -45,9 +45,12 @@ fn a_second_writer_is_refused_and_a_dead_holder_blocks_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the first run holds the lock and has said who it is.
     let started = Instant::now();
-    while !std::fs::read_to_string(out.path().join(".lock")).is_ok_and(|t| t.contains("\"pid\"")) {
+    // Wait until the first run holds the lock and is stepping (its log has a line): from then on it
+    // writes nothing new into the folder until its end.
+    while !std::fs::read_to_string(out.path().join(".lock")).is_ok_and(|t| t.contains("\"pid\""))
+        || !std::fs::read_to_string(out.path().join("log.jsonl")).is_ok_and(|t| t.contains("\"step\""))
+    {
         assert!(started.elapsed() < Duration::from_secs(120), "the first run never took its lock");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -28,6 +28,9 @@ pub const WINDOW: usize = 4096;
 /// comes near it, and a binary file read as text must not grow without bound.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
+/// The most bytes skipped of one over-long line before the file is refused.
+pub const MAX_SKIP_BYTES: usize = 64 << 20;
+
 /// What is wrong with a corpus folder or one of its files.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
@@ -217,11 +220,26 @@ impl Lines {
                 return Ok(None);
             }
             if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
-                // Over-long: skip to the end of the line in bounded pieces.
+                // Over-long: skip to the end of the line in bounded pieces — but not forever (a
+                // device such as /dev/zero, or a binary file, has no line ends).
                 self.skipped += 1;
+                let mut skipped = self.buf.len();
                 loop {
+                    if self.buf.contains(&0) {
+                        return Err(CorpusError::Binary { path: self.path.clone(), line: self.line });
+                    }
+                    if skipped > MAX_SKIP_BYTES {
+                        return Err(CorpusError::Io {
+                            path: self.path.clone(),
+                            source: std::io::Error::other(format!(
+                                "line {}: over {MAX_SKIP_BYTES} bytes without a line end; expected one paragraph a line",
+                                self.line
+                            )),
+                        });
+                    }
                     self.buf.clear();
                     let n = (&mut self.reader).take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut self.buf).map_err(io(&self.path))?;
+                    skipped += n;
                     if n == 0 || self.buf.last() == Some(&b'\n') {
                         break;
                     }
@@ -381,7 +399,7 @@ impl CorpusStream {
     /// The shard order of pass `pass` (a permutation of the shards, from the seed).
     pub fn shard_order(&self, pass: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.corpus.shards.len()).collect();
-        shuffle(&mut order, mix(self.seed, &[0x5348_4152_44, pass as u64]));
+        shuffle(&mut order, mix(self.seed, &[0x0053_4841_5244, pass as u64]));
         order
     }
 
@@ -446,7 +464,7 @@ impl CorpusStream {
         if window.is_empty() {
             return Ok(false);
         }
-        let key = mix(self.seed, &[0x57_494e_444f_57, self.position.pass as u64, self.position.shard as u64, self.window_index as u64]);
+        let key = mix(self.seed, &[0x5749_4e44_4f57, self.position.pass as u64, self.position.shard as u64, self.window_index as u64]);
         shuffle(&mut window, key);
         self.window = window;
         self.window_next = 0;

@@ -87,10 +87,11 @@ impl RunOptions {
     /// Checks every setting's range (the optimiser's, the run's length, dropout).
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.train.validate()?;
-        SettingsError::check(self.epochs > 0 || self.max_steps.is_some(), "--epochs", "at least 1")?;
-        SettingsError::check(self.max_steps != Some(0), "--steps", "at least 1")?;
+        SettingsError::check((self.epochs > 0 || self.max_steps.is_some()) && self.epochs <= MAX_EPOCHS, "--epochs", "1 to 10000")?;
+        SettingsError::check(self.max_steps.is_none_or(|s| (1..=MAX_STEPS).contains(&s)), "--steps", "1 to 100000000")?;
+        SettingsError::check(self.eval_every <= MAX_STEPS && self.save_every <= MAX_STEPS, "--eval-every / --save-every", "0 to 100000000 steps")?;
         SettingsError::check(self.dropout.is_none_or(|p| (0.0..1.0).contains(&p)), "--dropout", "a probability in [0, 1)")?;
-        SettingsError::check(self.eval_batch_size > 0, "eval batch size", "at least 1")
+        SettingsError::check((1..=4096).contains(&self.eval_batch_size), "eval batch size", "1 to 4096")
     }
 
     /// When the run evaluates and saves.
@@ -98,6 +99,11 @@ impl RunOptions {
         Schedule { eval_every: self.eval_every, save_every: self.save_every }
     }
 }
+
+/// The most epochs and steps a run takes (far past any GLUE recipe; a typo of a few digits more
+/// is refused rather than run for a year).
+pub const MAX_EPOCHS: usize = 10_000;
+pub const MAX_STEPS: usize = 100_000_000;
 
 /// The outcome of a run, also written to `results.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -37,7 +37,7 @@ impl HealConfig {
     /// Checks every setting's range; the CLI and the page both call it before any work.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let non_negative = |x: f64| x >= 0.0 && x.is_finite();
-        SettingsError::check(self.lr > 0.0 && self.lr.is_finite(), "--heal-lr", "a positive number")?;
+        SettingsError::check(self.lr > 0.0 && self.lr <= 1.0, "--heal-lr", "a positive number up to 1")?;
         SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "healing warm-up ratio", "a fraction in [0, 1)")?;
         SettingsError::check(non_negative(self.weight_decay), "healing weight decay", "a non-negative number")?;
         SettingsError::check(non_negative(self.max_grad_norm), "healing max gradient norm", "a non-negative number (0: no clipping)")?;

@@ -55,10 +55,15 @@ impl HealOptions {
     /// Checks every setting's range (the optimiser's, the run's length and batches).
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.config.validate()?;
-        SettingsError::check(self.batch_size > 0, "--heal-batch-size", "at least 1")?;
-        SettingsError::check(self.max_len >= 3, "--heal-max-len", "at least 3 tokens")?;
-        SettingsError::check(self.epochs > 0 || self.max_steps.is_some(), "--heal-epochs", "at least 1")?;
-        SettingsError::check(self.max_steps != Some(0), "--heal-steps", "at least 1")
+        SettingsError::check((1..=4096).contains(&self.batch_size), "--heal-batch-size", "1 to 4096")?;
+        SettingsError::check((3..=4096).contains(&self.max_len), "--heal-max-len", "3 to 4096 tokens")?;
+        SettingsError::check((self.epochs > 0 || self.max_steps.is_some()) && self.epochs <= super::finetune::MAX_EPOCHS, "--heal-epochs", "1 to 10000")?;
+        SettingsError::check(self.max_steps.is_none_or(|s| (1..=super::finetune::MAX_STEPS).contains(&s)), "--heal-steps", "1 to 100000000")?;
+        SettingsError::check(
+            self.eval_every <= super::finetune::MAX_STEPS && self.save_every <= super::finetune::MAX_STEPS,
+            "--heal-eval-every / --heal-save-every",
+            "0 to 100000000 steps",
+        )
     }
 
     /// When the run evaluates the held-out losses and saves.

@@ -77,6 +77,7 @@ impl PretrainOptions {
         SettingsError::check((1..=4096).contains(&self.batch_size), "--batch-size", "1 to 4096 sequences")?;
         SettingsError::check((8..=4096).contains(&self.max_len), "--max-len", "8 to 4096 tokens (at most the model's max_position_embeddings)")?;
         SettingsError::check((1..=100_000).contains(&self.held_out), "--held-out", "1 to 100000 sequences")?;
+        SettingsError::check(self.save_every <= super::finetune::MAX_STEPS, "--save-every", "0 to 100000000 steps")?;
         SettingsError::check(self.tokens <= MAX_TOKENS, "--tokens", "at most 1000G tokens")?;
         SettingsError::check(self.total_steps() >= 1, "--tokens", "at least one batch (--batch-size × --max-len tokens)")?;
         SettingsError::check(
