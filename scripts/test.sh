@@ -11,8 +11,9 @@ bash scripts/setup.sh
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/undivided-xdg}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
-echo "== formatting (cargo fmt --check; rustfmt.toml)"
+echo "== formatting and lints (cargo fmt --check; cargo clippy -D warnings)"
 cargo fmt --all --check
+cargo clippy --all-targets -- -D warnings
 
 echo "== native tests (cargo test)"
 cargo test --workspace --all-targets

@@ -123,7 +123,8 @@ fn a_malformed_study_file_is_refused_by_name() {
     let tmp = common::tempdir();
     let model = common::tiny_checkpoint_dir();
     glue(tmp.path());
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|v| v["tasks"]["sst2"]["epoch"] = 3.into()), "unknown field `epoch`"),
         (Box::new(|v| v["tasks"]["sst3"] = serde_json::json!({})), "tasks: unknown task `sst3`"),
         (Box::new(|v| v["plans"] = serde_json::json!(["0,9"])), "plans:"),

@@ -105,7 +105,7 @@ fn a_batch_in_slices_gives_the_whole_batch_loss_and_gradients() {
     rows.sort_by_key(|&i| data.rows[i].input_ids.len());
     let rows: Vec<usize> = rows.into_iter().step_by(3).collect();
     let batch = data.batch(&rows, checkpoint.tokenizer.pad_id());
-    let labels: Vec<_> = rows.iter().map(|&i| data.labels[i].clone()).collect();
+    let labels: Vec<_> = rows.iter().map(|&i| data.labels[i]).collect();
     let (first, last) = (batch.rows(0..batch.batch_size / 2).real_tokens(), batch.rows(batch.batch_size / 2..batch.batch_size).real_tokens());
     assert_ne!(first * 2, first + last, "the halves should differ in real tokens");
 

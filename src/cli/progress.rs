@@ -59,7 +59,7 @@ impl Observer for ProgressObserver {
     }
     fn on_step(&mut self, state: Progress, loss: f32, examples_per_s: f64) {
         // Without a terminal (logs, CI) the bar is hidden: print a line now and then instead.
-        if self.bar.is_hidden() && (state.step % 50 == 0 || state.step == state.total_steps) {
+        if self.bar.is_hidden() && (state.step.is_multiple_of(50) || state.step == state.total_steps) {
             eprintln!("{} step {}/{}: loss {loss:.4}, {examples_per_s:.1} {}/s", self.label, state.step, state.total_steps, self.unit);
         }
         self.bar.set_position(state.step as u64);

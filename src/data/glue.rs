@@ -272,10 +272,10 @@ pub fn parse_tsv_bytes(task: Task, bytes: &[u8], path: &Path, skip_bad: bool) ->
         }
         let parsed = (|| {
             let fields: Vec<&str> = line?.split('\t').collect();
-            if let Some(w) = width {
-                if fields.len() != w {
-                    return Err(format!("expected {w} tab-separated columns, found {}", fields.len()));
-                }
+            if let Some(w) = width
+                && fields.len() != w
+            {
+                return Err(format!("expected {w} tab-separated columns, found {}", fields.len()));
             }
             let text_a = fields[columns[0]].trim();
             if !visible(text_a) {

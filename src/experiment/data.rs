@@ -25,9 +25,13 @@ pub struct DataSpec {
     pub skip_bad_rows: bool,
 }
 
+/// A task's training set, its named dev set(s) (MNLI has two) and a warning line for each set
+/// that skipped rows.
+pub type LoadedTask = (Dataset, Vec<(String, Dataset)>, Vec<String>);
+
 impl DataSpec {
     /// The training set and the dev set(s), with a warning line for each set that skipped rows.
-    pub fn load(&self) -> Result<(Dataset, Vec<(String, Dataset)>, Vec<String>), ExperimentError> {
+    pub fn load(&self) -> Result<LoadedTask, ExperimentError> {
         let Some(dir) = &self.dir else {
             if self.task != Task::Sst2 {
                 return Err(ExperimentError::Spec(format!("--data is required for {} (only SST-2 has a built-in sample)", self.task)));

@@ -151,7 +151,7 @@ impl BertConfig {
         within("max_position_embeddings", self.max_position_embeddings, limits::POSITIONS)?;
         within("type_vocab_size", self.type_vocab_size, limits::TYPES)?;
         within("num_attention_heads", self.num_attention_heads, self.hidden_size)?;
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return field("num_attention_heads", format!("a positive divisor of hidden_size ({})", self.hidden_size));
         }
         if self.pad_token_id >= self.vocab_size {
@@ -178,15 +178,15 @@ impl BertConfig {
             if let Some(key) = map.keys().find(|k| k.parse::<usize>().ok().is_none_or(|i| i >= n || i.to_string() != **k)) {
                 return field("id2label", format!("keys exactly \"0\" to \"{}\" (one per label), found \"{key}\"", n - 1));
             }
-        } else if let Some(n) = self.extra.get("num_labels") {
-            if n.as_u64().is_none_or(|n| n == 0 || n as usize > limits::LABELS) {
-                return field("num_labels", format!("1 to {} labels, found {n}", limits::LABELS));
-            }
+        } else if let Some(n) = self.extra.get("num_labels")
+            && n.as_u64().is_none_or(|n| n == 0 || n as usize > limits::LABELS)
+        {
+            return field("num_labels", format!("1 to {} labels, found {n}", limits::LABELS));
         }
-        if let Some(layers) = &self.ffn_layers {
-            if let Some(&bad) = layers.iter().find(|&&l| l >= self.num_hidden_layers) {
-                return field("ffn_layers", format!("layer indices below num_hidden_layers ({}), found {bad}", self.num_hidden_layers));
-            }
+        if let Some(layers) = &self.ffn_layers
+            && let Some(&bad) = layers.iter().find(|&&l| l >= self.num_hidden_layers)
+        {
+            return field("ffn_layers", format!("layer indices below num_hidden_layers ({}), found {bad}", self.num_hidden_layers));
         }
         Ok(())
     }

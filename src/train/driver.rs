@@ -155,7 +155,7 @@ pub fn drive<J: Job + ?Sized>(
         cursor.advance(examples, started.elapsed().as_secs_f64());
         let rate = window.add(examples);
         observer.on_step(cursor.progress(), loss, rate);
-        if cursor.step % LOG_EVERY == 0 || cursor.step == 1 {
+        if cursor.step.is_multiple_of(LOG_EVERY) || cursor.step == 1 {
             let mut line = json!({"step": cursor.step, "epoch": cursor.epoch, "loss": loss, "examples_per_s": rate});
             line.as_object_mut().expect("an object").extend(job.log_fields());
             log.write(line)?;
