@@ -36,7 +36,8 @@ impl TrainConfig {
         let non_negative = |x: f64| x >= 0.0 && x.is_finite();
         SettingsError::check((1..=4096).contains(&self.batch_size), "--batch-size", "1 to 4096 examples")?;
         SettingsError::check((3..=4096).contains(&self.max_len), "--max-len", "3 to 4096 tokens ([CLS], one token, [SEP]; at most the model's positions)")?;
-        SettingsError::check(positive(self.lr) && self.lr <= 1.0, "--lr", "a positive number up to 1")?;
+        // No upper bound: a huge rate is how a diverging run (and its NaN stop) is reproduced.
+        SettingsError::check(positive(self.lr), "--lr", "a positive, finite number")?;
         SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "--warmup-ratio", "a fraction in [0, 1)")?;
         SettingsError::check(non_negative(self.weight_decay), "--weight-decay", "a non-negative number")?;
         SettingsError::check(non_negative(self.max_grad_norm), "--max-grad-norm", "a non-negative number (0: no clipping)")?;
