@@ -134,7 +134,7 @@ fn a_malformed_study_file_is_refused_by_name() {
         (Box::new(|v| v["seed"] = u64::MAX.into()), "the last seed would pass 2^64"),
         (Box::new(|v| v["routes"] = serde_json::json!(["pretrained"])), "pretrain: the pretrained route needs it"),
         (Box::new(|v| v["pretrain"] = serde_json::json!({"corpus": "x", "tokens": ["12Q"]})), "pretrain.tokens: `12Q`"),
-        (Box::new(|v| v["tasks"]["cola"]["lr"] = (-1.0).into()), "tasks.cola: --lr: expected a positive number"),
+        (Box::new(|v| v["tasks"]["cola"]["lr"] = (-1.0).into()), "tasks.cola: --lr: expected a positive, finite number"),
         (Box::new(|v| v["routes"] = serde_json::json!([])), "routes: expected at least one"),
     ];
     for (i, (edit, expected)) in cases.iter().enumerate() {
