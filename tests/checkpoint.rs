@@ -15,7 +15,7 @@ use serde_json::Value;
 use undivided::Checkpoint;
 use undivided::checkpoint::{bert_to_safetensors, classifier_to_safetensors, load_bert, load_classifier, write_checkpoint};
 use undivided::error::CheckpointError;
-use undivided::model::{BertConfig, FfnPlan, ForwardOptions};
+use undivided::model::{BertConfig, FfnPlan, ForwardConfig};
 
 use common::{expected, floats, tiny_input};
 
@@ -85,7 +85,7 @@ fn assert_reopens_as(dir: &Path, plan: &FfnPlan, num_params: usize) {
     let (model, _) = back.load_bert(None, &device).unwrap();
     assert_eq!(model.plan(), *plan);
     assert_eq!(model.num_params(), num_params);
-    let a = common::to_vec(model.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
+    let a = common::to_vec(model.forward(tiny_input(&device), ForwardConfig::default()).last_hidden_state);
     let b = floats(&expected()["plans"][plan.to_string()]["last_hidden_state"]);
     assert!(common::max_abs_diff(&a, &b) < 1e-4);
 }
@@ -120,8 +120,8 @@ fn bert_prefix_and_gamma_beta_names_load() {
     let a = load(&renamed, &checkpoint.config, "all").unwrap();
     let b = load(&checkpoint.weights, &checkpoint.config, "all").unwrap();
     let device = Device::flex();
-    let pa = common::to_vec(a.forward(tiny_input(&device), ForwardOptions::default()).pooler_output);
-    let pb = common::to_vec(b.forward(tiny_input(&device), ForwardOptions::default()).pooler_output);
+    let pa = common::to_vec(a.forward(tiny_input(&device), ForwardConfig::default()).pooler_output);
+    let pb = common::to_vec(b.forward(tiny_input(&device), ForwardConfig::default()).pooler_output);
     assert_eq!(pa, pb);
 }
 
@@ -406,8 +406,8 @@ fn f16_copies_are_half_the_size_and_agree_with_f32() {
     let device = Device::flex();
     let full = load(&checkpoint.weights, &checkpoint.config, "all").unwrap();
     let halved = load(&f16, &checkpoint.config, "all").unwrap();
-    let a = common::to_vec(full.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
-    let b = common::to_vec(halved.forward(tiny_input(&device), ForwardOptions::default()).last_hidden_state);
+    let a = common::to_vec(full.forward(tiny_input(&device), ForwardConfig::default()).last_hidden_state);
+    let b = common::to_vec(halved.forward(tiny_input(&device), ForwardConfig::default()).last_hidden_state);
     let diff = common::max_abs_diff(&a, &b);
     assert!(diff > 0.0 && diff < 1e-2, "max |diff| of hidden states {diff}");
     // A weight past f16's range is refused by name, not written as infinity.
@@ -459,7 +459,7 @@ fn the_f16_default_model_stays_close_to_the_f32_one() {
     let (b, _) = half.load_bert(None, &device).unwrap();
     for text in ["a gripping, beautifully acted film", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich"] {
         let batch = full.tokenizer.encode(&undivided::TextInput::Single(text.into())).unwrap();
-        let out = |m: &undivided::BertModel| m.forward(batch.to_input(&device), ForwardOptions::default());
+        let out = |m: &undivided::BertModel| m.forward(batch.to_input(&device), ForwardConfig::default());
         let (x, y) = (out(&a), out(&b));
         let hidden = common::max_abs_diff(&common::to_vec(x.last_hidden_state), &common::to_vec(y.last_hidden_state));
         let pooled = common::max_abs_diff(&common::to_vec(x.pooler_output), &common::to_vec(y.pooler_output));

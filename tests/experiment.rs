@@ -15,10 +15,10 @@ use undivided::experiment::data::DataSpec;
 use undivided::experiment::runs::Runner;
 use undivided::model::FfnPlan;
 use undivided::train::TrainConfig;
-use undivided::train::finetune::{Observer, Quiet, RunOptions};
+use undivided::train::finetune_run::{FinetuneOptions, Observer, Quiet};
 
-fn options() -> RunOptions {
-    RunOptions {
+fn options() -> FinetuneOptions {
+    FinetuneOptions {
         train: TrainConfig { batch_size: 8, max_len: 16, lr: 1e-3, warmup_ratio: 0.0, seed: 3, ..TrainConfig::default() },
         epochs: 1,
         max_steps: Some(2),
@@ -132,20 +132,20 @@ fn publish_keeps_a_runs_files_and_does_not_follow_links() {
 /// sequence length the model cannot take.
 #[test]
 fn bench_measures_inference_and_training_per_plan() {
-    use undivided::experiment::bench::{InferenceSpec, TrainingSpec, inference, training};
+    use undivided::experiment::bench::{InferenceBenchOptions, TrainingBenchOptions, inference, training};
     let dir = common::tiny_checkpoint_dir();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let plans = FfnPlan::parse_list("all;none", 3).unwrap();
     let sentences: Vec<String> = ["the movie was good", "a film", "very bad"].iter().map(|s| s.to_string()).collect();
     let device = Device::flex();
-    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 2, sentences: &sentences, precision: Default::default() };
+    let spec = InferenceBenchOptions { batch: 2, seq_len: 8, warmup: 1, iters: 2, sentences: &sentences, precision: Default::default() };
     let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
     assert_eq!(r.len(), 2);
     assert!(r.iter().all(|p| p.fixed_sent_per_s > 0.0 && p.data_sent_per_s.is_some_and(|v| v > 0.0) && p.data_sentences == 3), "{r:?}");
     assert!(r[1].params < r[0].params);
-    let none = InferenceSpec { sentences: &[], ..spec };
+    let none = InferenceBenchOptions { sentences: &[], ..spec };
     assert!(inference(&checkpoint, &plans[..1], &none, &device).unwrap()[0].data_sent_per_s.is_none());
-    let t = training(&checkpoint, &plans, &TrainingSpec { batch: 4, seq_len: 8, warmup: 1, iters: 1 }, &device).unwrap();
+    let t = training(&checkpoint, &plans, &TrainingBenchOptions { batch: 4, seq_len: 8, warmup: 1, iters: 1 }, &device).unwrap();
     assert!(t.iter().all(|p| p.examples_per_s > 0.0 && p.ms_per_step > 0.0), "{t:?}");
     assert!(r.iter().all(|p| p.launches_per_forward.is_none()) && t.iter().all(|p| p.launches_per_step.is_none()), "burn-flex launches no GPU kernel");
 
@@ -197,12 +197,12 @@ fn bench_measures_inference_and_training_per_plan() {
 /// a backward pass and an optimizer step on top for training; the command prints them.
 #[test]
 fn bench_counts_kernel_launches_on_wgpu() {
-    use undivided::experiment::bench::{InferenceSpec, TrainingSpec, inference, training};
+    use undivided::experiment::bench::{InferenceBenchOptions, TrainingBenchOptions, inference, training};
     let dir = common::tiny_checkpoint_dir();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
     let plans = FfnPlan::parse_list("all;none;all", 3).unwrap();
     let device = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
-    let spec = InferenceSpec { batch: 2, seq_len: 8, warmup: 1, iters: 1, sentences: &[], precision: Default::default() };
+    let spec = InferenceBenchOptions { batch: 2, seq_len: 8, warmup: 1, iters: 1, sentences: &[], precision: Default::default() };
     let r = inference(&checkpoint, &plans, &spec, &device).unwrap();
     let n: Vec<usize> = r.iter().map(|p| p.launches_per_forward.as_ref().unwrap().total).collect();
     assert!(n[1] > 0 && n[1] < n[0], "{n:?}");
@@ -210,7 +210,7 @@ fn bench_counts_kernel_launches_on_wgpu() {
     let by_kernel = &r[0].launches_per_forward.as_ref().unwrap().by_kernel;
     assert_eq!(by_kernel.values().sum::<usize>(), n[0]);
     assert!(by_kernel.keys().all(|k| !k.contains("::") && !k.contains('<')), "short names: {by_kernel:?}");
-    let t = training(&checkpoint, &plans[..2], &TrainingSpec { batch: 4, seq_len: 8, warmup: 1, iters: 1 }, &device).unwrap();
+    let t = training(&checkpoint, &plans[..2], &TrainingBenchOptions { batch: 4, seq_len: 8, warmup: 1, iters: 1 }, &device).unwrap();
     let steps: Vec<usize> = t.iter().map(|p| p.launches_per_step.as_ref().unwrap().total).collect();
     assert!(steps[0] > 2 * n[0] && steps[1] < steps[0], "a step is forward, backward and AdamW: {steps:?} vs forward {n:?}");
 

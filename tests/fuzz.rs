@@ -15,7 +15,7 @@ use undivided::data::{Task, parse_tsv_bytes};
 use undivided::experiment::results::{parse_index, parse_results};
 use undivided::model::{BertConfig, FfnPlan, ModelStats};
 use undivided::text::BertTokenizer;
-use undivided::train::finetune::RunState;
+use undivided::train::finetune_run::RunState;
 use undivided::train::heal_run::HealState;
 use undivided::train::rng::Rng;
 

@@ -15,9 +15,9 @@ use undivided::data::Task;
 use undivided::data::split_held_out;
 use undivided::data::text::{lines_to_dataset, read_texts};
 use undivided::model::FfnPlan;
-use undivided::train::finetune::{Observer, Quiet, TrainError};
-use undivided::train::heal::{HealConfig, Healer};
+use undivided::train::finetune_run::{Observer, Quiet, TrainError};
 use undivided::train::heal_run::{HealOptions, HealResults, HealState, heal};
+use undivided::train::heal_step::{HealConfig, Healer};
 use undivided::{Checkpoint, TextInput};
 
 /// burn's CPU random generator (dropout) is global to the process: tests take turns.
@@ -157,7 +157,7 @@ fn glue_folders_give_their_sentences_without_labels() {
 /// and gradients must sum to the whole batch's.
 #[test]
 fn a_heal_batch_in_slices_gives_the_whole_batch_losses_and_gradients() {
-    use undivided::train::heal::heal_losses;
+    use undivided::train::heal_step::heal_losses;
     use undivided::train::step::{Share, gradients};
     let _turn = turn();
     let dir = common::tiny_checkpoint_dir();

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{expected, floats, tiny_input};
 use undivided::Checkpoint;
-use undivided::model::{BertConfig, FfnPlan, ForwardOptions};
+use undivided::model::{BertConfig, FfnPlan, ForwardConfig};
 
 fn tiny() -> Checkpoint {
     let dir = common::tiny_checkpoint_dir();
@@ -22,7 +22,7 @@ fn tiny_model_matches_pytorch_full_and_reduced() {
     for (plan, want) in expected()["plans"].as_object().unwrap() {
         let plan = FfnPlan::parse(plan, 3).unwrap();
         let (model, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
-        let out = model.forward(tiny_input(&device), ForwardOptions::default());
+        let out = model.forward(tiny_input(&device), ForwardConfig::default());
         let d = common::max_abs_diff(&common::to_vec(out.last_hidden_state), &floats(&want["last_hidden_state"]));
         assert!(d < 1e-4, "plan {plan}: last_hidden_state differs by {d}");
         let d = common::max_abs_diff(&common::to_vec(out.pooler_output), &floats(&want["pooler_output"]));
@@ -56,7 +56,7 @@ fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
         let (full, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
         let half = precision::cast(full.clone(), Precision::F16, &device).unwrap();
         assert_eq!(half.pooler.dense.weight.val().dtype(), DType::F16);
-        let (x, y) = (full.forward(batch.to_input(&device), ForwardOptions::default()), half.forward(batch.to_input(&device), ForwardOptions::default()));
+        let (x, y) = (full.forward(batch.to_input(&device), ForwardConfig::default()), half.forward(batch.to_input(&device), ForwardConfig::default()));
         assert_eq!((y.last_hidden_state.dtype(), y.pooler_output.dtype()), (DType::F32, DType::F32));
         let hidden = common::max_abs_diff(&common::to_vec(x.last_hidden_state), &common::to_vec(y.last_hidden_state));
         let pooled = common::max_abs_diff(&common::to_vec(x.pooler_output), &common::to_vec(y.pooler_output));

@@ -13,9 +13,9 @@ use undivided::data::corpus::{Corpus, CorpusStream, StreamPosition};
 use undivided::data::{Prepared, Task};
 use undivided::model::FfnPlan;
 use undivided::train::TrainConfig;
-use undivided::train::finetune::{Observer, Quiet, RunOptions, TrainError, finetune};
-use undivided::train::pretrain::{PretrainConfig, Student};
+use undivided::train::finetune_run::{FinetuneOptions, Observer, Quiet, TrainError, finetune};
 use undivided::train::pretrain_run::{PretrainOptions, PretrainResults, PretrainState, parse_tokens, pretrain, tokens_label};
+use undivided::train::pretrain_step::{PretrainConfig, Student};
 use undivided::{Batch, Checkpoint};
 
 /// burn's CPU random generator (dropout) is global to the process: tests take turns.
@@ -175,7 +175,7 @@ fn pretraining_resumes_to_the_same_weights_and_its_milestones_fine_tune() {
     let data = Prepared::new(&milestone.tokenizer, &undivided::data::sample("train")).unwrap();
     let dev = vec![("dev".to_string(), Prepared::new(&milestone.tokenizer, &undivided::data::sample("dev")).unwrap())];
     let ft = common::tempdir();
-    let o = RunOptions {
+    let o = FinetuneOptions {
         train: TrainConfig { batch_size: 8, max_len: 16, lr: 1e-3, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
         epochs: 1,
         max_steps: Some(2),

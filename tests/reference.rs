@@ -7,7 +7,7 @@ mod common;
 
 use burn::tensor::Device;
 use serde_json::Value;
-use undivided::model::{FfnPlan, ForwardOptions};
+use undivided::model::{FfnPlan, ForwardConfig};
 use undivided::{Checkpoint, TextInput};
 
 const TOLERANCE: f32 = 1e-4;
@@ -60,7 +60,7 @@ fn check_plan(plan_name: &str) {
     for case in reference["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let batch = checkpoint.tokenizer.encode(&input_of(case)).unwrap();
-        let out = model.forward(batch.to_input(&device), ForwardOptions::default());
+        let out = model.forward(batch.to_input(&device), ForwardConfig::default());
         let last = common::to_vec(out.last_hidden_state);
         let pooled = common::to_vec(out.pooler_output);
         let want_last = common::read_f32(&fixture, &format!("{name}.{plan_name}.last_hidden_state"));
@@ -90,10 +90,10 @@ fn batched_padded_forward_equals_one_at_a_time() {
     let inputs: Vec<TextInput> = reference()["cases"].as_array().unwrap().iter().map(input_of).collect();
     let batch = checkpoint.tokenizer.encode_batch(&inputs).unwrap();
     assert_eq!(batch.seq_len, 128, "padded to the longest (the truncated long case)");
-    let pooled = common::to_vec(model.forward(batch.to_input(&device), ForwardOptions::default()).pooler_output);
+    let pooled = common::to_vec(model.forward(batch.to_input(&device), ForwardConfig::default()).pooler_output);
     for (i, input) in inputs.iter().enumerate() {
         let one = checkpoint.tokenizer.encode(input).unwrap();
-        let alone = common::to_vec(model.forward(one.to_input(&device), ForwardOptions::default()).pooler_output);
+        let alone = common::to_vec(model.forward(one.to_input(&device), ForwardConfig::default()).pooler_output);
         let d = common::max_abs_diff(&pooled[i * 384..(i + 1) * 384], &alone);
         assert!(d < TOLERANCE, "row {i} differs by {d} when batched");
     }

@@ -12,8 +12,8 @@ use undivided::Checkpoint;
 use undivided::data::Prepared;
 use undivided::data::{Dataset, Example, Label, Task};
 use undivided::model::FfnPlan;
-use undivided::train::finetune::{Observer, Quiet, RunOptions, RunState, TrainError, finetune};
-use undivided::train::heal::{HealConfig, heal_losses};
+use undivided::train::finetune_run::{FinetuneOptions, Observer, Quiet, RunState, TrainError, finetune};
+use undivided::train::heal_step::{HealConfig, heal_losses};
 use undivided::train::step::Share;
 use undivided::train::{DistillConfig, TrainConfig, Trainer};
 
@@ -37,8 +37,8 @@ fn toy_dataset() -> Dataset {
     Dataset { task: Task::Sst2, examples, skipped: vec![] }
 }
 
-fn options(steps: usize, lr: f64) -> RunOptions {
-    RunOptions {
+fn options(steps: usize, lr: f64) -> FinetuneOptions {
+    FinetuneOptions {
         train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
         epochs: 1,
         max_steps: Some(steps),
@@ -288,7 +288,7 @@ fn layer_to_layer_distillation_pulls_hidden_states_and_attentions_to_the_teacher
         o.dropout = Some(0.0);
         o
     };
-    let distance_after = |o: &RunOptions| {
+    let distance_after = |o: &FinetuneOptions| {
         let out = common::tempdir();
         finetune(&checkpoint, &FfnPlan::parse("1", 3).unwrap(), Task::Sst2, &data, &dev, out.path(), o, false, &Device::flex(), &mut Quiet).unwrap();
         let student = Checkpoint::open(out.path()).unwrap().load_classifier(None, &Device::flex()).unwrap().0;

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 use undivided::checkpoint::load_bert;
 use undivided::device::{Backend, init_device};
-use undivided::model::{BertConfig, BertInput, FfnPlan, ForwardOptions};
+use undivided::model::{BertConfig, BertInput, FfnPlan, ForwardConfig};
 use undivided::web::read_f32;
 use undivided::{BertTokenizer, TextInput};
 use wasm_bindgen_test::*;
@@ -52,7 +52,7 @@ async fn check_tiny_forward(backend: Backend) {
         let plan = FfnPlan::parse(plan_name, 3).unwrap();
         let (model, _) = load_bert(TINY_WEIGHTS, Path::new("tiny"), &config, &plan, &device).unwrap();
         let input = BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") };
-        let out = model.forward(input, ForwardOptions::default());
+        let out = model.forward(input, ForwardConfig::default());
         let last = read_f32(out.last_hidden_state).await.unwrap();
         let pooled = read_f32(out.pooler_output).await.unwrap();
         let d1 = max_abs_diff(&last, &floats(&want["last_hidden_state"]));
@@ -114,15 +114,15 @@ fn toy_tsv() -> String {
 #[wasm_bindgen_test]
 async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
     use undivided::data::split_user_tsv as user_tsv;
-    use undivided::web::train::{QuickRun, QuickSettings};
+    use undivided::web::train::{PageFinetune, PageOptions};
     console_error_panic_hook::set_once();
     let device = init_device(Backend::Wgpu).await.unwrap();
     let checkpoint = tiny_checkpoint();
     let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
     // SwiftShader runs WebGPU on the CPU: a handful of steps of the whole batch.
-    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3, max_grad_norm: 1.0 };
+    let settings = PageOptions { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3, max_grad_norm: 1.0 };
     let plan = FfnPlan::parse("1", 3).unwrap();
-    let mut run = QuickRun::new(&checkpoint, None, &plan, &train, &dev, &settings, &device).unwrap();
+    let mut run = PageFinetune::new(&checkpoint, None, &plan, &train, &dev, &settings, &device).unwrap();
     let before = run.train_loss().await.unwrap();
     let mut losses = Vec::new();
     let launches = undivided::device::LaunchCounter::start();
@@ -145,13 +145,13 @@ async fn quick_fine_tuning_on_webgpu_lowers_the_loss() {
 #[wasm_bindgen_test]
 async fn healing_on_webgpu_lowers_the_hidden_loss_then_fine_tunes() {
     use undivided::data::split_user_tsv as user_tsv;
-    use undivided::web::train::{HealRun, QuickRun, QuickSettings};
+    use undivided::web::train::{PageFinetune, PageHeal, PageOptions};
     let device = init_device(Backend::Wgpu).await.unwrap();
     let checkpoint = tiny_checkpoint();
     let (train, dev) = user_tsv(undivided::data::Task::Sst2, "toy.tsv", &toy_tsv()).unwrap();
-    let settings = QuickSettings { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3, max_grad_norm: 1.0 };
+    let settings = PageOptions { steps: 8, batch_size: 26, max_len: 16, lr: 6e-3, seed: 3, max_grad_norm: 1.0 };
     let plan = FfnPlan::parse("1", 3).unwrap();
-    let mut heal = HealRun::new(&checkpoint, &plan, &train, &settings, &device).unwrap();
+    let mut heal = PageHeal::new(&checkpoint, &plan, &train, &settings, &device).unwrap();
     while !heal.done() {
         heal.step().await.unwrap();
     }
@@ -161,10 +161,10 @@ async fn healing_on_webgpu_lowers_the_hidden_loss_then_fine_tunes() {
     assert!(last < first * 0.9, "hidden-state loss {first} -> {last}");
     // The healed encoder is what quick fine-tuning then starts from.
     let weights = heal.weights().await.unwrap();
-    let mut run = QuickRun::new(&checkpoint, Some(&weights), &plan, &train, &dev, &QuickSettings { steps: 2, ..settings }, &device).unwrap();
+    let mut run = PageFinetune::new(&checkpoint, Some(&weights), &plan, &train, &dev, &PageOptions { steps: 2, ..settings }, &device).unwrap();
     assert!(run.step().await.unwrap().is_finite());
     // Healing a plan that removes nothing is refused.
-    assert!(HealRun::new(&checkpoint, &FfnPlan::all(3), &train, &settings, &device).is_err());
+    assert!(PageHeal::new(&checkpoint, &FfnPlan::all(3), &train, &settings, &device).is_err());
 }
 
 /// Regression test for the NaN that training MiniLM in the page hit at step 2: burn's GELU
@@ -249,7 +249,7 @@ async fn f16_forward_on_webgpu_where_the_adapter_has_shader_f16() {
             assert!(supported);
             let t = |k: &str| burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(ints(&expected[k]), [2, 10]), &device);
             let input = BertInput { input_ids: t("input_ids"), token_type_ids: t("token_type_ids"), attention_mask: t("attention_mask") };
-            let out = half.forward(input, ForwardOptions::default());
+            let out = half.forward(input, ForwardConfig::default());
             let d = max_abs_diff(&read_f32(out.last_hidden_state).await.unwrap(), &floats(&want["last_hidden_state"]));
             web_sys::console::log_1(&format!("f16 on WebGPU: max diff {d:e} from the f32 reference").into());
             assert!(d < 1e-2 && d > 0.0, "f16 vs the f32 reference: {d}");

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use crate::data::Prepared;
-use crate::model::{BertModel, ForwardOptions};
+use crate::model::{BertModel, ForwardConfig};
 use crate::train::batches::eval_batches;
 
 /// How a sentence's token states become one vector.
@@ -25,7 +25,7 @@ pub fn layer_representations(model: &BertModel, data: &Prepared, pad_id: u32, ba
     for indices in eval_batches(&data.lengths(), batch_size) {
         let input = data.batch(&indices, pad_id).to_input(device);
         let mask = input.attention_mask.clone().float().unsqueeze_dim::<3>(2); // [b, s, 1]
-        let out = model.forward(input, ForwardOptions { hidden_states: true, attentions: false });
+        let out = model.forward(input, ForwardConfig { hidden_states: true, attentions: false });
         let states = out.hidden_states.expect("requested");
         if per_layer.is_empty() {
             per_layer = vec![Vec::new(); states.len()];

@@ -1,5 +1,5 @@
 //! The command line's shared arguments, and their conversion into what the library takes
-//! ([`RunOptions`], [`HealOptions`], [`DataSpec`], [`TextSpec`]), checked by the library's own
+//! ([`FinetuneOptions`], [`HealOptions`], [`DataSpec`], [`TextSpec`]), checked by the library's own
 //! `validate` (the page calls the same checks).
 
 use std::path::PathBuf;
@@ -11,9 +11,9 @@ use crate::device::Backend;
 use crate::experiment::compare::HealSpec;
 use crate::experiment::data::{DataSpec, TextSpec};
 use crate::model::Precision;
-use crate::train::finetune::RunOptions;
-use crate::train::heal::HealConfig;
+use crate::train::finetune_run::FinetuneOptions;
 use crate::train::heal_run::HealOptions;
+use crate::train::heal_step::HealConfig;
 use crate::train::{DistillConfig, TrainConfig};
 
 /// The model argument shared by most subcommands.
@@ -170,9 +170,9 @@ impl TrainArgs {
         self.distill().layer_to_layer()
     }
 
-    /// The run's options, checked ([`RunOptions::validate`], the same checks as the page's).
-    pub fn options(&self) -> anyhow::Result<RunOptions> {
-        let options = RunOptions {
+    /// The run's options, checked ([`FinetuneOptions::validate`], the same checks as the page's).
+    pub fn options(&self) -> anyhow::Result<FinetuneOptions> {
+        let options = FinetuneOptions {
             train: TrainConfig {
                 batch_size: self.batch_size,
                 max_len: self.max_len,
@@ -201,7 +201,7 @@ impl TrainArgs {
 
 /// What to heal on and for how long (shared with `compare --heal-text`).
 #[derive(Args, Debug, Clone)]
-pub struct HealSettings {
+pub struct HealTrainArgs {
     /// Unlabelled sentences: a text file (one per line), a GLUE `.tsv` file or a GLUE task folder
     /// (its `train.tsv`; labels are ignored).
     #[arg(long = "text", value_name = "FILE_OR_DIR")]
@@ -239,7 +239,7 @@ pub struct HealSettings {
     pub heal_seed: u64,
 }
 
-impl HealSettings {
+impl HealTrainArgs {
     /// The healing's options, checked ([`HealOptions::validate`]).
     pub fn options(&self) -> anyhow::Result<HealOptions> {
         let options = HealOptions {

@@ -10,7 +10,7 @@ use super::args::{DeviceArgs, PrecisionArgs};
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::device::Launches;
-use crate::experiment::bench::{self, InferenceSpec, TrainingSpec};
+use crate::experiment::bench::{self, InferenceBenchOptions, TrainingBenchOptions};
 use crate::model::FfnPlan;
 
 #[derive(Args, Debug)]
@@ -85,7 +85,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--precision {}: training computes in f32 (inference only)",
             args.precision.precision
         );
-        let results = bench::training(&checkpoint, &plans, &TrainingSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters }, &device)?;
+        let results = bench::training(&checkpoint, &plans, &TrainingBenchOptions { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters }, &device)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
             return Ok(());
@@ -122,7 +122,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("note: {} not found; skipping the dataset benchmark", args.data.display());
         Vec::new()
     };
-    let spec = InferenceSpec { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters, sentences: &sentences, precision: args.precision.precision };
+    let spec =
+        InferenceBenchOptions { batch: b, seq_len: s, warmup: args.warmup, iters: args.iters, sentences: &sentences, precision: args.precision.precision };
     let results = bench::inference(&checkpoint, &plans, &spec, &device)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

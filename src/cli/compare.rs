@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{DataArgs, DeviceArgs, HealSettings, TrainArgs};
+use super::args::{DataArgs, DeviceArgs, HealTrainArgs, TrainArgs};
 use super::progress::{self, install_stop_handler};
 use crate::checkpoint::{Checkpoint, resolve_model};
 use crate::experiment::compare::{CompareSpec, compare, write_table};
@@ -34,7 +34,7 @@ pub struct CompareArgs {
     pub train: TrainArgs,
     /// Healing of each reduced plan (used when --text is given).
     #[command(flatten)]
-    pub heal: HealSettings,
+    pub heal: HealTrainArgs,
     /// Also fine-tune each reduced plan with task distillation from the full plan's fine-tuned
     /// model of the same seed: as deleted, and as healed with --text (needs `all` among the
     /// plans). --distill-hidden / --distill-attention add the layer-to-layer losses.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::args::{DeviceArgs, ModelArgs, PrecisionArgs};
 use crate::checkpoint::{Checkpoint, resolve_model};
-use crate::model::ForwardOptions;
+use crate::model::ForwardConfig;
 use crate::text::TextInput;
 
 #[derive(Args, Debug)]
@@ -48,7 +48,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let device = args.device.init()?;
     let (model, _) = checkpoint.load_bert(Some(&plan), &device)?;
     let model = crate::model::precision::cast(model, args.precision.precision, &device)?;
-    let out = model.forward(batch.to_input(&device), ForwardOptions::default());
+    let out = model.forward(batch.to_input(&device), ForwardConfig::default());
     let hidden = checkpoint.config.hidden_size;
     let last: Vec<f32> = out.last_hidden_state.into_data().try_into_vec()?;
     let pooled: Vec<f32> = out.pooler_output.into_data().try_into_vec()?;

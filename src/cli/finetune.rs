@@ -9,7 +9,7 @@ use super::args::{DataArgs, DeviceArgs, ModelArgs, RunDirArgs, TrainArgs};
 use super::progress::{self, install_stop_handler};
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
-use crate::train::finetune::RunResults;
+use crate::train::finetune_run::RunResults;
 
 #[derive(Args, Debug)]
 pub struct FinetuneArgs {
@@ -81,7 +81,7 @@ pub fn run(args: FinetuneArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use crate::data::Task;
-    use crate::train::finetune::RunOptions;
+    use crate::train::finetune_run::FinetuneOptions;
     use crate::train::{EvalResult, TrainConfig};
 
     fn results(best_value: Option<f64>) -> RunResults {
@@ -99,7 +99,7 @@ mod tests {
             steps: 421,
             seed: 42,
             device: "flex".into(),
-            options: RunOptions {
+            options: FinetuneOptions {
                 train: TrainConfig::default(),
                 epochs: 1,
                 max_steps: None,

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{DeviceArgs, HealSettings, ModelArgs, RunDirArgs};
+use super::args::{DeviceArgs, HealTrainArgs, ModelArgs, RunDirArgs};
 use super::progress::{self, install_stop_handler};
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
@@ -16,7 +16,7 @@ pub struct HealArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
-    pub heal: HealSettings,
+    pub heal: HealTrainArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]

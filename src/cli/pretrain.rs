@@ -10,8 +10,8 @@ use super::args::{DeviceArgs, ModelArgs, RunDirArgs};
 use super::progress::{ProgressObserver, install_stop_handler};
 use super::thousands;
 use crate::checkpoint::{Checkpoint, resolve_model};
-use crate::train::pretrain::PretrainConfig;
 use crate::train::pretrain_run::{PretrainOptions, parse_tokens, pretrain, tokens_label};
+use crate::train::pretrain_step::PretrainConfig;
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {

@@ -11,14 +11,14 @@ use crate::data::{Label, Task};
 use crate::device::{LaunchCounter, Launches, is_flex};
 use crate::error::ReadbackError;
 use crate::model::precision::{self, Precision};
-use crate::model::{BertModel, FfnPlan, ForwardOptions, ModelStats};
+use crate::model::{BertModel, FfnPlan, ForwardConfig, ModelStats};
 use crate::text::{Batch, Encoded, TextInput};
 use crate::train::eval::by_row_parts;
 use crate::train::step::batch_parts;
 use crate::train::{TrainConfig, Trainer};
 
 /// What an inference benchmark runs.
-pub struct InferenceSpec<'a> {
+pub struct InferenceBenchOptions<'a> {
     pub batch: usize,
     pub seq_len: usize,
     /// Untimed batches before the timed ones (kernel compilation, the allocator's first touches).
@@ -59,7 +59,7 @@ pub struct TrainingResult {
 /// threads on the CPU, [`by_row_parts`]); reading the pooled output back forces the pass to finish.
 fn run_to_host(model: &BertModel, batch: &Batch, device: &Device) -> Result<(), ReadbackError> {
     let read = |slice: &Batch| {
-        let out = model.forward(slice.to_input(device), ForwardOptions::default());
+        let out = model.forward(slice.to_input(device), ForwardConfig::default());
         out.pooler_output.into_data().try_into_vec::<f32>().map(|_| ()).map_err(ReadbackError::of("the pooled output"))
     };
     by_row_parts(batch, batch_parts(device), &read).into_iter().collect()
@@ -106,7 +106,12 @@ impl Vocabulary {
 }
 
 /// Inference sentences/s of each plan of `checkpoint` (on wgpu also the launches of one pass).
-pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpec<'_>, device: &Device) -> Result<Vec<InferenceResult>, ExperimentError> {
+pub fn inference(
+    checkpoint: &Checkpoint,
+    plans: &[FfnPlan],
+    spec: &InferenceBenchOptions<'_>,
+    device: &Device,
+) -> Result<Vec<InferenceResult>, ExperimentError> {
     let (b, s) = (spec.batch, spec.seq_len);
     let batches: Vec<Batch> = spec
         .sentences
@@ -157,7 +162,7 @@ pub fn inference(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &InferenceSpe
 
 /// What a training benchmark runs: steps on fixed `batch × seq_len` batches.
 #[derive(Debug, Clone, Copy)]
-pub struct TrainingSpec {
+pub struct TrainingBenchOptions {
     pub batch: usize,
     pub seq_len: usize,
     /// Untimed steps first. Why more than one: on the CPU the first steps of a process run up to
@@ -171,8 +176,8 @@ pub struct TrainingSpec {
 
 /// Training examples/s of each plan: `spec.warmup` untimed steps (and on wgpu one counted step),
 /// then `spec.iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
-pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingSpec, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
-    let TrainingSpec { batch, seq_len, warmup, iters } = *spec;
+pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingBenchOptions, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
+    let TrainingBenchOptions { batch, seq_len, warmup, iters } = *spec;
     let input = Vocabulary::of(checkpoint).batch(batch, seq_len);
     let labels: Vec<Label> = (0..batch).map(|i| Label::Class(i % 2)).collect();
     let mut results = Vec::new();

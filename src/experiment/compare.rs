@@ -15,7 +15,7 @@ use super::{ExperimentError, io};
 use crate::checkpoint::Checkpoint;
 use crate::model::{BertConfig, FfnPlan, ModelStats};
 use crate::train::DistillConfig;
-use crate::train::finetune::{RunOptions, RunResults};
+use crate::train::finetune_run::{FinetuneOptions, RunResults};
 use crate::train::heal_run::{HealOptions, HealResults};
 
 /// Healing of each reduced plan, for the healed variants.
@@ -33,7 +33,7 @@ pub struct CompareSpec {
     pub seeds: u64,
     pub data: DataSpec,
     /// The settings of every run (no teacher: the comparison picks it).
-    pub options: RunOptions,
+    pub options: FinetuneOptions,
     /// The distillation of the distilled variants (`--distill`, `--from-finetuned`).
     pub distill: DistillConfig,
     /// Also fine-tune each reduced plan with distillation from the full plan's run.

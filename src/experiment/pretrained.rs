@@ -19,14 +19,14 @@ use crate::chart::{Series, png};
 use crate::checkpoint::Checkpoint;
 use crate::data::Task;
 use crate::model::{FfnPlan, ModelStats};
-use crate::train::finetune::{RunOptions, RunResults};
-use crate::train::pretrain::PretrainConfig;
+use crate::train::finetune_run::{FinetuneOptions, RunResults};
 use crate::train::pretrain_run::{PretrainOptions, PretrainResults, parse_tokens, tokens_label};
+use crate::train::pretrain_step::PretrainConfig;
 
 /// The `pretrain` section of a study file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PretrainRecipe {
+pub struct PretrainSpec {
     /// A folder of text shards (`*.txt`, one paragraph a line).
     pub corpus: PathBuf,
     /// Held-out text (default: `valid.txt` in the corpus folder).
@@ -74,7 +74,7 @@ fn one_u64() -> u64 {
     1
 }
 
-impl PretrainRecipe {
+impl PretrainSpec {
     /// The budgets, parsed and ascending; a bad one is refused by value.
     pub fn budgets(&self) -> Result<Vec<u64>, ExperimentError> {
         let mut budgets: Vec<u64> =
@@ -268,10 +268,10 @@ pub fn write_pretrained(table: &PretrainedTable, out: &Path) -> Result<(), Exper
 /// What the route runs: the recipe, the reduced plans, and each task's fine-tuning (its
 /// options, and the reduced plans' learning rate where it has its own).
 pub struct PretrainedRoute<'a> {
-    pub recipe: &'a PretrainRecipe,
+    pub recipe: &'a PretrainSpec,
     pub plans: Vec<FfnPlan>,
     pub glue: PathBuf,
-    pub tasks: Vec<(Task, RunOptions, Option<f64>)>,
+    pub tasks: Vec<(Task, FinetuneOptions, Option<f64>)>,
     /// The first seed and how many.
     pub seed: u64,
     pub seeds: u64,

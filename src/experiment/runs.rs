@@ -11,7 +11,7 @@ use super::ExperimentError;
 use super::data::{DataCache, DataSpec, TextSpec};
 use crate::checkpoint::Checkpoint;
 use crate::model::FfnPlan;
-use crate::train::finetune::{MadeFrom, RunOptions, RunResults, RunState, finetune};
+use crate::train::finetune_run::{FinetuneOptions, MadeFrom, RunResults, RunState, finetune};
 use crate::train::heal_run::{HealOptions, HealResults, HealState, heal};
 use crate::train::observer::Observer;
 use crate::train::pretrain_run::{PretrainOptions, PretrainResults, PretrainState, pretrain};
@@ -60,7 +60,7 @@ impl<'a> Runner<'a> {
         checkpoint: &Checkpoint,
         plan: &FfnPlan,
         data: &DataSpec,
-        options: &RunOptions,
+        options: &FinetuneOptions,
         out: &Path,
         resume: bool,
         label: &str,
@@ -82,7 +82,7 @@ impl<'a> Runner<'a> {
         checkpoint: &Checkpoint,
         plan: &FfnPlan,
         data: &DataSpec,
-        options: &RunOptions,
+        options: &FinetuneOptions,
         dir: &Path,
         inputs: &[PathBuf],
         label: &str,
@@ -210,7 +210,7 @@ impl Runner<'_> {
 }
 
 /// `options` with what the run is made from: `checkpoint`, and `data`'s folder and task.
-fn made_from(options: &RunOptions, checkpoint: &Checkpoint, data: &DataSpec) -> RunOptions {
+fn made_from(options: &FinetuneOptions, checkpoint: &Checkpoint, data: &DataSpec) -> FinetuneOptions {
     let mut options = options.clone();
     if options.made_from.is_none() {
         options.made_from = Some(MadeFrom::new(checkpoint, data.dir.clone(), Some(data.task)));

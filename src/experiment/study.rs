@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{CompareSpec, HealSpec, compare, write_table};
 use super::data::{DataSpec, TextSpec};
-use super::pretrained::{PretrainRecipe, PretrainedRoute, pretrained};
+use super::pretrained::{PretrainSpec, PretrainedRoute, pretrained};
 use super::runs::Runner;
 pub use super::study_table::{ReferenceRow, Route, StudyRow, StudyTable, StudyTask};
 use super::study_table::{answer, parse_reference_runs};
@@ -25,15 +25,15 @@ use crate::chart::png;
 use crate::checkpoint::Checkpoint;
 use crate::data::Task;
 use crate::model::FfnPlan;
-use crate::train::finetune::RunOptions;
-use crate::train::heal::HealConfig;
+use crate::train::finetune_run::FinetuneOptions;
 use crate::train::heal_run::HealOptions;
+use crate::train::heal_step::HealConfig;
 use crate::train::{DistillConfig, TrainConfig};
 
 /// Fine-tuning of one task (HF `run_glue`'s recipe by default: 3 epochs, batch 32, length 128).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TaskRecipe {
+pub struct TaskSpec {
     #[serde(default = "three")]
     pub epochs: usize,
     /// Steps instead of epochs (short studies, tests).
@@ -57,7 +57,7 @@ pub struct TaskRecipe {
 /// Task-agnostic healing (and the healing of the route cut from the fine-tuned model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HealRecipe {
+pub struct StudyHealSpec {
     /// Unlabelled sentences: a text file, a GLUE `.tsv` or a GLUE task folder.
     pub text: PathBuf,
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct StudySpec {
     /// The GLUE folder holding the tasks' folders (`SST-2`, `CoLA`, ...).
     pub glue: PathBuf,
     /// Tasks by name (`cola`, `sst2`, `mrpc`, `rte`, ...) with their recipes.
-    pub tasks: BTreeMap<String, TaskRecipe>,
+    pub tasks: BTreeMap<String, TaskSpec>,
     /// Plans; the checkpoint's own (full) plan is always among them.
     pub plans: Vec<String>,
     pub routes: Vec<Route>,
@@ -96,10 +96,10 @@ pub struct StudySpec {
     pub batch_size: usize,
     /// Needed by the `healed-once` and `from-finetuned` routes.
     #[serde(default)]
-    pub heal: Option<HealRecipe>,
+    pub heal: Option<StudyHealSpec>,
     /// Needed by the `pretrained` route: the corpus and the token budgets.
     #[serde(default)]
-    pub pretrain: Option<PretrainRecipe>,
+    pub pretrain: Option<PretrainSpec>,
     /// Distillation of the `from-finetuned` route (layer to layer, from the task's full model).
     #[serde(default = "default_distill")]
     pub distill: DistillConfig,
@@ -148,7 +148,7 @@ impl StudySpec {
     }
 
     /// The tasks, parsed, in the spec's order.
-    pub fn tasks(&self) -> Result<Vec<(Task, &TaskRecipe)>, ExperimentError> {
+    pub fn tasks(&self) -> Result<Vec<(Task, &TaskSpec)>, ExperimentError> {
         if self.tasks.is_empty() {
             return Err(ExperimentError::Spec("tasks: expected at least one task".into()));
         }
@@ -199,14 +199,14 @@ impl StudySpec {
         Ok(())
     }
 
-    fn recipe(&self, task: Task) -> Result<&TaskRecipe, ExperimentError> {
+    fn recipe(&self, task: Task) -> Result<&TaskSpec, ExperimentError> {
         Ok(self.tasks()?.into_iter().find(|(t, _)| *t == task).expect("a task of the spec").1)
     }
 
     /// The fine-tuning options of `task`.
-    pub fn options(&self, task: Task) -> Result<RunOptions, ExperimentError> {
+    pub fn options(&self, task: Task) -> Result<FinetuneOptions, ExperimentError> {
         let r = self.recipe(task)?;
-        Ok(RunOptions {
+        Ok(FinetuneOptions {
             train: TrainConfig { batch_size: self.batch_size, max_len: r.max_len, lr: r.lr, seed: self.seed, ..TrainConfig::default() },
             epochs: r.epochs,
             max_steps: r.steps,

@@ -20,7 +20,7 @@ use crate::chart::{Series, png};
 use crate::checkpoint::Checkpoint;
 use crate::data::Prepared;
 use crate::model::FfnPlan;
-use crate::train::finetune::{RunOptions, RunResults};
+use crate::train::finetune_run::{FinetuneOptions, RunResults};
 
 /// One fine-tuned plan of the sweep.
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +88,7 @@ impl Reference {
 pub struct SweepSpec {
     pub data: DataSpec,
     /// The fine-tuning of every step (brief: for example 300 steps).
-    pub options: RunOptions,
+    pub options: FinetuneOptions,
     /// Also remove blocks cumulatively in best-first order (not only one at a time).
     pub cumulative: bool,
     /// How many metric points below the full model still count as "no loss".
@@ -195,14 +195,14 @@ pub fn sweep(checkpoint: &Checkpoint, spec: &SweepSpec, runner: &mut Runner<'_>)
 }
 
 /// Writes `sweep.md`, `sweep.json` and the charts into `out`.
-pub fn write_report(report: &SweepReport, options: &RunOptions, out: &Path) -> Result<(), ExperimentError> {
+pub fn write_report(report: &SweepReport, options: &FinetuneOptions, out: &Path) -> Result<(), ExperimentError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
     crate::checkpoint::write_atomic(&out.join("sweep.md"), markdown(report, options).as_bytes())?;
     crate::checkpoint::write_atomic(&out.join("sweep.json"), serde_json::to_string_pretty(report).expect("a report serialises").as_bytes())?;
     charts(report, out).map_err(|e| ExperimentError::Chart { path: out.to_path_buf(), reason: e.to_string() })
 }
 
-pub fn markdown(report: &SweepReport, options: &RunOptions) -> String {
+pub fn markdown(report: &SweepReport, options: &FinetuneOptions) -> String {
     let train = &options.train;
     let length = options.max_steps.map(|s| format!("{s} steps")).unwrap_or_else(|| format!("{} epoch(s)", options.epochs));
     let pct = |v: f64| format!("{:.2}", 100.0 * v);

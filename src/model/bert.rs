@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::precision::{to_dtype, to_f32};
-use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan, ForwardOptions};
+use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan, ForwardConfig};
 
 /// A token batch on a device: ids, token types and the padding mask, each `[batch, seq]`.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl BertConfig {
 }
 
 impl BertModel {
-    pub fn forward(&self, input: BertInput, options: ForwardOptions) -> BertOutput {
+    pub fn forward(&self, input: BertInput, options: ForwardConfig) -> BertOutput {
         let BertInput { input_ids, token_type_ids, attention_mask } = input;
         let embeddings = self.embeddings.forward(input_ids, token_type_ids);
         // In the model's precision (f16: the padding bias becomes −∞, which softmax takes).

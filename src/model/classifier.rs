@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::precision::{to_dtype, to_f32};
-use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardOptions, dropout};
+use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardConfig, dropout};
 
 /// HF `BertForSequenceClassification`: `bert.*` + `classifier.{weight,bias}`.
 /// With one label the head is a regression (STS-B), otherwise a softmax classifier.
@@ -38,12 +38,12 @@ pub struct SequenceClassifierOutput {
 impl BertForSequenceClassification {
     /// Logits `[batch, num_labels]`.
     pub fn forward(&self, input: BertInput) -> Tensor<2> {
-        self.forward_with(input, ForwardOptions::default()).logits
+        self.forward_with(input, ForwardConfig::default()).logits
     }
 
     /// Logits, and the encoder's hidden states and attentions when `options` asks for them
     /// (layer-to-layer distillation during fine-tuning).
-    pub fn forward_with(&self, input: BertInput, options: ForwardOptions) -> SequenceClassifierOutput {
+    pub fn forward_with(&self, input: BertInput, options: ForwardConfig) -> SequenceClassifierOutput {
         let BertOutput { pooler_output, hidden_states, attentions, .. } = self.bert.forward(input, options);
         // The head computes in the model's precision too; the logits are handed back in f32.
         let pooled = to_dtype(pooler_output, self.classifier.weight.val().dtype());

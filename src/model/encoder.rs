@@ -8,7 +8,7 @@ use super::{BertConfig, BertLayer, FfnPlan, LayerOutput};
 /// What to return besides the last hidden state (and, from [`super::BertModel`], the pooled
 /// output).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ForwardOptions {
+pub struct ForwardConfig {
     /// Every layer's hidden state (embeddings output first), for CKA and probes.
     pub hidden_states: bool,
     /// Every layer's attention probabilities, for attention distillation.
@@ -43,7 +43,7 @@ impl BertEncoder {
         FfnPlan::from_layers(self.layers.len(), kept).expect("indices come from the layer list").with_norm(keep_norm)
     }
 
-    pub fn forward(&self, embeddings: Tensor<3>, mask_bias: Tensor<4>, options: ForwardOptions) -> EncoderOutput {
+    pub fn forward(&self, embeddings: Tensor<3>, mask_bias: Tensor<4>, options: ForwardConfig) -> EncoderOutput {
         let mut hidden_states = options.hidden_states.then(|| vec![embeddings.clone()]);
         let mut attentions = options.attentions.then(Vec::new);
         let mut x = embeddings;

@@ -30,7 +30,7 @@ pub use bert::{BertInput, BertModel, BertOutput, mask_bias};
 pub use classifier::{BertForSequenceClassification, SequenceClassifierOutput};
 pub use config::{BertConfig, HiddenAct};
 pub use embeddings::BertEmbeddings;
-pub use encoder::{BertEncoder, EncoderOutput, ForwardOptions};
+pub use encoder::{BertEncoder, EncoderOutput, ForwardConfig};
 pub use intermediate::BertIntermediate;
 pub use layer::{BertLayer, LayerBlock, LayerOutput};
 pub use mlm::{BertOnlyMLMHead, IGNORE_INDEX};

@@ -41,7 +41,7 @@ pub struct LayerTrace {
 
 impl LayerTrace {
     /// From a forward pass's optional outputs; panics when the pass was not asked for them
-    /// (`ForwardOptions`), which is a bug of the caller, not bad input.
+    /// (`ForwardConfig`), which is a bug of the caller, not bad input.
     pub fn new(hidden_states: Option<Vec<Tensor<3>>>, attentions: Option<Vec<Tensor<4>>>) -> Self {
         Self { hidden_states: hidden_states.expect("hidden states requested"), attentions: attentions.expect("attentions requested") }
     }

@@ -1,6 +1,6 @@
 //! The one loop of every run on disk (native): take the cursor's next batch, step, stop on a
 //! non-finite loss, log, evaluate and save `last/` on schedule, stop cleanly when asked.
-//! Fine-tuning ([`super::finetune`]) and healing ([`super::heal_run`]) supply only their
+//! Fine-tuning ([`super::finetune_run`]) and healing ([`super::heal_run`]) supply only their
 //! [`Job`]: the step, the evaluation and what `last/` holds.
 
 use std::collections::HashSet;

@@ -13,8 +13,8 @@ use super::batches::eval_batches;
 use super::cursor::{Cursor, EpochOrder};
 use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
 use super::eval::EvalResult;
-use super::finetune::versions;
-use super::heal::{HealConfig, HealStep, Healer};
+use super::finetune_run::versions;
+use super::heal_step::{HealConfig, HealStep, Healer};
 use super::observer::Observer;
 use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
 use crate::checkpoint::{Checkpoint, bert_to_safetensors, load_bert};
@@ -37,7 +37,7 @@ pub struct HealOptions {
     pub save_every: usize,
     /// What the healing was made from (set by the experiment runner): the teacher and the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub made_from: Option<super::finetune::MadeFrom>,
+    pub made_from: Option<super::finetune_run::MadeFrom>,
 }
 
 /// Where a healing run is, saved in `last/state.json` for `--resume`.
@@ -57,10 +57,10 @@ impl HealOptions {
         self.config.validate()?;
         SettingsError::check((1..=4096).contains(&self.batch_size), "--heal-batch-size", "1 to 4096")?;
         SettingsError::check((3..=4096).contains(&self.max_len), "--heal-max-len", "3 to 4096 tokens")?;
-        SettingsError::check((self.epochs > 0 || self.max_steps.is_some()) && self.epochs <= super::finetune::MAX_EPOCHS, "--heal-epochs", "1 to 10000")?;
-        SettingsError::check(self.max_steps.is_none_or(|s| (1..=super::finetune::MAX_STEPS).contains(&s)), "--heal-steps", "1 to 100000000")?;
+        SettingsError::check((self.epochs > 0 || self.max_steps.is_some()) && self.epochs <= super::finetune_run::MAX_EPOCHS, "--heal-epochs", "1 to 10000")?;
+        SettingsError::check(self.max_steps.is_none_or(|s| (1..=super::finetune_run::MAX_STEPS).contains(&s)), "--heal-steps", "1 to 100000000")?;
         SettingsError::check(
-            self.eval_every <= super::finetune::MAX_STEPS && self.save_every <= super::finetune::MAX_STEPS,
+            self.eval_every <= super::finetune_run::MAX_STEPS && self.save_every <= super::finetune_run::MAX_STEPS,
             "--heal-eval-every / --heal-save-every",
             "0 to 100000000 steps",
         )

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use super::cursor::Cursor;
 use super::driver::{Batches, Ending, Job, RunLog, Schedule, drive, start};
 use super::eval::EvalResult;
-use super::finetune::{MadeFrom, versions};
+use super::finetune_run::{MadeFrom, versions};
 use super::observer::Observer;
-use super::pretrain::{PretrainConfig, PretrainStep, Pretrainer, Student};
+use super::pretrain_step::{PretrainConfig, PretrainStep, Pretrainer, Student};
 use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_dir, save_last, save_top_level};
 use crate::checkpoint::{Checkpoint, bert_mlm_to_safetensors, bert_to_safetensors, load_bert, load_mlm_head};
 use crate::data::corpus::{Corpus, CorpusError, CorpusStream, PackStats, SpecialIds, StreamPosition, pack_file, to_batch};
@@ -77,7 +77,7 @@ impl PretrainOptions {
         SettingsError::check((1..=4096).contains(&self.batch_size), "--batch-size", "1 to 4096 sequences")?;
         SettingsError::check((8..=4096).contains(&self.max_len), "--max-len", "8 to 4096 tokens (at most the model's max_position_embeddings)")?;
         SettingsError::check((1..=100_000).contains(&self.held_out), "--held-out", "1 to 100000 sequences")?;
-        SettingsError::check(self.save_every <= super::finetune::MAX_STEPS, "--save-every", "0 to 100000000 steps")?;
+        SettingsError::check(self.save_every <= super::finetune_run::MAX_STEPS, "--save-every", "0 to 100000000 steps")?;
         SettingsError::check(self.tokens <= MAX_TOKENS, "--tokens", "at most 1000G tokens")?;
         SettingsError::check(self.total_steps() >= 1, "--tokens", "at least one batch (--batch-size × --max-len tokens)")?;
         SettingsError::check(

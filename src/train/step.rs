@@ -1,5 +1,5 @@
 //! What every optimisation step shares, fine-tuning's ([`super::Trainer`]) and healing's
-//! ([`super::heal::Healer`]): the step's seed, the batch split over CPU threads, gradient
+//! ([`super::heal_step::Healer`]): the step's seed, the batch split over CPU threads, gradient
 //! clipping, the learning-rate schedule and AdamW.
 
 use std::ops::Range;
@@ -17,7 +17,7 @@ use crate::text::Batch;
 
 /// The optimiser settings both kinds of run have.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OptimSettings {
+pub struct OptimConfig {
     pub lr: f64,
     pub warmup_ratio: f64,
     pub weight_decay: f64,
@@ -39,7 +39,7 @@ pub struct Optimization {
 }
 
 impl Optimization {
-    pub fn new(params: ParamTable, settings: OptimSettings, total_steps: usize) -> Self {
+    pub fn new(params: ParamTable, settings: OptimConfig, total_steps: usize) -> Self {
         let grad_scale = GradScale::default();
         Self {
             optim: adamw(settings.weight_decay, &params, &grad_scale),

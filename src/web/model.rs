@@ -8,12 +8,12 @@ use web_time::Instant;
 
 use super::WebError;
 use super::data::WebData;
-use super::train::{HealRun, QuickRun, QuickSettings};
+use super::train::{PageFinetune, PageHeal, PageOptions};
 use super::{fetch_checkpoint, js_err, read_f32, resolve_source, text_input, to_js};
 use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
 use crate::checkpoint::Checkpoint;
 use crate::device::{Backend, LaunchCounter, Launches, init_device, is_flex};
-use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardOptions, ModelStats};
+use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardConfig, ModelStats};
 
 #[derive(Serialize)]
 struct EncodeResult {
@@ -236,7 +236,7 @@ impl WebModel {
         let device = self.device.clone();
         let model = self.encoder(&plan)?;
         let start = Instant::now();
-        let out = model.forward(batch.to_input(&device), ForwardOptions::default());
+        let out = model.forward(batch.to_input(&device), ForwardConfig::default());
         let pooler_output = read_f32(out.pooler_output).await.map_err(js_err)?;
         let last = read_f32(out.last_hidden_state).await.map_err(js_err)?;
         let result = EncodeResult {
@@ -259,7 +259,7 @@ impl WebModel {
         let start = Instant::now();
         let input = batch.to_input(&device);
         let mask = input.attention_mask.clone().float().unsqueeze_dim::<3>(2); // [2, s, 1]
-        let out = model.forward(input, ForwardOptions::default());
+        let out = model.forward(input, ForwardConfig::default());
         let pooled = (out.last_hidden_state * mask.clone()).sum_dim(1) / mask.sum_dim(1); // [2, 1, h]
         let v = read_f32(pooled).await.map_err(js_err)?;
         let h = v.len() / 2;
@@ -312,18 +312,18 @@ impl WebModel {
         };
         let model = self.encoder(&plan)?.clone();
         let start = Instant::now();
-        read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
+        read_f32(model.forward(input(), ForwardConfig::default()).pooler_output).await.map_err(js_err)?;
         let first_ms = start.elapsed().as_secs_f64() * 1e3;
         let launches = if is_flex(&device) {
             None
         } else {
             let counter = LaunchCounter::start();
-            read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
+            read_f32(model.forward(input(), ForwardConfig::default()).pooler_output).await.map_err(js_err)?;
             Some(counter.finish())
         };
         let start = Instant::now();
         for _ in 0..iters {
-            read_f32(model.forward(input(), ForwardOptions::default()).pooler_output).await.map_err(js_err)?;
+            read_f32(model.forward(input(), ForwardConfig::default()).pooler_output).await.map_err(js_err)?;
         }
         let ms_per_batch = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
         let result = BenchResult {
@@ -378,13 +378,13 @@ impl WebModel {
 
     /// Starts healing the model of `plan` against the full model on `data`'s sentences (labels
     /// ignored).
-    pub fn heal(&self, plan: String, data: &WebData, settings: &QuickSettings) -> Result<HealRun, JsValue> {
+    pub fn heal(&self, plan: String, data: &WebData, settings: &PageOptions) -> Result<PageHeal, JsValue> {
         let plan = self.plan(&plan)?;
-        HealRun::new(&self.checkpoint, &plan, &data.train, settings, &self.device).map_err(js_err)
+        PageHeal::new(&self.checkpoint, &plan, &data.train, settings, &self.device).map_err(js_err)
     }
 
     /// Keeps the healer's student as this page's healed model of its plan.
-    pub async fn adopt_healed(&mut self, healer: &HealRun) -> Result<(), JsValue> {
+    pub async fn adopt_healed(&mut self, healer: &PageHeal) -> Result<(), JsValue> {
         let weights = healer.weights().await.map_err(js_err)?;
         self.healed = Some((healer.plan.clone(), weights));
         Ok(())
@@ -392,7 +392,7 @@ impl WebModel {
 
     /// Starts a quick fine-tune of the model of `plan` on `data`; with `use_healed`, from the
     /// model healed in this page (which must have the same plan).
-    pub fn quick_trainer(&self, plan: String, data: &WebData, settings: &QuickSettings, use_healed: bool) -> Result<QuickRun, JsValue> {
+    pub fn quick_trainer(&self, plan: String, data: &WebData, settings: &PageOptions, use_healed: bool) -> Result<PageFinetune, JsValue> {
         let plan = self.plan(&plan)?;
         let weights = match (&self.healed, use_healed) {
             (Some((p, w)), true) if p == &plan => Some(w.as_slice()),
@@ -400,7 +400,7 @@ impl WebModel {
             (None, true) => return Err(js_err("no model has been healed yet")),
             _ => None,
         };
-        QuickRun::new(&self.checkpoint, weights, &plan, &data.train, &data.dev, settings, &self.device).map_err(js_err)
+        PageFinetune::new(&self.checkpoint, weights, &plan, &data.train, &data.dev, settings, &self.device).map_err(js_err)
     }
 }
 

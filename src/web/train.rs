@@ -14,13 +14,13 @@ use crate::error::SettingsError;
 use crate::model::FfnPlan;
 use crate::text::TextInput;
 use crate::train::cursor::{Cursor, EpochOrder};
-use crate::train::heal::{HealConfig, Healer};
+use crate::train::heal_step::{HealConfig, Healer};
 use crate::train::{EvalResult, TrainConfig, Trainer, evaluate_async, predict_logits_async, start_classifier};
 
 /// Settings of a quick fine-tune or heal, as the page sends them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct QuickSettings {
+pub struct PageOptions {
     pub steps: usize,
     pub batch_size: usize,
     pub max_len: usize,
@@ -30,13 +30,13 @@ pub struct QuickSettings {
     pub max_grad_norm: f64,
 }
 
-impl Default for QuickSettings {
+impl Default for PageOptions {
     fn default() -> Self {
         Self { steps: 30, batch_size: 16, max_len: 64, lr: 5e-5, seed: 42, max_grad_norm: 1.0 }
     }
 }
 
-impl QuickSettings {
+impl PageOptions {
     /// The fine-tuning settings these make (the rest at [`TrainConfig`]'s defaults).
     pub fn train_config(&self) -> TrainConfig {
         TrainConfig {
@@ -68,7 +68,7 @@ async fn scalar(t: Tensor<1>) -> Result<f32, WebError> {
 }
 
 /// A classifier being fine-tuned in the page.
-pub struct QuickRun {
+pub struct PageFinetune {
     pub trainer: Trainer,
     pub plan: FfnPlan,
     pub label_names: Vec<String>,
@@ -84,7 +84,7 @@ pub struct QuickRun {
     pub step_ms: Vec<f64>,
 }
 
-impl QuickRun {
+impl PageFinetune {
     /// `encoder_weights` replaces the checkpoint's encoder (a model healed in the page).
     pub fn new(
         checkpoint: &Checkpoint,
@@ -92,7 +92,7 @@ impl QuickRun {
         plan: &FfnPlan,
         train: &Dataset,
         dev: &Dataset,
-        settings: &QuickSettings,
+        settings: &PageOptions,
         device: &Device,
     ) -> Result<Self, WebError> {
         settings.check()?;
@@ -189,7 +189,7 @@ pub struct HealPoint {
 }
 
 /// The reduced model being healed against the loaded full model in the page.
-pub struct HealRun {
+pub struct PageHeal {
     pub healer: Healer,
     pub plan: FfnPlan,
     texts: Prepared,
@@ -199,8 +199,8 @@ pub struct HealRun {
     pub points: Vec<HealPoint>,
 }
 
-impl HealRun {
-    pub fn new(checkpoint: &Checkpoint, plan: &FfnPlan, texts: &Dataset, settings: &QuickSettings, device: &Device) -> Result<Self, WebError> {
+impl PageHeal {
+    pub fn new(checkpoint: &Checkpoint, plan: &FfnPlan, texts: &Dataset, settings: &PageOptions, device: &Device) -> Result<Self, WebError> {
         settings.check()?;
         settings.heal_config().validate()?;
         if texts.examples.is_empty() {

@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use super::data::{DataSource, WebData};
 use super::model::WebModel;
-use super::train::{HealPoint, HealRun, QuickRun, QuickSettings};
+use super::train::{HealPoint, PageFinetune, PageHeal, PageOptions};
 use super::{js_err, to_js};
 use crate::model::ModelStats;
 use crate::train::EvalResult;
@@ -69,7 +69,7 @@ pub enum Request {
     HealStart {
         plan: String,
         data: DataSource,
-        settings: QuickSettings,
+        settings: PageOptions,
     },
     HealStep,
     /// Keep the healed model for fine-tuning, and end the healing.
@@ -78,7 +78,7 @@ pub enum Request {
     TrainStart {
         plan: String,
         data: DataSource,
-        settings: QuickSettings,
+        settings: PageOptions,
         healed: bool,
     },
     /// One step of both models.
@@ -128,8 +128,8 @@ struct TrainEvaluated {
 #[derive(Default)]
 pub struct Worker {
     model: Option<WebModel>,
-    healer: Option<HealRun>,
-    trainers: Vec<QuickRun>,
+    healer: Option<PageHeal>,
+    trainers: Vec<PageFinetune>,
 }
 
 #[wasm_bindgen]

@@ -115,7 +115,7 @@ pub fn assert_png_chart(path: &Path) {
 
 /// Stops a run after `n` steps, as Ctrl-C does: resume tests interrupt with it.
 pub struct StopAt(pub usize);
-impl undivided::train::finetune::Observer for StopAt {
+impl undivided::train::finetune_run::Observer for StopAt {
     fn should_stop(&mut self) -> bool {
         self.0 -= 1;
         self.0 == 0

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses, soft_target_loss};
 use super::optim::ParamTable;
-use super::step::{OptimSettings, Optimization, Share, batch_parts, gradients};
+use super::step::{OptimConfig, Optimization, Share, batch_parts, gradients};
 use crate::data::{Label, Task};
 use crate::error::SettingsError;
-use crate::model::{BertForSequenceClassification, ForwardOptions};
+use crate::model::{BertForSequenceClassification, ForwardConfig};
 use crate::text::Batch;
 
 /// Hyper-parameters of fine-tuning; defaults are BERT's usual GLUE settings, scaled for a CPU.
@@ -51,8 +51,8 @@ impl TrainConfig {
     }
 
     /// The optimiser's share of the settings.
-    pub fn optim(&self) -> OptimSettings {
-        OptimSettings { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
+    pub fn optim(&self) -> OptimConfig {
+        OptimConfig { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
     }
 }
 
@@ -177,7 +177,7 @@ impl Objective<'_> {
             return task_loss(self.task, model.forward(input), labels, self.device).mul_scalar(share.examples);
         };
         let layers = distill.layer_to_layer();
-        let options = ForwardOptions { hidden_states: layers, attentions: layers };
+        let options = ForwardConfig { hidden_states: layers, attentions: layers };
         let mask = input.attention_mask.clone();
         let s = model.forward_with(input, options);
         let t = teacher.forward_with(batch.to_input(&self.device.clone().without_autodiff()), options);

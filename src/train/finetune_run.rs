@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use super::cursor::{Cursor, EpochOrder};
 use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
 use super::eval::{EvalResult, evaluate};
+use super::finetune_step::{TrainConfig, Trainer};
 pub use super::observer::{Observer, Progress, Quiet};
 use super::resume::{kept_after_failure, read_last_weights, restore_optimization, save_last, save_top_level};
 use super::start::{classifier_config, start_classifier};
-use super::trainer::{TrainConfig, Trainer};
 use crate::checkpoint::{Checkpoint, classifier_to_safetensors, load_classifier};
 use crate::data::Prepared;
 use crate::data::Task;
@@ -24,7 +24,7 @@ use crate::model::{BertConfig, FfnPlan, ModelStats};
 
 /// Length of the run and when to evaluate and save.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunOptions {
+pub struct FinetuneOptions {
     pub train: TrainConfig,
     pub epochs: usize,
     /// Stop after this many steps (overrides `epochs`).
@@ -78,12 +78,12 @@ pub struct RunState {
     #[serde(flatten)]
     pub cursor: Cursor,
     pub best: Option<(f64, usize)>,
-    pub options: RunOptions,
+    pub options: FinetuneOptions,
     pub plan: String,
     pub task: Task,
 }
 
-impl RunOptions {
+impl FinetuneOptions {
     /// Checks every setting's range (the optimiser's, the run's length, dropout).
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.train.validate()?;
@@ -128,7 +128,7 @@ pub struct RunResults {
     pub steps: usize,
     pub seed: u64,
     pub device: String,
-    pub options: RunOptions,
+    pub options: FinetuneOptions,
     pub versions: Value,
     /// False when the run was stopped before its last step.
     pub completed: bool,
@@ -163,7 +163,7 @@ struct FinetuneJob<'a> {
     /// Dev results of the best checkpoint so far (of this process).
     best_dev: Vec<(String, EvalResult)>,
     /// The state fields the cursor does not hold, for `last/state.json`.
-    options: RunOptions,
+    options: FinetuneOptions,
     plan: String,
     last_lr: f64,
 }
@@ -268,7 +268,7 @@ pub fn finetune(
     train: &Prepared,
     dev: &[(String, Prepared)],
     out: &Path,
-    options: &RunOptions,
+    options: &FinetuneOptions,
     resume: bool,
     device: &Device,
     observer: &mut dyn Observer,

@@ -2,7 +2,7 @@
 //! with the full encoder (teacher) — the route of the Undivided Attention paper, whose reduced
 //! architectures are pre-trained rather than only fine-tuned.
 //!
-//! The loss is the healing losses ([`super::heal::heal_losses`]: every layer's hidden state and
+//! The loss is the healing losses ([`super::heal_step::heal_losses`]: every layer's hidden state and
 //! attention distributions against the teacher) and, where the checkpoint carries BERT's
 //! masked-LM head, the masked-LM loss (BERT's recipe: 15% of the tokens, 80% of them `[MASK]`,
 //! 10% a random token, 10% unchanged), each weighted; either may be 0.
@@ -14,11 +14,11 @@ use rand_pcg::Pcg64Mcg;
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses};
 use super::optim::ParamTable;
-use super::step::{OptimSettings, Optimization, Share, batch_parts, gradients};
+use super::step::{OptimConfig, Optimization, Share, batch_parts, gradients};
 use crate::checkpoint::{bert_param_ids, mlm_param_ids};
 use crate::data::corpus::SpecialIds;
 use crate::error::SettingsError;
-use crate::model::{BertModel, BertOnlyMLMHead, ForwardOptions, IGNORE_INDEX};
+use crate::model::{BertModel, BertOnlyMLMHead, ForwardConfig, IGNORE_INDEX};
 use crate::text::Batch;
 
 /// Weights of the losses, the masking and the optimiser settings of one pre-training step.
@@ -72,8 +72,8 @@ impl PretrainConfig {
         SettingsError::check(self.mask_prob > 0.0 && self.mask_prob < 1.0, "--mask-prob", "a fraction in (0, 1)")
     }
 
-    pub fn optim(&self) -> OptimSettings {
-        OptimSettings { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
+    pub fn optim(&self) -> OptimConfig {
+        OptimConfig { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
     }
 
     /// Whether the step needs the teacher at all.
@@ -225,7 +225,7 @@ pub fn pretrain_losses(
     config: &PretrainConfig,
     share: Share,
 ) -> PretrainStep {
-    let options = ForwardOptions { hidden_states: config.distils(), attentions: config.distils() };
+    let options = ForwardConfig { hidden_states: config.distils(), attentions: config.distils() };
     let input = batch.to_input(device);
     let mask = input.attention_mask.clone();
     let s = student.bert.forward(input, options);

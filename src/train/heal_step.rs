@@ -9,10 +9,10 @@ use burn::tensor::{Device, Tensor};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses};
 use super::optim::ParamTable;
-use super::step::{OptimSettings, Optimization, Share, batch_parts, gradients};
+use super::step::{OptimConfig, Optimization, Share, batch_parts, gradients};
 use crate::checkpoint::bert_param_ids;
 use crate::error::SettingsError;
-use crate::model::{BertModel, ForwardOptions};
+use crate::model::{BertModel, ForwardConfig};
 use crate::text::Batch;
 
 /// Weights of the two healing losses and the optimiser settings.
@@ -49,8 +49,8 @@ impl HealConfig {
     }
 
     /// The optimiser's share of the settings.
-    pub fn optim(&self) -> OptimSettings {
-        OptimSettings { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
+    pub fn optim(&self) -> OptimConfig {
+        OptimConfig { lr: self.lr, warmup_ratio: self.warmup_ratio, weight_decay: self.weight_decay, max_grad_norm: self.max_grad_norm, seed: self.seed }
     }
 }
 
@@ -119,7 +119,7 @@ impl Healer {
 /// `share` of the real tokens (both losses are per-token means); `device` is the student's
 /// (autodiff when training), the teacher runs on its inner device.
 pub fn heal_losses(student: &BertModel, teacher: &BertModel, batch: &Batch, device: &Device, config: &HealConfig, share: Share) -> HealStep {
-    let options = ForwardOptions { hidden_states: true, attentions: true };
+    let options = ForwardConfig { hidden_states: true, attentions: true };
     let inner = device.clone().without_autodiff();
     let t = teacher.forward(batch.to_input(&inner), options);
     let input = batch.to_input(device);
