@@ -184,6 +184,17 @@ fn a_replaced_stale_run_is_said() {
     let text = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert!(text.contains("holds a run of other settings") && text.contains("replacing it"), "{text}");
+    // ... and in the table's notes, beside the numbers the replacing runs made.
+    let table: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("compare.json")).unwrap()).unwrap();
+    let notes = table["notes"].as_array().expect("compare.json has notes");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|n| n.as_str().unwrap().contains("replaced a run of other settings")), "{notes:?}");
+    let md = std::fs::read_to_string(out.path().join("compare.md")).unwrap();
+    assert!(md.contains("Notes:") && md.contains("plan-all/seed-42"), "{md}");
+    // A third run of the same settings reuses every run: nothing replaced, no notes.
+    let third = undivided(&args("0.0002"));
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert!(!std::fs::read_to_string(out.path().join("compare.json")).unwrap().contains("\"notes\""));
 }
 
 /// Files read whole are capped before parsing: a 2 MB config.json, a 20 MB tokenizer.json and

@@ -349,7 +349,9 @@ async function showStudy(i) {
   const pts = (x) => (x == null ? "–" : `${x >= 0 ? "+" : ""}${x.toFixed(2)}`);
   // The reference trainer's run of the full model's recipe, where the study has one.
   const refLine = (t) => t.reference ? `<li class="reference">${esc(t.task)}: the full model here ${pts(t.reference.full_delta_points)} points vs ${esc(t.reference.trainer)} on the same recipe (${t.reference.seeds.length} seed${t.reference.seeds.length > 1 ? "s" : ""} there)</li>` : "";
-  $("findings-answers").innerHTML = study.tasks.map((t) => `<li class="${/can go within one point/.test(t.answer) ? "good" : "bad"}">${esc(t.answer)}</li>${refLine(t)}`).join("");
+  // How the rows were made, where the study says (a stale run replaced on the way).
+  const notes = (study.notes || []).map((n) => `<li class="note">note: ${esc(n)}</li>`).join("");
+  $("findings-answers").innerHTML = study.tasks.map((t) => `<li class="${/can go within one point/.test(t.answer) ? "good" : "bad"}">${esc(t.answer)}</li>${refLine(t)}`).join("") + notes;
   const refRow = (t) => t.reference ? `<tr><td></td><td class="full">full · ${esc(t.reference.trainer)}</td><td>${(100 * t.reference.best_mean).toFixed(2)} ± ${(100 * t.reference.best_std).toFixed(2)}</td>` +
     `<td>${(100 * t.reference.final_mean).toFixed(2)}</td><td>100%</td><td>100%</td><td>${(t.reference.train_seconds / 60).toFixed(1)} min</td></tr>` : "";
   const rows = study.tasks.flatMap((t) => [

@@ -244,7 +244,11 @@ pub fn compare(checkpoint: &Checkpoint, spec: &CompareSpec, runner: &mut Runner<
             runs.push(PlanRuns { plan: plan.clone(), variant, results, heals });
         }
     }
-    let mut table = CompareTable { title: spec.title(&checkpoint.name()), rows: summarise(&runs, &checkpoint.config, spec.options.train.max_len) };
+    let mut table = CompareTable {
+        title: spec.title(&checkpoint.name()),
+        rows: summarise(&runs, &checkpoint.config, spec.options.train.max_len),
+        notes: runner.take_replaced(),
+    };
     table.relate_to(&full_plan.to_string());
     Ok(table)
 }

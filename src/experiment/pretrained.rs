@@ -282,13 +282,14 @@ pub struct PretrainedRoute<'a> {
 
 /// Runs (or reuses) the route's pre-trainings and fine-tunings, writing the table into `out`
 /// after each task; `on_task` gets each task's rows in the study's shape (the full model, then
-/// every plan and budget), so that `study.json` and the page hold them.
+/// every plan and budget), so that `study.json` and the page hold them, and the stale runs
+/// replaced on the way (the table's notes).
 pub fn pretrained(
     checkpoint: &Checkpoint,
     route: &PretrainedRoute<'_>,
     out: &Path,
     runner: &mut Runner<'_>,
-    on_task: &mut dyn FnMut(StudyTask) -> Result<(), ExperimentError>,
+    on_task: &mut dyn FnMut(StudyTask, Vec<String>) -> Result<(), ExperimentError>,
 ) -> Result<PretrainedTable, ExperimentError> {
     let recipe = route.recipe;
     let options = recipe.options(route.seed)?;
@@ -431,7 +432,7 @@ pub fn pretrained(
         }
         write_pretrained(&table, out)?;
         let answer = answer(task, &full_row, &study_rows, full.kept().count());
-        on_task(StudyTask { task: task.name().into(), metric, full: full_row, rows: study_rows, answer, reference: None })?;
+        on_task(StudyTask { task: task.name().into(), metric, full: full_row, rows: study_rows, answer, reference: None }, runner.take_replaced())?;
     }
     Ok(table)
 }

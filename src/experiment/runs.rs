@@ -28,11 +28,14 @@ pub struct Runner<'a> {
     say: &'a dyn Fn(&str),
     /// Where it warns (skipped rows; the CLI: standard error).
     warn: &'a dyn Fn(&str),
+    /// Each stale run replaced since the last [`Runner::take_replaced`]: the tables built from
+    /// these runs carry them as notes, so a replaced run is said beside its numbers too.
+    replaced: Vec<String>,
 }
 
 impl<'a> Runner<'a> {
     pub fn new(device: Device, observe: &'a ObserverFactory<'a>, say: &'a dyn Fn(&str), warn: &'a dyn Fn(&str)) -> Self {
-        Self { device, data: DataCache::default(), observe, say, warn }
+        Self { device, data: DataCache::default(), observe, say, warn, replaced: Vec::new() }
     }
 
     /// Tells the user `line` (reuse, warnings, results as they come).
@@ -43,6 +46,17 @@ impl<'a> Runner<'a> {
     /// The function [`Runner::say`] calls, for a caller that holds the runner borrowed.
     pub fn sayer(&self) -> &'a dyn Fn(&str) {
         self.say
+    }
+
+    /// The stale runs replaced since the last call, each as a sentence (and forgets them).
+    pub fn take_replaced(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.replaced)
+    }
+
+    /// Says that `dir` held a stale run that is being replaced, and keeps the note for the table.
+    fn replacing(&mut self, label: &str, dir: &Path, what: &str) {
+        self.say(&format!("{label}: {} holds {what}; replacing it", dir.display()));
+        self.replaced.push(format!("{label}: replaced {what} in {}", dir.display()));
     }
 
     fn warn_once(&mut self) {
@@ -108,10 +122,7 @@ impl<'a> Runner<'a> {
                 .and_then(|b| serde_json::from_slice::<RunState>(&b).ok())
                 .is_some_and(|s| s.options == *options && s.plan == plan.to_string() && s.task == data.task);
         if !resume && holds_run(dir) {
-            self.say(&format!(
-                "{label}: {} holds a run of other settings, data or model (or one older than the runs it builds on); replacing it",
-                dir.display()
-            ));
+            self.replacing(label, dir, "a run of other settings, data or model (or one older than the runs it builds on)");
         }
         self.finetune(checkpoint, plan, data, options, dir, resume, label).map_err(|e| e.context(format!("{label} in {}", dir.display())))
     }
@@ -164,7 +175,7 @@ impl<'a> Runner<'a> {
                 .and_then(|b| serde_json::from_slice::<HealState>(&b).ok())
                 .is_some_and(|s| s.options == *options && s.plan == plan.to_string());
         if !resume && holds_run(dir) {
-            self.say(&format!("heal `{plan}`: {} holds a healing of other settings or text; replacing it", dir.display()));
+            self.replacing(&format!("heal `{plan}`"), dir, "a healing of other settings or text");
         }
         self.heal(teacher, plan, text, options, dir, resume).map_err(|e| e.context(format!("healing `{plan}` in {}", dir.display())))
     }
@@ -201,7 +212,7 @@ impl Runner<'_> {
         let previous = std::fs::read(&state).ok().and_then(|b| serde_json::from_slice::<PretrainState>(&b).ok());
         let resume = previous.as_ref().is_some_and(|s| s.options == options && s.plan == plan.to_string());
         if previous.is_some() && !resume {
-            self.say(&format!("pretrain `{plan}`: {} holds a pre-training of other settings; replacing it", dir.display()));
+            self.replacing(&format!("pretrain `{plan}`"), dir, "a pre-training of other settings");
         }
         let mut observer = (self.observe)(&format!("pretrain `{plan}`"));
         pretrain(teacher, plan, dir, &options, resume, &self.device, observer.as_mut())

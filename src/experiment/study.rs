@@ -314,7 +314,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         spec.batch_size,
         spec.routes.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
     );
-    let mut table = StudyTable { title, layers, tasks: Vec::new() };
+    let mut table = StudyTable { title, layers, tasks: Vec::new(), notes: Vec::new() };
     let compared_routes = spec.routes.iter().any(|r| r.variant().is_some());
     for (task, recipe) in tasks.iter().filter(|_| compared_routes) {
         let task_out = out.join(task.name());
@@ -338,6 +338,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         runner.say(&format!("study: {task} ({} plans × {} routes × {} seeds)", plans.len(), spec.routes.len(), spec.seeds));
         let compared = compare(checkpoint, &compare_spec, runner)?;
         write_table(&compared, &task_out)?;
+        table.notes.extend(compared.notes.iter().cloned());
         let mut done = summarise_task(*task, &compared, &full, sharing)?;
         done.reference = reference_row(&task_out.join(REFERENCE_FILE), &done)?;
         table.tasks.push(done);
@@ -358,7 +359,8 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
             route.tasks.push((*task, spec.options(*task)?, r.reduced_lr));
         }
         // A task the comparison already has gets the pre-trained rows beside its own.
-        let mut add = |task: StudyTask| {
+        let mut add = |task: StudyTask, notes: Vec<String>| {
+            table.notes.extend(notes);
             match table.tasks.iter_mut().find(|t| t.task == task.task) {
                 Some(t) => t.rows.extend(task.rows),
                 None => table.tasks.push(task),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::results::ResultsError;
-use super::table::{PlanSummary, Variant};
+use super::table::{PlanSummary, Variant, notes_markdown};
 use crate::chart::BarSeries;
 use crate::data::Task;
 use crate::model::FfnPlan;
@@ -215,6 +215,9 @@ pub struct StudyTable {
     pub title: String,
     pub layers: usize,
     pub tasks: Vec<StudyTask>,
+    /// What the reader should know about how the rows were made: each stale run replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl StudyTable {
@@ -261,6 +264,7 @@ impl StudyTable {
                 }
             }
         }
+        md.push_str(&notes_markdown(&self.notes));
         md
     }
 }

@@ -102,6 +102,9 @@ pub struct PlanSummary {
 pub struct CompareTable {
     pub title: String,
     pub rows: Vec<PlanSummary>,
+    /// What the reader should know about how the rows were made: each stale run replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl PlanSummary {
@@ -168,8 +171,21 @@ impl CompareTable {
                 r.speedup
             ));
         }
+        md.push_str(&notes_markdown(&self.notes));
         md
     }
+}
+
+/// A table's notes as a Markdown list under a heading (nothing when there are none).
+pub fn notes_markdown(notes: &[String]) -> String {
+    if notes.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("\nNotes:\n\n");
+    for n in notes {
+        md.push_str(&format!("- {n}\n"));
+    }
+    md
 }
 
 /// `12345678` → `12,345,678`.
@@ -218,7 +234,8 @@ mod tests {
     /// full row.
     #[test]
     fn a_table_round_trips_and_relates_rows_to_the_full_model() {
-        let mut table = CompareTable { title: "t".into(), rows: vec![row("all", Variant::Deleted, &[0.9, 0.8]), row("none", Variant::Healed, &[0.8])] };
+        let mut table =
+            CompareTable { title: "t".into(), rows: vec![row("all", Variant::Deleted, &[0.9, 0.8]), row("none", Variant::Healed, &[0.8])], notes: Vec::new() };
         table.relate_to("all");
         assert!((table.rows[1].delta_vs_full.unwrap() + 0.05).abs() < 1e-12);
         assert!((table.rows[1].speedup - 1.5).abs() < 1e-12);
