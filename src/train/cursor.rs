@@ -1,13 +1,53 @@
 //! Where a run is: the step, the epoch and the next batch of the epoch's order, and what it has
-//! cost so far. One type for every loop that trains — fine-tuning and healing on disk
-//! ([`super::driver`]) and the page's quick runs — so that a resumed run continues from exactly
-//! the batch an uninterrupted one would have taken.
+//! cost so far. One type for every loop that trains — fine-tuning, healing and pre-training on
+//! disk ([`super::driver`]) and the page's quick runs — so that a resumed run continues from
+//! exactly the batch an uninterrupted one would have taken.
+//!
+//! The core of each of those loops is here too, compiled for both targets: [`Cursor::begin`]
+//! takes the next batch, the caller steps (synchronously natively, awaiting the loss in the
+//! page), and [`Cursor::end`] stops on a non-finite loss or counts the step.
 
 use serde::{Deserialize, Serialize};
+use web_time::Instant;
 
 use super::batches::epoch_batches;
 use super::observer::Progress;
 use crate::data::corpus::StreamPosition;
+use crate::error::TrainError;
+
+/// Where a run's batches come from: an epoch order over a dataset held in memory
+/// ([`EpochOrder`], rows by index) or a stream read as it goes (pre-training's packed corpus).
+/// `next` moves the cursor's position on, so that `last/` resumes with the very next batch.
+pub trait Batches {
+    type Batch;
+    /// The next batch and how many examples (rows, sequences) it holds.
+    fn next(&mut self, cursor: &mut Cursor) -> Result<(Self::Batch, usize), TrainError>;
+}
+
+impl Batches for EpochOrder {
+    type Batch = Vec<usize>;
+    fn next(&mut self, cursor: &mut Cursor) -> Result<(Vec<usize>, usize), TrainError> {
+        let indices = cursor.next_batch(self);
+        let n = indices.len();
+        Ok((indices, n))
+    }
+}
+
+/// A step begun by [`Cursor::begin`]: how many examples its batch holds and when it started.
+#[must_use = "a begun step is counted by Cursor::end"]
+#[derive(Debug)]
+pub struct Turn {
+    pub examples: usize,
+    started: Instant,
+}
+
+/// A step whose loss was not a finite number: the run stops there, the cursor not moved on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonFinite {
+    /// The step that failed, from 1.
+    pub step: usize,
+    pub value: f32,
+}
 
 /// The position and totals of a run, saved (flattened) in `last/state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +92,25 @@ impl Cursor {
         let batch = order.batches(self.epoch)[self.next_batch].clone();
         self.next_batch += 1;
         batch
+    }
+
+    /// The next batch from `batches`, and the step begun on it (timed from here: building the
+    /// batch is not the step's cost).
+    pub fn begin<B>(&mut self, batches: &mut dyn Batches<Batch = B>) -> Result<(B, Turn), TrainError> {
+        let (batch, examples) = batches.next(self)?;
+        Ok((batch, Turn { examples, started: Instant::now() }))
+    }
+
+    /// Ends the step begun by `turn`, whose loss was read back as `loss`: a non-finite loss stops
+    /// the run (the cursor stays at the last good step); otherwise the step is counted, and its
+    /// seconds returned.
+    pub fn end(&mut self, turn: Turn, loss: f32) -> Result<f64, NonFinite> {
+        if !loss.is_finite() {
+            return Err(NonFinite { step: self.step + 1, value: loss });
+        }
+        let seconds = turn.started.elapsed().as_secs_f64();
+        self.advance(turn.examples, seconds);
+        Ok(seconds)
     }
 
     /// Counts a finished step of `examples` rows that took `seconds`.
@@ -152,5 +211,23 @@ mod tests {
         assert_eq!(resumed.next_batch(&mut fresh_order), expected[6]);
         assert!(!cursor.done());
         assert_eq!(Cursor::new(0).total_steps, 1);
+    }
+
+    /// The loop's core: a finite loss counts the step; a non-finite one names the step and
+    /// leaves the cursor where it was, so that the run stops at its last good step.
+    #[test]
+    fn a_turn_counts_finite_steps_and_stops_on_nan() {
+        let mut order = EpochOrder::new(vec![3; 6], 2, 1);
+        let mut cursor = Cursor::new(4);
+        let (batch, turn) = cursor.begin(&mut order).unwrap();
+        assert_eq!((batch.len(), turn.examples), (2, 2));
+        assert!(cursor.end(turn, 0.7).unwrap() >= 0.0);
+        assert_eq!((cursor.step, cursor.examples_seen), (1, 2));
+        let (_, turn) = cursor.begin(&mut order).unwrap();
+        let before = (cursor.step, cursor.examples_seen);
+        assert_eq!(cursor.end(turn, f32::NAN).unwrap_err().step, 2);
+        assert_eq!((cursor.step, cursor.examples_seen), before);
+        let (_, turn) = cursor.begin(&mut order).unwrap();
+        assert_eq!(cursor.end(turn, f32::INFINITY).unwrap_err().value, f32::INFINITY);
     }
 }

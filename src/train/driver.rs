@@ -1,7 +1,7 @@
-//! The one loop of every run on disk (native): take the cursor's next batch, step, stop on a
-//! non-finite loss, log, evaluate and save `last/` on schedule, stop cleanly when asked.
-//! Fine-tuning ([`super::finetune_run`]) and healing ([`super::heal_run`]) supply only their
-//! [`Job`]: the step, the evaluation and what `last/` holds.
+//! The one loop of every run on disk (native): the cursor's turn (next batch, step, stop on a
+//! non-finite loss: [`Cursor::begin`] / [`Cursor::end`], shared with the page), then log,
+//! evaluate and save `last/` on schedule, and stop cleanly when asked. Fine-tuning, healing and
+//! pre-training supply only their [`Job`]: the step, the evaluation and what `last/` holds.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use web_time::Instant;
 
-use super::cursor::{Cursor, EpochOrder};
+use super::cursor::{Batches, Cursor};
 use super::observer::{Observer, RateWindow};
 use super::resume::read_state;
 use crate::checkpoint::RunLock;
@@ -84,24 +83,6 @@ impl RunLog {
     }
 }
 
-/// Where a run's batches come from: an epoch order over a dataset held in memory
-/// ([`EpochOrder`], rows by index) or a stream read as it goes (pre-training's packed corpus).
-/// `next` moves the cursor's position on, so that `last/` resumes with the very next batch.
-pub trait Batches {
-    type Batch;
-    /// The next batch and how many examples (rows, sequences) it holds.
-    fn next(&mut self, cursor: &mut Cursor) -> Result<(Self::Batch, usize), TrainError>;
-}
-
-impl Batches for EpochOrder {
-    type Batch = Vec<usize>;
-    fn next(&mut self, cursor: &mut Cursor) -> Result<(Vec<usize>, usize), TrainError> {
-        let indices = cursor.next_batch(self);
-        let n = indices.len();
-        Ok((indices, n))
-    }
-}
-
 /// What a kind of run does at each point of the loop.
 pub trait Job {
     /// What one step trains on (row indices, a packed batch).
@@ -145,14 +126,13 @@ pub fn drive<J: Job + ?Sized>(
     let mut window = RateWindow::new();
     let mut evaluated_at = None;
     while !cursor.done() {
-        let (batch, examples) = batches.next(cursor)?;
-        let started = Instant::now();
+        let (batch, turn) = cursor.begin(batches)?;
+        let examples = turn.examples;
         let loss = job.step(&batch)?;
-        if !loss.is_finite() {
-            log.write(json!({"step": cursor.step + 1, "error": format!("loss {loss}")}))?;
-            return Err(TrainError::NonFinite { step: cursor.step + 1, value: loss, kept: job.kept_after_failure() });
+        if let Err(e) = cursor.end(turn, loss) {
+            log.write(json!({"step": e.step, "error": format!("loss {}", e.value)}))?;
+            return Err(TrainError::NonFinite { step: e.step, value: e.value, kept: job.kept_after_failure() });
         }
-        cursor.advance(examples, started.elapsed().as_secs_f64());
         let rate = window.add(examples);
         observer.on_step(cursor.progress(), loss, rate);
         if cursor.step.is_multiple_of(LOG_EVERY) || cursor.step == 1 {

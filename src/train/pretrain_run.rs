@@ -13,8 +13,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::cursor::Cursor;
-use super::driver::{Batches, Ending, Job, RunLog, Schedule, drive, start};
+use super::cursor::{Batches, Cursor};
+use super::driver::{Ending, Job, RunLog, Schedule, drive, start};
 use super::eval::EvalResult;
 use super::finetune_run::{MadeFrom, versions};
 use super::observer::Observer;

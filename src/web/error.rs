@@ -1,7 +1,7 @@
 //! What can go wrong in the page, as one type: every message names the address, file or setting
 //! at fault and what was expected; the page shows it as it is.
 
-use crate::error::{AnalysisError, CheckpointError, ReadbackError, SettingsError, TextError};
+use crate::error::{AnalysisError, CheckpointError, ReadbackError, SettingsError, TextError, TrainError};
 
 /// Failure of something the page asked for.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum WebError {
     Readback(#[from] ReadbackError),
     #[error(transparent)]
     Analysis(#[from] AnalysisError),
+    /// The shared training loop's own errors (the batch source; [`crate::train::cursor`]).
+    #[error(transparent)]
+    Train(#[from] TrainError),
     #[error("the {what} loss became {value} at step {step}; try a lower learning rate")]
     NonFinite { what: &'static str, value: f32, step: usize },
     /// A request the current state cannot serve (says what to do instead).

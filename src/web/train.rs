@@ -4,7 +4,6 @@
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use web_time::Instant;
 
 use super::WebError;
 use crate::checkpoint::{Checkpoint, bert_to_safetensors};
@@ -121,18 +120,14 @@ impl PageFinetune {
     }
 
     /// One AdamW step; the loss is read back asynchronously.
+    /// The native driver's turn ([`Cursor::begin`] / [`Cursor::end`]) around an awaited step.
     pub async fn step(&mut self) -> Result<f32, WebError> {
-        let started = Instant::now();
-        let indices = self.cursor.next_batch(&mut self.order);
+        let (indices, turn) = self.cursor.begin(&mut self.order)?;
         let batch = self.train.batch(&indices, self.tokenizer.pad_id());
         let labels: Vec<_> = indices.iter().map(|&i| self.train.labels[i]).collect();
         let out = self.trainer.step(&batch, &labels);
         let loss = scalar(out.loss).await?;
-        if !loss.is_finite() {
-            return Err(WebError::NonFinite { what: "training", value: loss, step: self.cursor.step + 1 });
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        self.cursor.advance(indices.len(), seconds);
+        let seconds = self.cursor.end(turn, loss).map_err(|e| WebError::NonFinite { what: "training", value: e.value, step: e.step })?;
         self.losses.push(loss);
         self.step_ms.push(seconds * 1e3);
         Ok(loss)
@@ -228,21 +223,13 @@ impl PageHeal {
         })
     }
 
+    /// The native driver's turn ([`Cursor::begin`] / [`Cursor::end`]) around an awaited step.
     pub async fn step(&mut self) -> Result<HealPoint, WebError> {
-        let started = Instant::now();
-        let indices = self.cursor.next_batch(&mut self.order);
+        let (indices, turn) = self.cursor.begin(&mut self.order)?;
         let out = self.healer.step(&self.texts.batch(&indices, self.pad_id));
-        let point = HealPoint {
-            step: self.cursor.step + 1,
-            loss: scalar(out.loss).await?,
-            hidden_mse: scalar(out.hidden).await?,
-            attention_kl: scalar(out.attention).await?,
-            ms: started.elapsed().as_secs_f64() * 1e3,
-        };
-        if !point.loss.is_finite() {
-            return Err(WebError::NonFinite { what: "healing", value: point.loss, step: point.step });
-        }
-        self.cursor.advance(indices.len(), point.ms / 1e3);
+        let (loss, hidden_mse, attention_kl) = (scalar(out.loss).await?, scalar(out.hidden).await?, scalar(out.attention).await?);
+        let seconds = self.cursor.end(turn, loss).map_err(|e| WebError::NonFinite { what: "healing", value: e.value, step: e.step })?;
+        let point = HealPoint { step: self.cursor.step, loss, hidden_mse, attention_kl, ms: seconds * 1e3 };
         self.points.push(point);
         Ok(point)
     }
