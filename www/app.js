@@ -77,7 +77,7 @@ function setBusy(on) {
 async function renderStats() {
   if (!info) return;
   const p = plan();
-  const [full, red] = await Promise.all([ask("stats", { plan: info.own_plan, seq_len: 128 }), ask("stats", { plan: p, seq_len: 128 })]);
+  const { full, reduced: red } = await ask("stats", { plan: p, seq_len: 128 });
   if (p !== plan()) return; // the plan changed meanwhile; its own call draws it
   const row = (name, f, r) => `<tr><td>${name}</td><td>${f}</td><td>${r}</td></tr>`;
   const lat = glance.latency && glance.latency.plan === p ? glance.latency : null;
@@ -147,18 +147,19 @@ async function load() {
 
 async function runBoth() {
   await busyAction(async () => {
-    const a = $("text-a").value, b = $("text-b").value || null, p = plan(), own = info.own_plan;
+    const a = $("text-a").value, b = $("text-b").value || null, p = plan();
     let rows, f, r;
     if (info.is_classifier) {
-      f = await ask("classify", { plan: own, text: a, text_b: b }); r = await ask("classify", { plan: p, text: a, text_b: b });
+      ({ full: f, reduced: r } = await ask("classify", { plan: p, text: a, text_b: b }));
       rows = f.labels.map((l, i) => `<tr><td>P(${esc(l)})</td><td>${pct(f.probabilities[i])}</td><td>${pct(r.probabilities[i])}</td></tr>`).join("") +
         `<tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>`;
     } else {
-      f = await ask("encode", { plan: own, text: a, text_b: b }); r = await ask("encode", { plan: p, text: a, text_b: b });
+      const both = await ask("encode", { plan: p, text: a, text_b: b });
+      ({ full: f, reduced: r } = both);
       rows = `<tr><td>tokens</td><td>${f.tokens}</td><td>${r.tokens}</td></tr><tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>` +
-        `<tr><td>cosine(full, reduced) of [CLS]</td><td colspan="2">${cosine(f.cls, r.cls).toFixed(4)}</td></tr>`;
+        `<tr><td>cosine(full, reduced) of [CLS]</td><td colspan="2">${both.cls_cosine.toFixed(4)}</td></tr>`;
       if (b) {
-        const fs = await ask("similarity", { plan: own, text: a, text_b: b }), rs = await ask("similarity", { plan: p, text: a, text_b: b });
+        const { full: fs, reduced: rs } = await ask("similarity", { plan: p, text: a, text_b: b });
         rows += `<tr><td>similarity of the two sentences</td><td>${fs.cosine.toFixed(4)}</td><td>${rs.cosine.toFixed(4)}</td></tr>`;
       }
     }
@@ -170,21 +171,12 @@ async function runBoth() {
   });
 }
 
-function cosine(a, b) {
-  let d = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { d += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
-  return d / Math.sqrt(na * nb);
-}
-
 async function bench() {
   $("bench-progress").hidden = false;
   await busyAction(async () => {
     const n = +$("bench-batch").value, len = +$("bench-len").value, it = +$("bench-iters").value, p = plan();
-    setStatus(`Benchmarking the full model (${n} × ${len} tokens, ${it} batches after a warm-up)…`);
-    const args = { batch_size: n, seq_len: len, iters: it };
-    const f = await ask("bench", { plan: info.own_plan, ...args });
-    setStatus(`Benchmarking the reduced model (${p})…`);
-    const r = await ask("bench", { plan: p, ...args });
+    setStatus(`Benchmarking the full model, then the reduced one (${p}): ${n} × ${len} tokens, ${it} batches after a warm-up…`);
+    const { full: f, reduced: r } = await ask("bench", { plan: p, batch_size: n, seq_len: len, iters: it });
     const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
     $("bench-results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${esc(p)})</th></tr>` +
       row("sentences / s", f.sentences_per_s.toFixed(1), r.sentences_per_s.toFixed(1)) +

@@ -9,4 +9,4 @@ pub mod representations;
 pub use crate::error::AnalysisError;
 pub use cka::{CkaKind, Representation, cka, cka_matrix};
 pub use probe::{ProbeConfig, class_labels, probe_accuracy, probe_layers};
-pub use representations::{Pooling, layer_representations};
+pub use representations::{Pooling, cosine, layer_representations, pool};

@@ -6,13 +6,14 @@ use serde::Serialize;
 use web_time::Instant;
 
 use super::ExperimentError;
+use super::timing::{BenchInput, time_passes};
 use crate::checkpoint::Checkpoint;
 use crate::data::{Label, Task};
-use crate::device::{LaunchCounter, Launches, is_flex};
+use crate::device::{Launches, is_flex};
 use crate::error::ReadbackError;
 use crate::model::precision::{self, Precision};
 use crate::model::{BertModel, FfnPlan, ForwardConfig, ModelStats};
-use crate::text::{Batch, Encoded, TextInput};
+use crate::text::{Batch, TextInput};
 use crate::train::eval::by_row_parts;
 use crate::train::step::batch_parts;
 use crate::train::{TrainConfig, Trainer};
@@ -65,46 +66,6 @@ fn run_to_host(model: &BertModel, batch: &Batch, device: &Device) -> Result<(), 
     by_row_parts(batch, batch_parts(device), &read).into_iter().collect()
 }
 
-/// The ids a fixed-shape row is made of: `[CLS]`, `[SEP]`, and words spread over the vocabulary
-/// (ids 1000..21000 in a BERT-size vocabulary, as the figures in docs/benchmarks.md were measured;
-/// the whole vocabulary of a smaller one).
-#[derive(Clone, Copy)]
-struct Vocabulary {
-    cls: u32,
-    sep: u32,
-    size: usize,
-}
-
-impl Vocabulary {
-    fn of(checkpoint: &Checkpoint) -> Self {
-        let id = |t: &str, default: u32| checkpoint.tokenizer.inner().token_to_id(t).unwrap_or(default);
-        Self { cls: id("[CLS]", 101), sep: id("[SEP]", 102), size: checkpoint.config.vocab_size }
-    }
-
-    /// The fixed-shape batch both benchmarks time: `batch` rows of `seq_len` real tokens.
-    fn batch(self, batch: usize, seq_len: usize) -> Batch {
-        let rows: Vec<Encoded> =
-            (0..batch).map(|r| Encoded { input_ids: self.row(r, seq_len).collect(), token_type_ids: vec![0; seq_len], truncated: false }).collect();
-        Batch::from_rows(&rows.iter().collect::<Vec<_>>(), 0)
-    }
-
-    /// Token ids of a fixed-shape row `r`: [CLS] w … w [SEP], every token real.
-    fn row(self, r: usize, seq_len: usize) -> impl Iterator<Item = u32> {
-        (0..seq_len).map(move |j| {
-            let spread = r * 131 + j * 17;
-            if j == 0 {
-                self.cls
-            } else if j == seq_len - 1 {
-                self.sep
-            } else if self.size > 21_000 {
-                1000 + (spread % 20000) as u32
-            } else {
-                (spread % self.size) as u32
-            }
-        })
-    }
-}
-
 /// Inference sentences/s of each plan of `checkpoint` (on wgpu also the launches of one pass).
 pub fn inference(
     checkpoint: &Checkpoint,
@@ -118,26 +79,16 @@ pub fn inference(
         .chunks(b.max(1))
         .map(|c| checkpoint.tokenizer.encode_batch(&c.iter().map(|s| TextInput::Single(s.clone())).collect::<Vec<_>>()))
         .collect::<Result<_, _>>()?;
-    let fixed = Vocabulary::of(checkpoint).batch(b, s);
+    let fixed = BenchInput::of(checkpoint).batch(b, s);
     let mut results = Vec::new();
     for plan in plans {
         let (model, _) = checkpoint.load_bert(Some(plan), device)?;
         let model = precision::cast(model, spec.precision, device)?;
-        for _ in 0..spec.warmup {
-            run_to_host(&model, &fixed, device)?;
-        }
-        let launches_per_forward = if is_flex(device) {
-            None
-        } else {
-            let counter = LaunchCounter::start();
-            run_to_host(&model, &fixed, device)?;
-            Some(counter.finish())
-        };
-        let start = Instant::now();
-        for _ in 0..spec.iters {
-            run_to_host(&model, &fixed, device)?;
-        }
-        let secs = start.elapsed().as_secs_f64();
+        let timing = pollster::block_on(time_passes(spec.warmup, spec.iters, !is_flex(device), || {
+            let done = run_to_host(&model, &fixed, device);
+            async { done }
+        }))?;
+        let secs = timing.ms_per_pass * spec.iters as f64 / 1e3;
         let data_sent_per_s = if batches.is_empty() {
             None
         } else {
@@ -154,7 +105,7 @@ pub fn inference(
             fixed_ms_per_batch: 1e3 * secs / spec.iters as f64,
             data_sent_per_s,
             data_sentences: spec.sentences.len(),
-            launches_per_forward,
+            launches_per_forward: timing.launches,
         });
     }
     Ok(results)
@@ -178,7 +129,7 @@ pub struct TrainingBenchOptions {
 /// then `spec.iters` timed (forward, backward, clipping, AdamW; the loss read back each step).
 pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingBenchOptions, device: &Device) -> Result<Vec<TrainingResult>, ExperimentError> {
     let TrainingBenchOptions { batch, seq_len, warmup, iters } = *spec;
-    let input = Vocabulary::of(checkpoint).batch(batch, seq_len);
+    let input = BenchInput::of(checkpoint).batch(batch, seq_len);
     let labels: Vec<Label> = (0..batch).map(|i| Label::Class(i % 2)).collect();
     let mut results = Vec::new();
     for plan in plans {
@@ -186,27 +137,17 @@ pub fn training(checkpoint: &Checkpoint, plans: &[FfnPlan], spec: &TrainingBench
         let (model, _) = checkpoint.load_classifier(Some(plan), &ad)?;
         let params = burn::module::Module::num_params(&model);
         let mut trainer = Trainer::new(model, Task::Sst2, TrainConfig::default(), warmup + iters + 1, &ad);
-        for _ in 0..warmup {
+        let timing = pollster::block_on(time_passes::<ExperimentError, _, _>(warmup, iters, !is_flex(device), || {
             let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
-        }
-        let launches_per_step = if is_flex(device) {
-            None
-        } else {
-            let counter = LaunchCounter::start();
-            let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
-            Some(counter.finish())
-        };
-        let start = Instant::now();
-        for _ in 0..iters {
-            let _: f32 = trainer.step(&input, &labels).loss.into_scalar();
-        }
-        let secs = start.elapsed().as_secs_f64();
+            async { Ok(()) }
+        }))?;
+        let secs = timing.ms_per_pass * iters as f64 / 1e3;
         results.push(TrainingResult {
             plan: plan.to_string(),
             params,
             examples_per_s: (iters * batch) as f64 / secs,
             ms_per_step: 1e3 * secs / iters as f64,
-            launches_per_step,
+            launches_per_step: timing.launches,
         });
     }
     Ok(results)

@@ -14,11 +14,13 @@
 //!   its table type ([`study_table`]) is shared with the page;
 //! - [`publish`]: runs and tables copied beside the page, with their `index.json`;
 //! - [`analyze`]: CKA between models and linear probes per layer, with their files;
-//! - [`bench`]: inference and training throughput per plan.
+//! - [`bench`]: inference and training throughput per plan, on [`timing`]'s input and loop,
+//!   which the page's benchmark shares.
 
 pub mod results;
 pub mod study_table;
 pub mod table;
+pub mod timing;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod analyze;

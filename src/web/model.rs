@@ -1,7 +1,7 @@
 //! A checkpoint loaded in the page: the full model, the reduced one built from the same weights,
 //! side-by-side inference and the benchmark.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_time::Instant;
@@ -10,22 +10,24 @@ use super::WebError;
 use super::data::WebData;
 use super::train::{PageFinetune, PageHeal, PageOptions};
 use super::{fetch_checkpoint, js_err, read_f32, resolve_source, text_input, to_js};
-use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, layer_representations, probe_layers};
+use crate::analysis::{CkaKind, Pooling, ProbeConfig, cka_matrix, cosine, layer_representations, pool, probe_layers};
 use crate::checkpoint::Checkpoint;
-use crate::device::{Backend, LaunchCounter, Launches, init_device, is_flex};
-use crate::model::{BertForSequenceClassification, BertInput, BertModel, FfnPlan, ForwardConfig, ModelStats};
+use crate::device::{Backend, Launches, init_device, is_flex};
+use crate::experiment::timing::{BenchInput, time_passes};
+use crate::model::{BertForSequenceClassification, BertModel, FfnPlan, ForwardConfig, ModelStats};
 
 #[derive(Serialize)]
-struct EncodeResult {
+pub struct EncodeResult {
     plan: String,
     tokens: usize,
     ms: f64,
     pooler_output: Vec<f32>,
-    cls: Vec<f32>,
+    /// The last layer's [CLS] state.
+    pub cls: Vec<f32>,
 }
 
 #[derive(Serialize)]
-struct Similarity {
+pub struct Similarity {
     plan: String,
     /// Cosine similarity of the two inputs' mean-pooled embeddings (sentence-transformers style).
     cosine: f32,
@@ -33,7 +35,7 @@ struct Similarity {
 }
 
 #[derive(Serialize)]
-struct Classification {
+pub struct Classification {
     plan: String,
     labels: Vec<String>,
     probabilities: Vec<f32>,
@@ -63,7 +65,7 @@ struct CkaResult {
 }
 
 #[derive(Serialize)]
-struct BenchResult {
+pub struct BenchResult {
     plan: String,
     batch_size: usize,
     seq_len: usize,
@@ -228,8 +230,8 @@ impl WebModel {
     }
 
     /// Encodes a sentence (or pair) with the model of `plan`: pooled output, [CLS] and latency.
-    pub async fn encode(&mut self, plan: String, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
-        let plan = self.plan(&plan)?;
+    pub async fn encode(&mut self, plan: &str, text: String, text_b: Option<String>) -> Result<EncodeResult, JsValue> {
+        let plan = self.plan(plan)?;
         let input = text_input(text, text_b)?;
         let batch = self.checkpoint.tokenizer.encode(&input).map_err(js_err)?;
         let hidden = self.checkpoint.config.hidden_size;
@@ -239,19 +241,12 @@ impl WebModel {
         let out = model.forward(batch.to_input(&device), ForwardConfig::default());
         let pooler_output = read_f32(out.pooler_output).await.map_err(js_err)?;
         let last = read_f32(out.last_hidden_state).await.map_err(js_err)?;
-        let result = EncodeResult {
-            plan: plan.to_string(),
-            tokens: batch.seq_len,
-            ms: start.elapsed().as_secs_f64() * 1e3,
-            pooler_output,
-            cls: last[..hidden].to_vec(),
-        };
-        to_js(&result)
+        Ok(EncodeResult { plan: plan.to_string(), tokens: batch.seq_len, ms: start.elapsed().as_secs_f64() * 1e3, pooler_output, cls: last[..hidden].to_vec() })
     }
 
     /// For a base model: cosine similarity of two sentences' mean-pooled embeddings.
-    pub async fn similarity(&mut self, plan: String, text: String, text_b: String) -> Result<JsValue, JsValue> {
-        let plan = self.plan(&plan)?;
+    pub async fn similarity(&mut self, plan: &str, text: String, text_b: String) -> Result<Similarity, JsValue> {
+        let plan = self.plan(plan)?;
         let (a, b) = (text_input(text, None)?, text_input(text_b, None)?);
         let batch = self.checkpoint.tokenizer.encode_batch(&[a, b]).map_err(js_err)?;
         let device = self.device.clone();
@@ -260,23 +255,18 @@ impl WebModel {
         let input = batch.to_input(&device);
         let mask = input.attention_mask.clone().float().unsqueeze_dim::<3>(2); // [2, s, 1]
         let out = model.forward(input, ForwardConfig::default());
-        let pooled = (out.last_hidden_state * mask.clone()).sum_dim(1) / mask.sum_dim(1); // [2, 1, h]
-        let v = read_f32(pooled).await.map_err(js_err)?;
+        let v = read_f32(pool(out.last_hidden_state, mask, Pooling::Mean)).await.map_err(js_err)?;
         let h = v.len() / 2;
-        let (x, y) = (&v[..h], &v[h..]);
-        let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
-        let norm = |z: &[f32]| z.iter().map(|a| a * a).sum::<f32>().sqrt();
-        let result = Similarity { plan: plan.to_string(), cosine: dot / (norm(x) * norm(y)).max(1e-12), ms: start.elapsed().as_secs_f64() * 1e3 };
-        to_js(&result)
+        Ok(Similarity { plan: plan.to_string(), cosine: cosine(&v[..h], &v[h..]), ms: start.elapsed().as_secs_f64() * 1e3 })
     }
 
     /// For a fine-tuned classifier: label probabilities of the model of `plan` (the reduced one
     /// is the same fine-tuned checkpoint minus the switched-off blocks).
-    pub async fn classify(&mut self, plan: String, text: String, text_b: Option<String>) -> Result<JsValue, JsValue> {
+    pub async fn classify(&mut self, plan: &str, text: String, text_b: Option<String>) -> Result<Classification, JsValue> {
         if !self.is_classifier() {
             return Err(js_err(format!("{} is not a fine-tuned classifier (its config.json has no id2label); fine-tune it first", self.checkpoint.name())));
         }
-        let plan = self.plan(&plan)?;
+        let plan = self.plan(plan)?;
         let input = text_input(text, text_b)?;
         let batch = self.checkpoint.tokenizer.encode(&input).map_err(js_err)?;
         if !self.classifiers.iter().any(|(p, _)| p == &plan) {
@@ -289,54 +279,37 @@ impl WebModel {
         let logits = read_f32(model.forward(batch.to_input(&self.device))).await.map_err(js_err)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         let probabilities = crate::train::eval::probabilities(&logits);
-        let result = Classification { plan: plan.to_string(), labels: self.checkpoint.config.label_names(), probabilities, ms };
-        to_js(&result)
+        Ok(Classification { plan: plan.to_string(), labels: self.checkpoint.config.label_names(), probabilities, ms })
     }
 
-    /// Runs one warm-up batch (reported as `first_ms`), one counting the GPU kernel launches of a
-    /// forward pass, and `iters` timed batches of
-    /// `batch_size` × `seq_len` tokens through the model of `plan`.
-    pub async fn bench(&mut self, plan: String, batch_size: usize, seq_len: usize, iters: usize) -> Result<JsValue, JsValue> {
-        let plan = self.plan(&plan)?;
+    /// Times the model of `plan` as `undivided bench` does, on the same input and loop
+    /// ([`crate::experiment::timing`]): one warm-up batch (reported as `first_ms`: kernel
+    /// compilation), one counting the GPU kernel launches of a forward pass, then `iters` timed
+    /// batches of `batch_size` × `seq_len` real tokens, each read back to the host.
+    pub async fn bench(&mut self, plan: &str, batch_size: usize, seq_len: usize, iters: usize) -> Result<BenchResult, JsValue> {
+        let plan = self.plan(plan)?;
         let max = self.checkpoint.config.max_position_embeddings;
         if batch_size == 0 || iters == 0 || !(2..=max).contains(&seq_len) {
             return Err(js_err(format!("benchmark: expected batch ≥ 1, iterations ≥ 1 and 2 ≤ length ≤ {max}")));
         }
         let device = self.device.clone();
-        let vocab = self.checkpoint.config.vocab_size as i64;
-        let ids: Vec<i64> = (0..batch_size * seq_len).map(|i| 1000 + (i as i64 * 7919) % (vocab - 1000).max(1)).collect();
-        let input = || BertInput {
-            input_ids: Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch_size, seq_len]), &device),
-            token_type_ids: Tensor::<2, Int>::zeros([batch_size, seq_len], &device),
-            attention_mask: Tensor::<2, Int>::ones([batch_size, seq_len], &device),
-        };
+        let batch = BenchInput::of(&self.checkpoint).batch(batch_size, seq_len);
         let model = self.encoder(&plan)?.clone();
-        let start = Instant::now();
-        read_f32(model.forward(input(), ForwardConfig::default()).pooler_output).await.map_err(js_err)?;
-        let first_ms = start.elapsed().as_secs_f64() * 1e3;
-        let launches = if is_flex(&device) {
-            None
-        } else {
-            let counter = LaunchCounter::start();
-            read_f32(model.forward(input(), ForwardConfig::default()).pooler_output).await.map_err(js_err)?;
-            Some(counter.finish())
+        let pass = || {
+            let out = model.forward(batch.to_input(&device), ForwardConfig::default());
+            async move { read_f32(out.pooler_output).await.map(|_| ()) }
         };
-        let start = Instant::now();
-        for _ in 0..iters {
-            read_f32(model.forward(input(), ForwardConfig::default()).pooler_output).await.map_err(js_err)?;
-        }
-        let ms_per_batch = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
-        let result = BenchResult {
+        let timing = time_passes(1, iters, !is_flex(&device), pass).await.map_err(js_err)?;
+        Ok(BenchResult {
             plan: plan.to_string(),
             batch_size,
             seq_len,
-            first_ms,
-            ms_per_batch,
-            sentences_per_s: batch_size as f64 * 1e3 / ms_per_batch,
-            ms_per_sentence: ms_per_batch / batch_size as f64,
-            launches,
-        };
-        to_js(&result)
+            first_ms: timing.first_ms,
+            ms_per_batch: timing.ms_per_pass,
+            sentences_per_s: batch_size as f64 * 1e3 / timing.ms_per_pass,
+            ms_per_sentence: timing.ms_per_pass / batch_size as f64,
+            launches: timing.launches,
+        })
     }
 
     /// Layer-by-layer CKA between the full model and the model of `plan` on the first

@@ -15,6 +15,7 @@ use super::data::{DataSource, WebData};
 use super::model::WebModel;
 use super::train::{HealPoint, PageFinetune, PageHeal, PageOptions};
 use super::{js_err, to_js};
+use crate::analysis::cosine;
 use crate::model::ModelStats;
 use crate::train::EvalResult;
 
@@ -27,7 +28,10 @@ pub enum Request {
         source: String,
         cpu: bool,
     },
-    /// Parameters and FLOPs/token of a plan at a sequence length.
+    // The requests below ask about both models at once: the full model (the checkpoint's own
+    // plan) and the reduced model of `plan`; the reply is `{full, reduced}` ([`Both`]). CKA,
+    // probes, healing and fine-tuning compare the same two.
+    /// Parameters and FLOPs/token at a sequence length.
     Stats {
         plan: String,
         seq_len: usize,
@@ -86,6 +90,22 @@ pub enum Request {
     TrainEvaluate,
     TrainEnd,
     ClearCache,
+}
+
+/// The reply to a request about both models.
+#[derive(Serialize)]
+struct Both<T> {
+    full: T,
+    reduced: T,
+    /// `encode`: cosine similarity of the two models' last-layer [CLS] states.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cls_cosine: Option<f32>,
+}
+
+impl<T> Both<T> {
+    fn new(full: T, reduced: T) -> Self {
+        Self { full, reduced, cls_cosine: None }
+    }
 }
 
 #[derive(Serialize)]
@@ -172,13 +192,35 @@ impl Worker {
             }
             Request::Stats { plan, seq_len } => {
                 let model = self.model()?;
-                let stats: ModelStats = model.stats_of(&plan, seq_len)?;
-                to_js(&stats)
+                let own = model.own_plan();
+                to_js(&Both::<ModelStats>::new(model.stats_of(&own, seq_len)?, model.stats_of(&plan, seq_len)?))
             }
-            Request::Encode { plan, text, text_b } => self.model()?.encode(plan, text, text_b).await,
-            Request::Similarity { plan, text, text_b } => self.model()?.similarity(plan, text, text_b).await,
-            Request::Classify { plan, text, text_b } => self.model()?.classify(plan, text, text_b).await,
-            Request::Bench { plan, batch_size, seq_len, iters } => self.model()?.bench(plan, batch_size, seq_len, iters).await,
+            Request::Encode { plan, text, text_b } => {
+                let model = self.model()?;
+                let own = model.own_plan();
+                let full = model.encode(&own, text.clone(), text_b.clone()).await?;
+                let reduced = model.encode(&plan, text, text_b).await?;
+                let cls_cosine = Some(cosine(&full.cls, &reduced.cls));
+                to_js(&Both { full, reduced, cls_cosine })
+            }
+            Request::Similarity { plan, text, text_b } => {
+                let model = self.model()?;
+                let own = model.own_plan();
+                let full = model.similarity(&own, text.clone(), text_b.clone()).await?;
+                to_js(&Both::new(full, model.similarity(&plan, text, text_b).await?))
+            }
+            Request::Classify { plan, text, text_b } => {
+                let model = self.model()?;
+                let own = model.own_plan();
+                let full = model.classify(&own, text.clone(), text_b.clone()).await?;
+                to_js(&Both::new(full, model.classify(&plan, text, text_b).await?))
+            }
+            Request::Bench { plan, batch_size, seq_len, iters } => {
+                let model = self.model()?;
+                let own = model.own_plan();
+                let full = model.bench(&own, batch_size, seq_len, iters).await?;
+                to_js(&Both::new(full, model.bench(&plan, batch_size, seq_len, iters).await?))
+            }
             Request::Cka { plan, data, max_sentences, debiased } => {
                 let data = Self::data(&data).await?;
                 self.model()?.cka(plan, &data, max_sentences, debiased).await
