@@ -14,21 +14,10 @@ use undivided::data::Task;
 use undivided::experiment::data::DataSpec;
 use undivided::experiment::runs::Runner;
 use undivided::model::FfnPlan;
-use undivided::train::TrainConfig;
 use undivided::train::finetune_run::{FinetuneOptions, Observer, Quiet};
 
 fn options() -> FinetuneOptions {
-    FinetuneOptions {
-        train: TrainConfig { batch_size: 8, max_len: 16, lr: 1e-3, warmup_ratio: 0.0, seed: 3, ..TrainConfig::default() },
-        epochs: 1,
-        max_steps: Some(2),
-        eval_every: 0,
-        save_every: 0,
-        eval_batch_size: 16,
-        teacher: None,
-        dropout: None,
-        made_from: None,
-    }
+    common::finetune_options(2, 1e-3)
 }
 
 /// A GLUE folder of `task` with a few rows, written under `dir`.

@@ -12,8 +12,7 @@ use burn::tensor::Device;
 use undivided::data::corpus::{Corpus, CorpusStream, StreamPosition};
 use undivided::data::{Prepared, Task};
 use undivided::model::FfnPlan;
-use undivided::train::TrainConfig;
-use undivided::train::finetune_run::{FinetuneOptions, Observer, Quiet, TrainError, finetune};
+use undivided::train::finetune_run::{Observer, Quiet, TrainError, finetune};
 use undivided::train::pretrain_run::{PretrainOptions, PretrainResults, PretrainState, parse_tokens, pretrain, tokens_label};
 use undivided::train::pretrain_step::{PretrainConfig, Student};
 use undivided::{Batch, Checkpoint};
@@ -175,17 +174,7 @@ fn pretraining_resumes_to_the_same_weights_and_its_milestones_fine_tune() {
     let data = Prepared::new(&milestone.tokenizer, &undivided::data::sample("train")).unwrap();
     let dev = vec![("dev".to_string(), Prepared::new(&milestone.tokenizer, &undivided::data::sample("dev")).unwrap())];
     let ft = common::tempdir();
-    let o = FinetuneOptions {
-        train: TrainConfig { batch_size: 8, max_len: 16, lr: 1e-3, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
-        epochs: 1,
-        max_steps: Some(2),
-        eval_every: 0,
-        save_every: 0,
-        eval_batch_size: 16,
-        teacher: None,
-        dropout: None,
-        made_from: None,
-    };
+    let o = common::finetune_options(2, 1e-3);
     let r = finetune(&milestone, &milestone.plan(), Task::Sst2, &data, &dev, ft.path(), &o, false, &Device::flex(), &mut Quiet).unwrap();
     assert!(r.completed && r.plan == "1");
     // The top level of the run is the last milestone's checkpoint.

@@ -15,7 +15,7 @@ use undivided::model::FfnPlan;
 use undivided::train::finetune_run::{FinetuneOptions, Observer, Quiet, RunState, TrainError, finetune};
 use undivided::train::heal_step::{HealConfig, heal_losses};
 use undivided::train::step::Share;
-use undivided::train::{DistillConfig, TrainConfig, Trainer};
+use undivided::train::{DistillConfig, Trainer};
 
 /// burn's CPU random generator (dropout, new heads) is global to the process, and the test
 /// harness runs tests on several threads: every test here takes its turn.
@@ -38,17 +38,7 @@ fn toy_dataset() -> Dataset {
 }
 
 fn options(steps: usize, lr: f64) -> FinetuneOptions {
-    FinetuneOptions {
-        train: TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, weight_decay: 0.01, max_grad_norm: 1.0, seed: 3, distill: None },
-        epochs: 1,
-        max_steps: Some(steps),
-        eval_every: 0,
-        save_every: 0,
-        eval_batch_size: 16,
-        teacher: None,
-        dropout: None,
-        made_from: None,
-    }
+    common::finetune_options(steps, lr)
 }
 
 fn setup() -> (common::TempDir, Checkpoint, Prepared, Vec<(String, Prepared)>) {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses, soft_target_loss};
 use super::optim::ParamTable;
-use super::step::{OptimConfig, Optimization, Share, batch_parts, gradients};
+use super::step::{OptimConfig, OptimFlags, Optimization, Share, batch_parts, gradients};
 use crate::data::{Label, Task};
 use crate::error::SettingsError;
 use crate::model::{BertForSequenceClassification, ForwardConfig};
@@ -29,6 +29,9 @@ pub struct TrainConfig {
     pub distill: Option<DistillConfig>,
 }
 
+/// The flags fine-tuning and pre-training set the optimiser with.
+pub const CLI_FLAGS: OptimFlags = OptimFlags { lr: "--lr", warmup_ratio: "--warmup-ratio", weight_decay: "--weight-decay", max_grad_norm: "--max-grad-norm" };
+
 impl TrainConfig {
     /// Checks every setting's range; the CLI and the page both call it before any work.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -36,11 +39,7 @@ impl TrainConfig {
         let non_negative = |x: f64| x >= 0.0 && x.is_finite();
         SettingsError::check((1..=4096).contains(&self.batch_size), "--batch-size", "1 to 4096 examples")?;
         SettingsError::check((3..=4096).contains(&self.max_len), "--max-len", "3 to 4096 tokens ([CLS], one token, [SEP]; at most the model's positions)")?;
-        // No upper bound: a huge rate is how a diverging run (and its NaN stop) is reproduced.
-        SettingsError::check(positive(self.lr), "--lr", "a positive, finite number")?;
-        SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "--warmup-ratio", "a fraction in [0, 1)")?;
-        SettingsError::check(non_negative(self.weight_decay), "--weight-decay", "a non-negative number")?;
-        SettingsError::check(non_negative(self.max_grad_norm), "--max-grad-norm", "a non-negative number (0: no clipping)")?;
+        self.optim().validate(&CLI_FLAGS, false)?;
         if let Some(d) = &self.distill {
             SettingsError::check(positive(d.temperature), "--temperature", "a positive number")?;
             SettingsError::check((0.0..=1.0).contains(&d.alpha), "--alpha", "a weight in [0, 1]")?;

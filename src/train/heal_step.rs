@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses};
 use super::optim::ParamTable;
-use super::step::{OptimConfig, Optimization, Share, batch_parts, gradients};
+use super::step::{OptimConfig, OptimFlags, Optimization, Share, batch_parts, gradients};
 use crate::checkpoint::bert_param_ids;
 use crate::error::SettingsError;
 use crate::model::{BertModel, ForwardConfig};
@@ -37,10 +37,13 @@ impl HealConfig {
     /// Checks every setting's range; the CLI and the page both call it before any work.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let non_negative = |x: f64| x >= 0.0 && x.is_finite();
-        SettingsError::check(self.lr > 0.0 && self.lr <= 1.0, "--heal-lr", "a positive number up to 1")?;
-        SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "healing warm-up ratio", "a fraction in [0, 1)")?;
-        SettingsError::check(non_negative(self.weight_decay), "healing weight decay", "a non-negative number")?;
-        SettingsError::check(non_negative(self.max_grad_norm), "healing max gradient norm", "a non-negative number (0: no clipping)")?;
+        let flags = OptimFlags {
+            lr: "--heal-lr",
+            warmup_ratio: "healing warm-up ratio",
+            weight_decay: "healing weight decay",
+            max_grad_norm: "healing max gradient norm",
+        };
+        self.optim().validate(&flags, true)?;
         SettingsError::check(
             non_negative(self.hidden_weight) && non_negative(self.attention_weight) && self.hidden_weight + self.attention_weight > 0.0,
             "--hidden-weight / --attention-weight",

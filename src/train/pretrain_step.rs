@@ -13,6 +13,7 @@ use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use super::distill::{LayerLosses, LayerTrace, layer_losses};
+use super::finetune_step::CLI_FLAGS;
 use super::optim::ParamTable;
 use super::step::{OptimConfig, Optimization, Share, batch_parts, gradients};
 use crate::checkpoint::{bert_param_ids, mlm_param_ids};
@@ -59,10 +60,7 @@ impl PretrainConfig {
     /// Checks every setting's range before any work.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let non_negative = |x: f64| x >= 0.0 && x.is_finite();
-        SettingsError::check(self.lr > 0.0 && self.lr.is_finite() && self.lr <= 1.0, "--lr", "a learning rate in (0, 1]")?;
-        SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), "--warmup-ratio", "a fraction in [0, 1)")?;
-        SettingsError::check(non_negative(self.weight_decay), "--weight-decay", "a non-negative number")?;
-        SettingsError::check(non_negative(self.max_grad_norm), "--max-grad-norm", "a non-negative number (0: no clipping)")?;
+        self.optim().validate(&CLI_FLAGS, true)?;
         SettingsError::check(
             [self.hidden_weight, self.attention_weight, self.mlm_weight].into_iter().all(non_negative)
                 && self.hidden_weight + self.attention_weight + self.mlm_weight > 0.0,

@@ -12,6 +12,7 @@ use super::adamw::GradScale;
 use super::optim::{ParamTable, adamw, add_gradients, clip_factor, global_norm};
 use super::schedule::LinearSchedule;
 use crate::device::is_flex;
+use crate::error::SettingsError;
 use crate::model::with_mask_seed;
 use crate::text::Batch;
 
@@ -23,6 +24,33 @@ pub struct OptimConfig {
     pub weight_decay: f64,
     pub max_grad_norm: f64,
     pub seed: u64,
+}
+
+/// The flags that set an [`OptimConfig`]'s values, for its errors: fine-tuning, healing and
+/// pre-training name them differently on the command line.
+pub struct OptimFlags {
+    pub lr: &'static str,
+    pub warmup_ratio: &'static str,
+    pub weight_decay: &'static str,
+    pub max_grad_norm: &'static str,
+}
+
+impl OptimConfig {
+    /// Checks the optimiser's settings, the same for every kind of run, naming each by `flags`.
+    /// `lr_up_to_one`: healing and pre-training take rates up to 1; fine-tuning has no upper
+    /// bound, so that a diverging run and its NaN stop can be reproduced.
+    pub fn validate(&self, flags: &OptimFlags, lr_up_to_one: bool) -> Result<(), SettingsError> {
+        let non_negative = |x: f64| x >= 0.0 && x.is_finite();
+        let positive = self.lr > 0.0 && self.lr.is_finite();
+        if lr_up_to_one {
+            SettingsError::check(positive && self.lr <= 1.0, flags.lr, "a learning rate in (0, 1]")?;
+        } else {
+            SettingsError::check(positive, flags.lr, "a positive, finite number")?;
+        }
+        SettingsError::check((0.0..1.0).contains(&self.warmup_ratio), flags.warmup_ratio, "a fraction in [0, 1)")?;
+        SettingsError::check(non_negative(self.weight_decay), flags.weight_decay, "a non-negative number")?;
+        SettingsError::check(non_negative(self.max_grad_norm), flags.max_grad_norm, "a non-negative number (0: no clipping)")
+    }
 }
 
 /// AdamW over a parameter table with BERT's schedule, and the count of steps taken.

@@ -139,3 +139,20 @@ pub fn tiny_input(device: &burn::tensor::Device) -> undivided::model::BertInput 
 pub fn floats(v: &serde_json::Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
+
+/// A short fine-tuning on the tiny model: batch 8, length 16, no warm-up, seed 3, `steps` steps
+/// at `lr`, evaluated only at the end (the runs' tests change what they test from here).
+#[allow(dead_code)]
+pub fn finetune_options(steps: usize, lr: f64) -> undivided::train::finetune_run::FinetuneOptions {
+    undivided::train::finetune_run::FinetuneOptions {
+        train: undivided::train::TrainConfig { batch_size: 8, max_len: 16, lr, warmup_ratio: 0.0, seed: 3, ..Default::default() },
+        epochs: 1,
+        max_steps: Some(steps),
+        eval_every: 0,
+        save_every: 0,
+        eval_batch_size: 16,
+        teacher: None,
+        dropout: None,
+        made_from: None,
+    }
+}
