@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::precision::{to_dtype, to_f32};
-use super::{BertConfig, BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan, ForwardConfig};
+use super::{BertEmbeddings, BertEncoder, BertPooler, EncoderOutput, FfnPlan, ForwardConfig};
 
 /// A token batch on a device: ids, token types and the padding mask, each `[batch, seq]`.
 #[derive(Debug, Clone)]
@@ -31,19 +31,6 @@ pub struct BertModel {
     pub embeddings: BertEmbeddings,
     pub encoder: BertEncoder,
     pub pooler: BertPooler,
-}
-
-impl BertConfig {
-    /// A randomly initialised model with this config's plan (`ffn_layers`).
-    pub fn init(&self, device: &Device) -> BertModel {
-        self.init_with_plan(&self.plan(), device)
-    }
-
-    /// A randomly initialised model with the given plan. Parameters are lazy: loading a
-    /// checkpoint over them never materialises the random values.
-    pub fn init_with_plan(&self, plan: &FfnPlan, device: &Device) -> BertModel {
-        BertModel { embeddings: BertEmbeddings::new(self, device), encoder: BertEncoder::new(self, plan, device), pooler: BertPooler::new(self, device) }
-    }
 }
 
 impl BertModel {

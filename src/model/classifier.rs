@@ -1,11 +1,11 @@
 //! `BertForSequenceClassification`: pooler output → dropout → `classifier` linear layer.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor};
+use burn::nn::{Dropout, Linear};
+use burn::tensor::Tensor;
 
 use super::precision::{to_dtype, to_f32};
-use super::{BertConfig, BertInput, BertModel, BertOutput, FfnPlan, ForwardConfig, dropout};
+use super::{BertInput, BertModel, BertOutput, ForwardConfig, dropout};
 
 /// HF `BertForSequenceClassification`: `bert.*` + `classifier.{weight,bias}`.
 /// With one label the head is a regression (STS-B), otherwise a softmax classifier.
@@ -14,17 +14,6 @@ pub struct BertForSequenceClassification {
     pub bert: BertModel,
     pub dropout: Dropout,
     pub classifier: Linear,
-}
-
-impl BertConfig {
-    /// A randomly initialised classifier with `num_labels()` outputs and the given plan.
-    pub fn init_classifier(&self, plan: &FfnPlan, device: &Device) -> BertForSequenceClassification {
-        BertForSequenceClassification {
-            bert: self.init_with_plan(plan, device),
-            dropout: DropoutConfig::new(self.classifier_dropout_prob()).init(),
-            classifier: LinearConfig::new(self.hidden_size, self.num_labels()).init(device),
-        }
-    }
 }
 
 /// The output of [`BertForSequenceClassification::forward_with`], named as HF names it.

@@ -3,7 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use burn::nn::{DropoutConfig, LinearConfig};
+use burn::tensor::Device;
+
 use super::plan::FfnPlan;
+use super::{BertEmbeddings, BertEncoder, BertForSequenceClassification, BertModel, BertPooler};
 use crate::error::ConfigError;
 
 /// Upper bounds of `config.json`'s sizes: far above any released BERT-family model, far below
@@ -254,5 +258,27 @@ impl BertConfig {
     /// Dropout before the classifier, as HF resolves it.
     pub fn classifier_dropout_prob(&self) -> f64 {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    // Building a model from its config (burn's `XConfig::init(&device)`).
+
+    /// A randomly initialised model with this config's plan (`ffn_layers`).
+    pub fn init(&self, device: &Device) -> BertModel {
+        self.init_with_plan(&self.plan(), device)
+    }
+
+    /// A randomly initialised model with the given plan. Parameters are lazy: loading a
+    /// checkpoint over them never materialises the random values.
+    pub fn init_with_plan(&self, plan: &FfnPlan, device: &Device) -> BertModel {
+        BertModel { embeddings: BertEmbeddings::new(self, device), encoder: BertEncoder::new(self, plan, device), pooler: BertPooler::new(self, device) }
+    }
+
+    /// A randomly initialised classifier with `num_labels()` outputs and the given plan.
+    pub fn init_classifier(&self, plan: &FfnPlan, device: &Device) -> BertForSequenceClassification {
+        BertForSequenceClassification {
+            bert: self.init_with_plan(plan, device),
+            dropout: DropoutConfig::new(self.classifier_dropout_prob()).init(),
+            classifier: LinearConfig::new(self.hidden_size, self.num_labels()).init(device),
+        }
     }
 }
