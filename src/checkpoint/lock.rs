@@ -68,11 +68,17 @@ impl RunLock {
     }
 }
 
+/// Whether `program` (argv[0]) is this crate's binary, under its name or a copy's.
+fn is_ours(program: &str) -> bool {
+    std::path::Path::new(program).file_name().is_some_and(|name| name.to_string_lossy().starts_with("undivided"))
+}
+
 /// The command as the user typed it (program name shortened), or `what`.
 fn command_line(what: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
     match args.split_first() {
-        Some((program, rest)) if !rest.is_empty() && program.ends_with("undivided") => format!("undivided {}", rest.join(" ")),
+        // Any binary of this crate (`undivided`, a copy such as `undivided-v2`): name the command.
+        Some((program, rest)) if !rest.is_empty() && is_ours(program) => format!("undivided {}", rest.join(" ")),
         _ => what.to_string(),
     }
 }
@@ -111,6 +117,12 @@ pub fn utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_holder_is_named_by_its_command_under_any_name_of_the_binary() {
+        assert!(is_ours("undivided") && is_ours("/usr/local/bin/undivided") && is_ours("/tmp/undivided-study"));
+        assert!(!is_ours("/usr/bin/cargo") && !is_ours("/tmp/not-undivided"));
+    }
 
     #[test]
     fn dates_read_as_calendar_dates() {
