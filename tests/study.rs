@@ -164,7 +164,14 @@ fn the_shipped_glue_studies_are_valid_and_share_their_recipes() {
         spec.validate(6).unwrap();
         let tasks: Vec<String> = spec.tasks().unwrap().iter().map(|(t, _)| t.name().to_string()).collect();
         assert_eq!(tasks, ["cola", "mrpc", "rte", "sst2"], "{name}");
-        assert_eq!(spec.tasks, main.tasks, "{name}: the tasks' recipes differ from glue4.json's");
+        // A study with a rate grid takes no per-task rates: the rest of its recipes must match.
+        let mut recipes = main.tasks.clone();
+        if !spec.lr_grid.is_empty() {
+            for r in recipes.values_mut() {
+                (r.lr, r.reduced_lr, r.pruned_lr) = (5e-5, None, None);
+            }
+        }
+        assert_eq!(spec.tasks, recipes, "{name}: the tasks' recipes differ from glue4.json's");
         assert_eq!((spec.seeds, spec.seed, spec.batch_size), (main.seeds, main.seed, main.batch_size), "{name}");
     }
 }
@@ -361,4 +368,49 @@ fn the_pretrained_route_pretrains_once_and_fine_tunes_from_every_milestone() {
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(stdout.contains("reusing the finished pre-training") && stdout.matches("reusing the finished run in").count() == 2 * (2 + 1 + 2), "{stdout}");
+}
+
+/// Fair rates: with `lr_grid`, every plan — the full model too — runs at each rate, and each row
+/// of the task's table is the rate its best dev mean chose; a bad grid is refused by name.
+#[test]
+fn a_rate_grid_runs_every_plan_at_every_rate_and_keeps_each_rows_best() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let grid = [1e-4, 3e-3];
+    let spec_path = tmp.path().join("study.json");
+    let body = spec(model.path(), tmp.path(), |v| {
+        v["tasks"] = serde_json::json!({"sst2": {"steps": 3, "max_len": 16}});
+        v["routes"] = serde_json::json!(["deleted"]);
+        v["seeds"] = 1.into();
+        v["lr_grid"] = serde_json::json!(grid);
+    });
+    std::fs::write(&spec_path, body.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let r = undivided(&["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let read = |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let per_rate: Vec<serde_json::Value> = ["lr-0.0001", "lr-0.003"].iter().map(|d| read(out.join("sst2").join(d).join("compare.json"))).collect();
+    let chosen = read(out.join("sst2/compare.json"));
+    for (i, row) in chosen["rows"].as_array().unwrap().iter().enumerate() {
+        let means: Vec<f64> = per_rate.iter().map(|t| t["rows"][i]["mean"].as_f64().unwrap()).collect();
+        assert_eq!(row["mean"].as_f64().unwrap(), means.iter().cloned().fold(f64::MIN, f64::max), "{row}");
+        let lr = row["lr"].as_f64().unwrap();
+        assert!(grid.contains(&lr), "{row}");
+        assert_eq!(per_rate.iter().map(|t| t["rows"][i]["lr"].as_f64().unwrap()).collect::<Vec<_>>(), grid);
+    }
+    assert!(chosen["notes"][0].as_str().unwrap().contains("chosen on dev from {0.0001, 0.003}"), "{chosen}");
+    let study = read(out.join("study.json"));
+    let task = &study["tasks"][0];
+    assert!(grid.contains(&task["full"]["lr"].as_f64().unwrap()) && grid.contains(&task["rows"][0]["lr"].as_f64().unwrap()), "{task}");
+
+    for (grid, expected) in [
+        (serde_json::json!([0.0]), "lr_grid [0.0]: expected at most 8 positive, finite learning rates"),
+        (serde_json::json!(vec![1e-4; 9]), "expected at most 8"),
+    ] {
+        let bad = spec(model.path(), tmp.path(), |v| v["lr_grid"] = grid.clone());
+        std::fs::write(&spec_path, bad.to_string()).unwrap();
+        let r = undivided(&["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains(expected), "{}", String::from_utf8_lossy(&r.stderr));
+    }
 }

@@ -371,6 +371,7 @@ pub fn pretrained(
             cost_seconds: full_seconds,
             cost_ratio: 1.0,
             pretrain_tokens: None,
+            lr: Some(base.train.lr),
         };
         let mut study_rows = Vec::new();
         for (plan, dir, pre) in &pretrainings {
@@ -414,6 +415,7 @@ pub fn pretrained(
                     cost_seconds: finetune_seconds + share,
                     cost_ratio: (finetune_seconds + share) / full_seconds.max(1e-9),
                     pretrain_tokens: Some(milestone.budget),
+                    lr: Some(recipe_lr.unwrap_or(base.train.lr)),
                 });
                 table.rows.push(PretrainedRow {
                     task: task.name().into(),

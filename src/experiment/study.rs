@@ -103,7 +103,16 @@ pub struct StudySpec {
     /// Distillation of the `from-finetuned` route (layer to layer, from the task's full model).
     #[serde(default = "default_distill")]
     pub distill: DistillConfig,
+    /// Fair rates: every plan and route, the full model included, is fine-tuned at each of these
+    /// peak learning rates (runs under `<task>/lr-<rate>/`), and each row takes the rate whose
+    /// best dev mean is highest — the same choice for all, so that no row's lead is its rate.
+    /// The tasks' `lr` / `reduced_lr` / `pruned_lr` are then unused. Empty: the tasks' rates.
+    #[serde(default)]
+    pub lr_grid: Vec<f64>,
 }
+
+/// The most rates a study's `lr_grid` holds (each multiplies every comparison's runs).
+pub const MAX_LR_GRID: usize = 8;
 
 fn three() -> usize {
     3
@@ -187,6 +196,12 @@ impl StudySpec {
         }
         if self.seed.checked_add(self.seeds).is_none() {
             return bad(format!("seed {} with seeds {}: the last seed would pass 2^64 − 1", self.seed, self.seeds));
+        }
+        if self.lr_grid.len() > MAX_LR_GRID || self.lr_grid.iter().any(|lr| !(*lr > 0.0 && lr.is_finite())) {
+            return bad(format!("lr_grid {:?}: expected at most {MAX_LR_GRID} positive, finite learning rates", self.lr_grid));
+        }
+        if !self.lr_grid.is_empty() && self.routes.contains(&Route::Pretrained) {
+            return bad("lr_grid: applies to the deleted, healed-once and from-finetuned routes; the pretrained route fine-tunes at the tasks' rates (give it a study file of its own)".into());
         }
         let healing = self.routes.iter().any(|r| matches!(r, Route::HealedOnce | Route::FromFinetuned));
         match (&self.heal, healing) {
@@ -318,7 +333,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
     let compared_routes = spec.routes.iter().any(|r| r.variant().is_some());
     for (task, recipe) in tasks.iter().filter(|_| compared_routes) {
         let task_out = out.join(task.name());
-        let compare_spec = CompareSpec {
+        let base = CompareSpec {
             plans: plans.clone(),
             seeds: spec.seeds,
             data: DataSpec { task: *task, dir: Some(spec.glue.clone()), skip_bad_rows: false },
@@ -336,7 +351,24 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
             out: task_out.clone(),
         };
         runner.say(&format!("study: {task} ({} plans × {} routes × {} seeds)", plans.len(), spec.routes.len(), spec.seeds));
-        let compared = compare(checkpoint, &compare_spec, runner)?;
+        let compared = if spec.lr_grid.is_empty() {
+            compare(checkpoint, &base, runner)?
+        } else {
+            let mut tables = Vec::new();
+            for &lr in &spec.lr_grid {
+                let mut at = base.clone();
+                at.options.train.lr = lr;
+                at.reduced_lr = Some(lr);
+                // Only the route from the fine-tuned model has a rate of its own.
+                at.pruned_lr = at.from_finetuned.then_some(lr);
+                at.out = task_out.join(format!("lr-{lr}"));
+                runner.say(&format!("study: {task} at lr {lr}"));
+                let table = compare(checkpoint, &at, runner)?;
+                write_table(&table, &at.out)?;
+                tables.push(table);
+            }
+            best_rates(tables, &full.to_string(), &spec.lr_grid)
+        };
         write_table(&compared, &task_out)?;
         table.notes.extend(compared.notes.iter().cloned());
         let mut done = summarise_task(*task, &compared, &full, sharing)?;
@@ -370,6 +402,34 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
         pretrained(checkpoint, &route, out, runner, &mut add)?;
     }
     Ok(table)
+}
+
+/// One table from a comparison run at each rate of `grid`: each plan and variant's row from
+/// the rate with the highest best-dev mean (ties: the first rate), then related to the full
+/// plan's chosen row. The title and notes say how the rates were chosen.
+pub fn best_rates(tables: Vec<CompareTable>, full: &str, grid: &[f64]) -> CompareTable {
+    let mut tables = tables.into_iter();
+    let mut best = tables.next().expect("a grid holds at least one rate");
+    let mut notes = std::mem::take(&mut best.notes);
+    for table in tables {
+        notes.extend(table.notes);
+        for row in table.rows {
+            match best.rows.iter_mut().find(|r| r.plan == row.plan && r.variant == row.variant) {
+                Some(kept) if row.mean > kept.mean => *kept = row,
+                Some(_) => {}
+                None => best.rows.push(row),
+            }
+        }
+    }
+    let grid: Vec<String> = grid.iter().map(|lr| lr.to_string()).collect();
+    best.title = format!("{}; every row at the peak rate its best dev mean chose from {{{}}}", best.title, grid.join(", "));
+    notes.push(format!(
+        "each row's rate was chosen on dev from {{{}}}; the search's own runs (one comparison per rate, under lr-*/) are not in the time ratios",
+        grid.join(", ")
+    ));
+    best.notes = notes;
+    best.relate_to(full);
+    best
 }
 
 /// The reference trainer's runs of a task's full-model recipe, beside its comparison
@@ -420,6 +480,7 @@ fn summarise_task(task: Task, table: &CompareTable, full: &FfnPlan, tasks_sharin
             cost_seconds: cost,
             cost_ratio: cost / reference.train_seconds.max(1e-9),
             pretrain_tokens: None,
+            lr: Some(r.lr),
         }
     };
     let full_row = row(reference, Route::Deleted);

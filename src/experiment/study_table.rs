@@ -89,6 +89,10 @@ pub struct StudyRow {
     /// from; its cost share is in `cost_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_tokens: Option<u64>,
+    /// The peak learning rate of the row's fine-tunings (with a study's `lr_grid`: the one its
+    /// dev score chose). Absent in studies written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
 }
 
 impl StudyRow {
@@ -236,9 +240,15 @@ impl StudyTable {
                 "\n### {} ({}, ×100)\n\n| plan | route | best dev (mean ± sd) | final dev | Δ best | Δ final | params vs full | FLOPs vs full | train time | with healing | vs full |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
                 t.task, t.metric
             ));
+            // Rows fine-tuned at different rates (a reduced rate, or a grid's choice) say which.
+            let lrs_differ = t.rows.iter().any(|r| r.lr != t.full.lr);
             for (r, route) in std::iter::once((&t.full, "full".to_string())).chain(t.rows.iter().map(|r| (r, r.route_label()))) {
+                let lr = match (lrs_differ, r.lr) {
+                    (true, Some(lr)) => format!(" (lr {lr})"),
+                    _ => String::new(),
+                };
                 md.push_str(&format!(
-                    "| `{}` | {route} | {} | {} | {:+.2} | {} | {:.0}% | {:.0}% | {:.0} s | {:.0} s | {:.2}× |\n",
+                    "| `{}`{lr} | {route} | {} | {} | {:+.2} | {} | {:.0}% | {:.0}% | {:.0} s | {:.0} s | {:.2}× |\n",
                     r.plan,
                     pm(r.best_mean, r.best_std),
                     r.final_mean.zip(r.final_std).map(|(m, s)| pm(m, s)).unwrap_or_else(|| "–".into()),
