@@ -4,8 +4,8 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::BertConfig;
 use super::ops::{dropout, multi_head, per_token};
+use super::{BertConfig, ForwardConfig};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
 ///
@@ -50,8 +50,10 @@ impl BertAttention {
     }
 
     /// `x`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, seq, seq]`, 0 for real keys and a
-    /// large negative number for padded keys, added to the attention scores.
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> AttentionOutput {
+    /// large negative number for padded keys, added to the attention scores. The probabilities
+    /// are returned when `options.attentions` asks for them.
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, options: ForwardConfig) -> AttentionOutput {
+        let keep_probs = options.attentions;
         let q = per_token(&self.query, x.clone());
         let k = per_token(&self.key, x.clone());
         let v = per_token(&self.value, x.clone());

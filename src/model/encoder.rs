@@ -48,7 +48,7 @@ impl BertEncoder {
         let mut attentions = options.attentions.then(Vec::new);
         let mut x = embeddings;
         for layer in &self.layers {
-            let LayerOutput { hidden, attention_probs } = layer.forward(x, mask_bias.clone(), options.attentions);
+            let LayerOutput { hidden, attention_probs } = layer.forward(x, mask_bias.clone(), options);
             if let (Some(all), Some(p)) = (attentions.as_mut(), attention_probs) {
                 all.push(p);
             }

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor};
 
-use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate};
+use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate, ForwardConfig};
 
 /// What one layer keeps of its intermediate block ([`super::FfnPlan::layer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +52,9 @@ impl BertLayer {
     }
 
     /// `x` `[batch, seq, hidden]` → the layer's output, with its attention probabilities when
-    /// `keep_probs`.
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, keep_probs: bool) -> LayerOutput {
-        let AttentionOutput { hidden, probs } = self.attention.forward(x, mask_bias, keep_probs);
+    /// `options.attentions` asks for them.
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, options: ForwardConfig) -> LayerOutput {
+        let AttentionOutput { hidden, probs } = self.attention.forward(x, mask_bias, options);
         let hidden = match &self.intermediate {
             Some(block) => block.forward(hidden),
             None => match &self.output_layer_norm {
