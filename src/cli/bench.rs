@@ -35,7 +35,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
     /// Untimed batches (or training steps) before the timed ones: kernel compilation, and on the
-    /// CPU the allocator's first touch of its memory, which slows the first training steps.
+    /// CPU the allocator's first touch of its memory, which slows the first training steps. At
+    /// least one is always run (0 counts as 1): the shared timing loop reports the first apart.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// A GLUE TSV whose first column holds sentences (SST-2 dev), run in file order with dynamic padding.
