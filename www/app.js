@@ -177,6 +177,7 @@ async function bench() {
     const n = +$("bench-batch").value, len = +$("bench-len").value, it = +$("bench-iters").value, p = plan();
     setStatus(`Benchmarking the full model, then the reduced one (${p}): ${n} × ${len} tokens, ${it} batches after a warm-up…`);
     const { full: f, reduced: r } = await ask("bench", { plan: p, batch_size: n, seq_len: len, iters: it });
+    window.benchReply = { full: f, reduced: r }; // read by scripts/bench_browser.js
     const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
     $("bench-results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${esc(p)})</th></tr>` +
       row("sentences / s", f.sentences_per_s.toFixed(1), r.sentences_per_s.toFixed(1)) +
