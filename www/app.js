@@ -22,6 +22,10 @@ const nextFrame = () => new Promise((r) => setTimeout(r, 0));
 
 // --- The model worker: one request, one reply; progress messages in between.
 let modelWorker = null, nextId = 0;
+// On the CPU path, more workers with a copy of the model each: the benchmark splits its batch
+// over them, one share per core, as the native trainer splits a batch over threads (wasm threads
+// need nightly Rust and a cross-origin isolated host; workers need neither).
+let helpers = [];
 const pending = new Map();
 
 function failAll(message) {
@@ -29,16 +33,30 @@ function failAll(message) {
   pending.clear();
 }
 
-function post(message, progress) {
+function post(message, progress, worker = modelWorker) {
   const id = ++nextId;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject, progress });
-    modelWorker.postMessage({ id, ...message });
+    worker.postMessage({ id, ...message });
   });
 }
 
 // Asks the worker for `op` (a `Request` of src/web/worker.rs) and resolves to its reply.
 const ask = (op, args = {}, progress) => post({ request: { op, ...args } }, progress);
+const askOn = (worker, op, args = {}) => post({ request: { op, ...args } }, undefined, worker);
+
+function spawnWorker() {
+  const w = new Worker(new URL("worker.js", document.baseURI), { type: "module" });
+  w.onmessage = (event) => {
+    const m = event.data, p = pending.get(m.id);
+    if (!p) return;
+    if (m.progress) { p.progress?.(m.progress); return; }
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.result); else p.reject(new Error(m.error));
+  };
+  w.onerror = (event) => failAll(`the model worker stopped: ${event.message || "it could not start"}`);
+  return w;
+}
 
 // Starts the worker, which compiles the wasm module off this thread and sends it back compiled:
 // this page instantiates the same module for its charts and file readers without decoding the
@@ -46,18 +64,29 @@ const ask = (op, args = {}, progress) => post({ request: { op, ...args } }, prog
 async function startWorker() {
   const named = window.undividedModule; // written into index.html by Trunk.toml's pattern_script
   if (!named) throw new Error("index.html names no wasm module (build the page with trunk)");
-  modelWorker = new Worker(new URL("worker.js", document.baseURI), { type: "module" });
-  modelWorker.onmessage = (event) => {
-    const m = event.data, p = pending.get(m.id);
-    if (!p) return;
-    if (m.progress) { p.progress?.(m.progress); return; }
-    pending.delete(m.id);
-    if (m.ok) p.resolve(m.result); else p.reject(new Error(m.error));
-  };
-  modelWorker.onerror = (event) => failAll(`the model worker stopped: ${event.message || "it could not start"}`);
+  modelWorker = spawnWorker();
   const module = await post({ init: named });
   wasm = await import(named.js);
   await wasm.default({ module_or_path: module });
+}
+
+// The CPU path's workers: `?threads=N`, else ONNX Runtime Web's default (half the cores, at most 4).
+function cpuWorkers() {
+  const asked = parseInt(new URLSearchParams(location.search).get("threads"), 10);
+  return Math.max(1, Math.min(16, asked > 0 ? asked : Math.min(4, Math.ceil((navigator.hardwareConcurrency || 2) / 2))));
+}
+
+// Gives every helper worker the loaded model (CPU path), or stops them (WebGPU: one device).
+async function loadHelpers(source, cpu) {
+  const want = cpu ? cpuWorkers() - 1 : 0;
+  while (helpers.length > want) helpers.pop().terminate();
+  while (helpers.length < want) {
+    const w = spawnWorker();
+    await post({ init: window.undividedModule }, undefined, w);
+    helpers.push(w);
+  }
+  // The checkpoint comes from the browser cache the first worker just filled.
+  await Promise.all(helpers.map((w) => askOn(w, "load", { source, cpu: true })));
 }
 
 function plan() {
@@ -123,6 +152,7 @@ async function load() {
       $("load-detail").textContent = `${file}: ${(done / 1e6).toFixed(1)}${total > 0 ? ` / ${(total / 1e6).toFixed(1)}` : ""} MB`;
     };
     info = await ask("load", { source, cpu }, progress);
+    await loadHelpers(source, cpu);
     glance.latency = glance.accuracy = null;
     const layers = $("layers");
     layers.innerHTML = "Intermediate block kept in layer: ";
@@ -135,7 +165,8 @@ async function load() {
     await renderStats();
     $("load-detail").textContent = `${info.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(info.load_ms / 1000).toFixed(1)} s`;
     const on = info.device_name === "WebGPU" && adapterName ? `WebGPU (${adapterName})` : info.device_name;
-    setStatus(`Loaded ${info.name} on ${on}${info.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
+    const workers = cpu && helpers.length ? ` (${helpers.length + 1} workers)` : "";
+    setStatus(`Loaded ${info.name} on ${on}${workers}${info.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
   } catch (e) {
     setStatus("Loading failed.");
     showError(e);
@@ -176,7 +207,7 @@ async function bench() {
   await busyAction(async () => {
     const n = +$("bench-batch").value, len = +$("bench-len").value, it = +$("bench-iters").value, p = plan();
     setStatus(`Benchmarking the full model, then the reduced one (${p}): ${n} × ${len} tokens, ${it} batches after a warm-up…`);
-    const { full: f, reduced: r } = await ask("bench", { plan: p, batch_size: n, seq_len: len, iters: it });
+    const { full: f, reduced: r } = await benchSplit({ plan: p, batch_size: n, seq_len: len, iters: it });
     window.benchReply = { full: f, reduced: r }; // read by scripts/bench_browser.js
     const row = (name, a, b) => `<tr><td>${name}</td><td>${a}</td><td>${b}</td></tr>`;
     $("bench-results").innerHTML = `<tr><th></th><th class="full">full</th><th class="reduced">reduced (${esc(p)})</th></tr>` +
@@ -184,11 +215,27 @@ async function bench() {
       row("ms / sentence", f.ms_per_sentence.toFixed(2), r.ms_per_sentence.toFixed(2)) +
       row("ms / batch", f.ms_per_batch.toFixed(1), r.ms_per_batch.toFixed(1)) +
       row("start-up (first batch: shader compilation, autotune)", ms(f.first_ms), ms(r.first_ms)) +
-      (f.launches && r.launches ? row("GPU kernel launches per forward pass", fmt(f.launches.total), fmt(r.launches.total)) : "");
+      (f.launches && r.launches ? row("GPU kernel launches per forward pass", fmt(f.launches.total), fmt(r.launches.total)) : "") +
+      (f.workers ? row("CPU workers sharing the batch", f.workers, r.workers) : "");
     $("bench-chart").hidden = false;
     wasm.draw_bars("bench-chart", `Throughput, ${n} × ${len} tokens`, "sentences / s", ["full", `reduced (${p})`], [f.sentences_per_s, r.sentences_per_s]);
     setStatus(`Benchmark done: reduced model ${(r.sentences_per_s / f.sentences_per_s).toFixed(2)}× the full model's speed.`);
   }, () => { $("bench-progress").hidden = true; });
+}
+
+// The benchmark, its batch split over the CPU path's workers when there are several: they run
+// their shares at once, so a batch takes as long as the slowest share.
+async function benchSplit(args) {
+  const workers = [modelWorker, ...helpers].slice(0, args.batch_size);
+  if (workers.length === 1) return ask("bench", args);
+  const shares = workers.map((_, i) => Math.floor(args.batch_size / workers.length) + (i < args.batch_size % workers.length ? 1 : 0));
+  const replies = await Promise.all(workers.map((w, i) => askOn(w, "bench", { ...args, batch_size: shares[i] })));
+  const joined = (k) => {
+    const parts = replies.map((r) => r[k]), ms = Math.max(...parts.map((b) => b.ms_per_batch));
+    return { ...parts[0], batch_size: args.batch_size, workers: parts.length, first_ms: Math.max(...parts.map((b) => b.first_ms)), ms_per_batch: ms,
+      sentences_per_s: args.batch_size * 1e3 / ms, ms_per_sentence: ms / args.batch_size };
+  };
+  return { full: joined("full"), reduced: joined("reduced") };
 }
 
 // The chosen labelled rows, as the worker's `DataSource`: the worker reads or fetches them.
@@ -407,31 +454,53 @@ async function loadRunIndex() {
 // The adapter in a few words for the status line ("google · swiftshader, software").
 let adapterName = "";
 
+// The WebGPU adapter the browser grants: a line describing it, and whether it is a software
+// fallback (`isFallbackAdapter`: SwiftShader, WARP, lavapipe), where the CPU path is faster.
 async function adapterInfo() {
   if (!navigator.gpu) return null;
   try {
     const a = await navigator.gpu.requestAdapter();
     if (!a) return null;
     const i = a.info || {};
-    adapterName = [[i.vendor, i.architecture].filter(Boolean).join(" · ") || "unnamed adapter", i.isFallbackAdapter ? "software" : ""].filter(Boolean).join(", ");
-    return `WebGPU adapter: ${[i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" · ") || "unnamed"}; ` +
+    const fallback = !!(i.isFallbackAdapter ?? a.isFallbackAdapter);
+    adapterName = [[i.vendor, i.architecture].filter(Boolean).join(" · ") || "unnamed adapter", fallback ? "software" : ""].filter(Boolean).join(", ");
+    const line = `WebGPU adapter: ${[i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" · ") || "unnamed"}; ` +
       `max buffer ${(a.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB, max storage binding ${(a.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB` +
-      `${i.isFallbackAdapter ? " (software fallback)" : ""}`;
+      `${fallback ? " (software fallback)" : ""}`;
+    return { line, fallback };
   } catch (e) {
     return null;
   }
 }
 
-async function start() {
-  const info = await adapterInfo();
-  if (info) {
-    $("adapter").textContent = info;
+// Where the model runs: WebGPU on a hardware adapter; the CPU path (wasm SIMD) without WebGPU or
+// on a software fallback adapter, where it is 10–100× faster than WebGPU emulated on the same CPU
+// (docs/benchmarks.md). `?device=webgpu` or `?device=cpu` in the address overrides the choice.
+async function choosePath() {
+  const asked = new URLSearchParams(location.search).get("device");
+  const adapter = await adapterInfo();
+  let cpu, why;
+  if (!adapter) {
+    cpu = true;
+    why = navigator.gpu
+      ? "WebGPU is present but no adapter was granted (blocklisted GPU or driver). Using the CPU path (wasm) instead."
+      : "This browser has no WebGPU (navigator.gpu is missing): use Chrome/Edge 113+ or enable it (chrome://flags/#enable-unsafe-webgpu, Firefox Nightly dom.webgpu.enabled). Using the CPU path (wasm) instead.";
+  } else if (asked === "cpu" || asked === "webgpu") {
+    cpu = asked === "cpu";
+    why = `${adapter.line}. Running on ${cpu ? "the CPU path" : "WebGPU"}, as the address asks (?device=${asked}).`;
+  } else if (adapter.fallback) {
+    cpu = true;
+    why = `${adapter.line}. A software adapter runs WebGPU on the CPU, slower than the CPU path itself: using the CPU path (wasm SIMD). Untick "CPU backend" and load again to use WebGPU anyway.`;
   } else {
-    $("adapter").textContent = navigator.gpu
-      ? "WebGPU is present but no adapter was granted (blocklisted GPU or driver). Using burn's CPU backend in wasm instead (slower)."
-      : "This browser has no WebGPU (navigator.gpu is missing): use Chrome/Edge 113+ or enable it (chrome://flags/#enable-unsafe-webgpu, Firefox Nightly dom.webgpu.enabled). Using burn's CPU backend in wasm instead (slower).";
-    $("use-cpu").checked = true;
+    cpu = false;
+    why = adapter.line;
   }
+  $("adapter").textContent = why;
+  $("use-cpu").checked = cpu;
+}
+
+async function start() {
+  await choosePath();
   $("load").addEventListener("click", load);
   $("encode").addEventListener("click", runBoth);
   $("bench").addEventListener("click", bench);

@@ -42,12 +42,36 @@ const MIN = 60000;
   const text = async (sel) => (await page.textContent(sel)).replace(/\s+/g, ' ');
   const idle = () => page.waitForFunction(() => !document.getElementById('load').disabled, null, { timeout: 10 * MIN });
   const errorShown = () => page.waitForFunction(() => document.getElementById('error').textContent, null, { timeout: 5 * MIN });
+  const ready = () => page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+  const withParams = (u, params) => { const x = new URL(u); for (const [k, v] of Object.entries(params)) x.searchParams.set(k, v); return x.href; };
   try {
-    await page.goto(url);
-    await page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent,
-      null, { timeout: 4 * MIN });
+    // SwiftShader is a software (fallback) adapter: the page takes the CPU path by itself. The
+    // main run asks for two CPU workers (`?threads=2`), so that the benchmark splits its batch.
+    await page.goto(hosted ? url : withParams(url, { threads: 2 }));
+    await ready();
+    const auto = await text('#status');
+    check('on a software adapter the page picks the CPU path by itself, and says why', /Loaded .* on the CPU/.test(auto) && /software fallback/.test(await text('#adapter')) &&
+      /using the CPU path/.test(await text('#adapter')) && await page.isChecked('#use-cpu'), `status: ${auto}; adapter: ${await text('#adapter')}; error: ${await text('#error')}`);
+    if (!hosted) {
+      check('the CPU path starts the workers asked for', /\(2 workers\)/.test(auto), auto);
+      const t0 = Date.now();
+      await page.click('#encode');
+      await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+      check('both models run on the CPU path', /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')), (await text('#results')) + (await text('#error')));
+      console.log(`timing: first prediction of both models on the CPU path after load ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+      await openSettings();
+      await page.fill('#bench-batch', '3'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '1');
+      await page.click('#bench');
+      await page.waitForFunction(() => window.benchReply || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+      const split = await text('#bench-results');
+      check('the CPU benchmark splits its batch over both workers', /CPU workers sharing the batch\s*2\s*2/.test(split) && /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(split) &&
+        (await page.evaluate(() => window.benchReply.full.batch_size)) === 3, split + (await text('#error')));
+      // From here on WebGPU, as the address can ask.
+      await page.goto(withParams(url, { device: 'webgpu' }));
+      await ready();
+    }
     const status = await text('#status');
-    check('model loads on WebGPU, named in plain words', /Loaded .* on WebGPU \(.+\)/.test(status) && !/Device|Wgpu|Cube/.test(status), `status: ${status} error: ${await text('#error')}`);
+    check(`model loads on ${hosted ? 'the CPU path' : 'WebGPU'}, named in plain words`, (hosted ? /Loaded .* on the CPU \(burn's wasm backend\)/ : /Loaded .* on WebGPU \(.+\)/).test(status) && !/Device|Wgpu|Cube/.test(status), `status: ${status} error: ${await text('#error')}`);
     check('the adapter is shown', /WebGPU adapter/.test(await text('#adapter')), await text('#adapter'));
     check('one toggle per layer', (await page.$$('#layers input[data-layer]')).length === 6);
     check('parameter table', /22,713,216/.test(await text('#stats')));
@@ -173,6 +197,14 @@ const MIN = 60000;
     await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
     check('the CPU backend loads and runs in the worker', /Loaded tiny on the CPU \(burn's wasm backend\)/.test(cpuStatus) && /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')),
       `${cpuStatus} / ${await text('#results')} ${await text('#error')}`);
+    // Quick fine-tuning on the CPU path: both models, 2 steps.
+    await openSettings();
+    await page.fill('#train-steps', '2'); await page.fill('#train-batch', '4'); await page.fill('#train-len', '32');
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#train');
+    await page.waitForFunction(() => document.title.includes('trained') || document.getElementById('error').textContent, null, { timeout: 5 * MIN });
+    await idle();
+    check('quick fine-tuning on the CPU path: both loss curves', (await page.$eval('#loss-chart', (c) => c.dataset.points)) === '4' && /dev accuracy/.test(await text('#train-results')), (await text('#train-results')) + (await text('#error')));
     await page.uncheck('#use-cpu');
     await page.click('#load');
     await idle();
