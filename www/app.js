@@ -214,7 +214,7 @@ async function bench() {
       row("sentences / s", f.sentences_per_s.toFixed(1), r.sentences_per_s.toFixed(1)) +
       row("ms / sentence", f.ms_per_sentence.toFixed(2), r.ms_per_sentence.toFixed(2)) +
       row("ms / batch", f.ms_per_batch.toFixed(1), r.ms_per_batch.toFixed(1)) +
-      row("start-up (first batch: shader compilation, autotune)", ms(f.first_ms), ms(r.first_ms)) +
+      row("start-up (first batch: on WebGPU, kernel compilation)", ms(f.first_ms), ms(r.first_ms)) +
       (f.launches && r.launches ? row("GPU kernel launches per forward pass", fmt(f.launches.total), fmt(r.launches.total)) : "") +
       (f.workers ? row("CPU workers sharing the batch", f.workers, r.workers) : "");
     $("bench-chart").hidden = false;
