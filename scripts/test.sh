@@ -49,6 +49,9 @@ python3 -c 'w=["[PAD]","[UNK]","[CLS]","[SEP]","[MASK]","the","a","movie","good"
 e2e_runs=$(mktemp -d)
 cargo run -q -- finetune dist/test-models/tiny --steps 2 --batch-size 8 --max-len 32 --out "$e2e_runs/tiny-sst2" >/dev/null
 cargo run -q -- publish "$e2e_runs/tiny-sst2" --into dist/runs
+# And a pre-trained reduced model, published as f16, as the study's largest budget is for the page.
+cargo run -q -- pretrain dist/test-models/tiny --keep-ffn 0+norm --corpus ../shared/corpus --tokens 8k --batch-size 8 --max-len 32 --out "$e2e_runs/tiny-pretrained" >/dev/null
+cargo run -q -- publish "$e2e_runs/tiny-pretrained" --f16 --into dist/runs >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
 server=$!

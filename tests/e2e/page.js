@@ -277,6 +277,21 @@ const MIN = 60000;
     await page.click('#load');
     await idle();
     check('a published fine-tuned checkpoint loads', /Loaded tiny-sst2/.test(await text('#status')), (await text('#status')) + (await text('#error')));
+    // A pre-trained reduced model (`undivided pretrain`, published with --f16): its own plan is
+    // the full model's, its weights travel as f16 (0.1 MB where f32 would be 0.2 MB).
+    check('published pre-trained models are listed', published.includes('runs/tiny-pretrained'), published.join(', '));
+    await page.fill('#model-url', 'runs/tiny-pretrained');
+    await page.click('#load');
+    await idle();
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#encode');
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    check('a published pre-trained reduced model loads as f16 and runs beside a further cut', /Loaded tiny-pretrained/.test(await text('#status')) && /full \(0\+norm\)/.test(await text('#stats')) &&
+      /downloaded\s*0\.1 MB/.test(await text('#stats')) && /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')), `${await text('#status')} / ${await text('#stats')} / ${await text('#error')}`);
+    // Back to the fine-tuned run, which the fine-tune below continues from.
+    await page.fill('#model-url', 'runs/tiny-sst2');
+    await page.click('#load');
+    await idle();
 
     // Rows from the datasets-server (faked here: the test machine is offline).
     await page.route('https://datasets-server.huggingface.co/**', (route) => {
