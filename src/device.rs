@@ -1,8 +1,6 @@
 //! Choosing where tensors live: burn's Flex CPU backend or wgpu (WebGPU/Vulkan/Metal/DX12).
 
-use burn::tensor::Device;
-#[cfg(not(target_arch = "wasm32"))]
-use burn::tensor::{Bytes, DType, Shape, Tensor, TensorData};
+use burn::tensor::{Bytes, DType, Device, Shape, Tensor, TensorData};
 
 /// A compute backend, as chosen with `--device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,13 +33,12 @@ pub fn is_flex(device: &Device) -> bool {
 /// its buffer, for a hand-written loop (`undivided_kernels`) to read or update in place. View
 /// them with `bytemuck`, not `TensorData::as_mut_slice`: its check of every value is generic, so
 /// it would be compiled into this crate, unoptimised in the dev build (10% of a training step).
-#[cfg(not(target_arch = "wasm32"))]
+/// Also in the browser: burn-flex's data is in memory, so the synchronous read is ready at once.
 pub fn f32_buffer<const D: usize>(tensor: Tensor<D>) -> Bytes {
     tensor.into_data().into_bytes()
 }
 
 /// The tensor of `shape` on `device` over an [`f32_buffer`], without a copy.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn from_f32_buffer<const D: usize>(bytes: Bytes, shape: Shape, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::from_bytes(bytes, shape, DType::F32), device)
 }

@@ -6,9 +6,11 @@
 //! (36% of that pass: `perf`, 32 × 128 tokens, docs/benchmarks.md). Here each head reads its
 //! columns of the `[batch·seq, heads·head_dim]` rows in place (the matrix products take strides),
 //! the softmax runs over lanes with a call-free `exp`, and the context is written into its
-//! columns of the output rows. Heads run on rayon's threads, one score matrix per thread.
+//! columns of the output rows. Heads run on rayon's threads, one score matrix per thread (on
+//! wasm32, which has no threads, one after another).
 
 use gemm::{Parallelism, gemm};
+#[cfg(not(target_arch = "wasm32"))]
 use rayon::prelude::*;
 
 use crate::math::exp_nonpositive;
@@ -46,66 +48,70 @@ pub fn self_attention(q: &[f32], k: &[f32], v: &[f32], key_bias: &[f32], shape: 
         return;
     }
     let out = SharedOut(out.as_mut_ptr());
-    (0..batch * heads).into_par_iter().for_each_init(
-        || vec![0f32; seq * seq],
-        |scores, bh| {
-            let (b, h) = (bh / heads, bh % heads);
-            let at = b * seq * hidden + h * head_dim;
-            let (hidden, seq_i) = (hidden as isize, seq as isize);
-            // SAFETY: every pointer stays inside its slice (rows `b·seq..(b+1)·seq`, columns
-            // `h·head_dim..(h+1)·head_dim`, strides `hidden`), and each (b, h) writes only its own
-            // columns of its own rows of `out`, so no two threads write the same value.
-            unsafe {
-                // scores[i][j] = scale · Σ_d q[i][d] · k[j][d]
-                gemm(
-                    seq,
-                    seq,
-                    head_dim,
-                    scores.as_mut_ptr(),
-                    1,
-                    seq_i,
-                    false,
-                    q.as_ptr().add(at),
-                    1,
-                    hidden,
-                    k.as_ptr().add(at),
-                    hidden,
-                    1,
-                    0.0,
-                    scale,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-            softmax_rows(scores, &key_bias[b * seq..(b + 1) * seq]);
-            unsafe {
-                // out[i][d] = Σ_j scores[i][j] · v[j][d]
-                gemm(
-                    seq,
-                    head_dim,
-                    seq,
-                    out.at(at),
-                    1,
-                    hidden,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    seq_i,
-                    v.as_ptr().add(at),
-                    1,
-                    hidden,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-        },
-    );
+    let head = |scores: &mut Vec<f32>, bh: usize| {
+        let (b, h) = (bh / heads, bh % heads);
+        let at = b * seq * hidden + h * head_dim;
+        let (hidden, seq_i) = (hidden as isize, seq as isize);
+        // SAFETY: every pointer stays inside its slice (rows `b·seq..(b+1)·seq`, columns
+        // `h·head_dim..(h+1)·head_dim`, strides `hidden`), and each (b, h) writes only its own
+        // columns of its own rows of `out`, so no two threads write the same value.
+        unsafe {
+            // scores[i][j] = scale · Σ_d q[i][d] · k[j][d]
+            gemm(
+                seq,
+                seq,
+                head_dim,
+                scores.as_mut_ptr(),
+                1,
+                seq_i,
+                false,
+                q.as_ptr().add(at),
+                1,
+                hidden,
+                k.as_ptr().add(at),
+                hidden,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        softmax_rows(scores, &key_bias[b * seq..(b + 1) * seq]);
+        unsafe {
+            // out[i][d] = Σ_j scores[i][j] · v[j][d]
+            gemm(
+                seq,
+                head_dim,
+                seq,
+                out.at(at),
+                1,
+                hidden,
+                false,
+                scores.as_ptr(),
+                1,
+                seq_i,
+                v.as_ptr().add(at),
+                1,
+                hidden,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    (0..batch * heads).into_par_iter().for_each_init(|| vec![0f32; seq * seq], head);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut scores = vec![0f32; seq * seq];
+        (0..batch * heads).for_each(|bh| head(&mut scores, bh));
+    }
 }
 
 /// The output rows, written by every head's thread in disjoint columns.

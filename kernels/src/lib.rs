@@ -40,7 +40,6 @@ macro_rules! widest_vectors {
 }
 
 pub mod adamw;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod attention;
 pub mod dropout;
 pub mod gelu;

@@ -29,7 +29,6 @@ pub fn multi_head(
     let [batch, seq, hidden] = q.dims();
     let head_dim = hidden / heads;
     let scale = (head_dim as f64).sqrt().recip();
-    #[cfg(not(target_arch = "wasm32"))]
     if !keep_probs && !q.device().is_autodiff() && crate::device::is_flex(&q.device()) && q.dtype() == burn::tensor::DType::F32 {
         return (attention_inference_on_cpu(q, k, v, mask_bias, heads, scale as f32), None);
     }
@@ -40,7 +39,6 @@ pub fn multi_head(
 
 /// [`multi_head`] at inference on burn-flex, over the tensors' buffers. The padding bias is
 /// read once per sequence (`[batch, seq]`, its first query row).
-#[cfg(not(target_arch = "wasm32"))]
 fn attention_inference_on_cpu(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bias: Tensor<4>, heads: usize, scale: f32) -> Tensor<3> {
     use crate::device::{f32_buffer, from_f32_buffer};
     use undivided_kernels::attention::{AttentionShape, self_attention};

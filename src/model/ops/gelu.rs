@@ -15,13 +15,11 @@ use burn::tensor::activation;
 /// through each point ([`gelu_on_cpu`]), which is the same and cheaper.
 pub fn gelu(x: Tensor<3>) -> Tensor<3> {
     if !x.device().is_autodiff() {
-        #[cfg(not(target_arch = "wasm32"))]
         if crate::device::is_flex(&x.device()) && x.dtype() == burn::tensor::DType::F32 {
             return gelu_inference_on_cpu(x);
         }
         return activation::gelu(x);
     }
-    #[cfg(not(target_arch = "wasm32"))]
     if crate::device::is_flex(&x.device()) && x.dtype() == burn::tensor::DType::F32 {
         return gelu_on_cpu(x);
     }
@@ -31,7 +29,6 @@ pub fn gelu(x: Tensor<3>) -> Tensor<3> {
 /// The exact GELU at inference on burn-flex, in place over the tensor's buffer
 /// (`undivided_kernels::gelu::gelu_in_place`): burn-flex's own GELU calls libm's `erff` per
 /// element, a fifth of a full-model forward pass on the CPU.
-#[cfg(not(target_arch = "wasm32"))]
 fn gelu_inference_on_cpu(x: Tensor<3>) -> Tensor<3> {
     use crate::device::{f32_buffer, from_f32_buffer};
     let (shape, device) = (x.shape(), x.device());
@@ -44,7 +41,6 @@ fn gelu_inference_on_cpu(x: Tensor<3>) -> Tensor<3> {
 /// computed in one pass at each input (`undivided_kernels::gelu`): the same values and the same
 /// derivative as the written-out form, in two element-wise operations forward and one backward
 /// instead of about fifteen.
-#[cfg(not(target_arch = "wasm32"))]
 fn gelu_on_cpu(x: Tensor<3>) -> Tensor<3> {
     use crate::device::{f32_buffer, from_f32_buffer};
     let (shape, device) = (x.shape(), x.device().inner());
