@@ -41,6 +41,13 @@ const MIN = 60000;
   const openSettings = () => page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
   const text = async (sel) => (await page.textContent(sel)).replace(/\s+/g, ' ');
   const idle = () => page.waitForFunction(() => !document.getElementById('load').disabled, null, { timeout: 10 * MIN });
+  // Loads a checkpoint by its address; runs both models on the sentence in the page.
+  const loadModel = async (source) => { await page.fill('#model-url', source); await page.click('#load'); await idle(); };
+  const encodeBoth = async () => {
+    await page.evaluate(() => { document.title = ''; });
+    await page.click('#encode');
+    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+  };
   const errorShown = () => page.waitForFunction(() => document.getElementById('error').textContent, null, { timeout: 5 * MIN });
   const ready = () => page.waitForFunction(() => !document.getElementById('encode').disabled || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
   const withParams = (u, params) => { const x = new URL(u); for (const [k, v] of Object.entries(params)) x.searchParams.set(k, v); return x.href; };
@@ -117,9 +124,7 @@ const MIN = 60000;
     await page.waitForFunction(() => /0,5\+norm/.test(document.getElementById('stats').textContent), null, { timeout: MIN }).catch(() => {});
     const normStats = await text('#stats');
     check('+norm plan in the table, with its LayerNorms counted', /0,5\+norm/.test(normStats) && /17,986,944/.test(normStats), normStats);
-    await page.evaluate(() => { document.title = ''; });
-    await page.click('#encode');
-    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    await encodeBoth();
     const normResults = await text('#results');
     const normCos = parseFloat((normResults.match(/of \[CLS\]\s*([-\d.]+)/) || [])[1]);
     check('+norm reduced model runs and differs from the plain cut', normCos > 0.3 && Math.abs(normCos - cos) > 1e-4, `cosine ${normCos} vs ${cos}`);
@@ -127,12 +132,8 @@ const MIN = 60000;
 
     // The f32 checkpoint gives the f16 one's outputs: sentence similarity of the full model
     // within 2e-3 (the weights differ by f16 rounding only).
-    await page.fill('#model-url', 'models/all-MiniLM-L6-v2');
-    await page.click('#load');
-    await idle();
-    await page.evaluate(() => { document.title = ''; });
-    await page.click('#encode');
-    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    await loadModel('models/all-MiniLM-L6-v2');
+    await encodeBoth();
     const f32Similarity = parseFloat(((await text('#results')).match(/similarity of the two sentences\s*([\d.]+)/) || [])[1]);
     check('the f16 default model gives the f32 model\'s outputs', /downloaded\s*90\.9 MB/.test(await text('#stats')) && Math.abs(f32Similarity - f16Similarity) < 2e-3,
       `similarity f16 ${f16Similarity} vs f32 ${f32Similarity}; ${await text('#stats')} ${await text('#error')}`);
@@ -183,18 +184,14 @@ const MIN = 60000;
 
     // Training in the page: on SwiftShader a MiniLM step takes about a minute, so a tiny random
     // BERT served beside the page (by the test script) is healed and fine-tuned instead.
-    await page.fill('#model-url', 'test-models/tiny');
-    await page.click('#load');
-    await idle();
+    await loadModel('test-models/tiny');
     check('a second model loads', /Loaded tiny/.test(await text('#status')) && (await page.$$('#layers input[data-layer]')).length === 3, await text('#status') + (await text('#error')));
     // The CPU fallback runs in the worker too (burn's wasm CPU backend), then back to WebGPU.
     await page.check('#use-cpu');
     await page.click('#load');
     await idle();
     const cpuStatus = await text('#status');
-    await page.evaluate(() => { document.title = ''; });
-    await page.click('#encode');
-    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    await encodeBoth();
     check('the CPU backend loads and runs in the worker', /Loaded tiny on the CPU \(burn's wasm backend\)/.test(cpuStatus) && /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')),
       `${cpuStatus} / ${await text('#results')} ${await text('#error')}`);
     // Quick fine-tuning on the CPU path: both models, 2 steps.
@@ -273,25 +270,17 @@ const MIN = 60000;
     await page.selectOption('#results-list', 'runs/tiny-sst2/results.json');
     await page.waitForFunction(() => /tiny-sst2\/results\.json/.test(document.getElementById('status').textContent) || document.getElementById('error').textContent, null, { timeout: MIN });
     check('a published results file is shown', /native\s*full/.test(await text('#native-results')) && !(await text('#error')), (await text('#native-results')) + (await text('#error')));
-    await page.fill('#model-url', 'runs/tiny-sst2');
-    await page.click('#load');
-    await idle();
+    await loadModel('runs/tiny-sst2');
     check('a published fine-tuned checkpoint loads', /Loaded tiny-sst2/.test(await text('#status')), (await text('#status')) + (await text('#error')));
     // A pre-trained reduced model (`undivided pretrain`, published with --f16): its own plan is
     // the full model's, its weights travel as f16 (0.1 MB where f32 would be 0.2 MB).
     check('published pre-trained models are listed', published.includes('runs/tiny-pretrained'), published.join(', '));
-    await page.fill('#model-url', 'runs/tiny-pretrained');
-    await page.click('#load');
-    await idle();
-    await page.evaluate(() => { document.title = ''; });
-    await page.click('#encode');
-    await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+    await loadModel('runs/tiny-pretrained');
+    await encodeBoth();
     check('a published pre-trained reduced model loads as f16 and runs beside a further cut', /Loaded tiny-pretrained/.test(await text('#status')) && /full \(0\+norm\)/.test(await text('#stats')) &&
       /downloaded\s*0\.1 MB/.test(await text('#stats')) && /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')), `${await text('#status')} / ${await text('#stats')} / ${await text('#error')}`);
     // Back to the fine-tuned run, which the fine-tune below continues from.
-    await page.fill('#model-url', 'runs/tiny-sst2');
-    await page.click('#load');
-    await idle();
+    await loadModel('runs/tiny-sst2');
 
     // Rows from the datasets-server (faked here: the test machine is offline).
     await page.route('https://datasets-server.huggingface.co/**', (route) => {
@@ -330,9 +319,7 @@ const MIN = 60000;
       const real = await page.request.get(url.replace(/index\.html.*$/, `models/all-MiniLM-L6-v2/${name}`));
       return route.fulfill({ status: real.status(), body: await real.body() });
     });
-    await page.fill('#model-url', 'corrupt');
-    await page.click('#load');
-    await idle();
+    await loadModel('corrupt');
     check('a corrupt checkpoint is a specific error', /model\.safetensors.*not a valid safetensors/.test(await text('#error')), await text('#error'));
     // A tokenizer with ids past the model's vocab_size: refused before any WebGPU work (on a
     // GPU, an id past the embeddings reads whatever memory lies there).
@@ -347,13 +334,9 @@ const MIN = 60000;
       const real = await page.request.get(url.replace(/index\.html.*$/, `test-models/tiny/${name}`));
       return route.fulfill({ status: real.status(), body: await real.body() });
     });
-    await page.fill('#model-url', 'badvocab');
-    await page.click('#load');
-    await idle();
+    await loadModel('badvocab');
     check('a tokenizer with ids past vocab_size is refused by name', /vocab\.txt.*id 1199.*vocab_size is 1000/.test(await text('#error')) && !/Loaded badvocab/.test(await text('#status')), (await text('#status')) + ' / ' + (await text('#error')));
-    await page.fill('#model-url', 'models/no-such-model');
-    await page.click('#load');
-    await idle();
+    await loadModel('models/no-such-model');
     check('a wrong URL names the missing file', /no-such-model\/config\.json: not found/.test(await text('#error')), await text('#error'));
     check('no uncaught page errors', errors.length === 0, errors.join('; '));
   } catch (e) {
