@@ -1,5 +1,7 @@
 //! Choosing where tensors live: burn's Flex CPU backend or wgpu (WebGPU/Vulkan/Metal/DX12).
 
+use burn::backend::Cube;
+use burn::backend::wgpu::CubeTensor;
 use burn::tensor::{Bytes, DType, Device, Shape, Tensor, TensorData};
 
 /// A compute backend, as chosen with `--device`.
@@ -41,6 +43,18 @@ pub fn f32_buffer<const D: usize>(tensor: Tensor<D>) -> Bytes {
 /// The tensor of `shape` on `device` over an [`f32_buffer`], without a copy.
 pub fn from_f32_buffer<const D: usize>(bytes: Bytes, shape: Shape, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::from_bytes(bytes, shape, DType::F32), device)
+}
+
+/// Whether `tensor` is a plain row-major `f32` tensor on a cubecl device: value `i` of the
+/// tensor is value `i` of its buffer (which may be padded past the end: the kernels stop at the
+/// tensor's own count).
+pub fn is_cube_f32<const D: usize>(tensor: &Tensor<D>) -> bool {
+    tensor.dtype() == DType::F32 && tensor.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
+}
+
+/// The cubecl tensor behind a tensor [`is_cube_f32`] accepted.
+pub fn cube_tensor<const D: usize>(tensor: Tensor<D>) -> CubeTensor {
+    tensor.try_into_primitive::<Cube>().expect("a tensor on a cubecl device (checked by is_cube_f32)")
 }
 
 /// The backend could not be started.

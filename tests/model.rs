@@ -38,6 +38,47 @@ fn bert_base_parameter_counts() {
     assert_eq!(config.init_with_plan(&FfnPlan::none(12), &device).num_params(), 52_794_624);
 }
 
+/// Inference on wgpu takes the project's own kernels (`src/model/ops/gpu.rs`: dense + bias
+/// (+ GELU), residual + LayerNorm, attention from the projections): MiniLM's outputs equal the
+/// CPU's within 1e-4 (hidden states up to ~5; the kernels sum in another order) for the full
+/// model and two reduced plans, on a padded batch whose length is no multiple of the kernels'
+/// tiles; a forward pass of the full model launches at most 100 kernels (burn's own: 363), the
+/// project's three among them; and a training step, which needs gradients, keeps burn's.
+#[test]
+fn inference_on_wgpu_takes_the_fused_kernels_and_equals_the_cpu() {
+    use undivided::device::LaunchCounter;
+    let checkpoint = Checkpoint::open(common::minilm_dir()).unwrap();
+    let gpu = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
+    let texts = ["a gripping, beautifully acted film", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich, and then some more words"];
+    let batch = checkpoint.tokenizer.encode_batch(&texts.map(|t| undivided::TextInput::Single(t.into()))).unwrap();
+    assert_ne!(batch.to_input(&gpu).input_ids.dims()[1] % 4, 0, "a length the tiles do not divide");
+    for plan in ["all", "0,5+norm", "none"] {
+        let plan = FfnPlan::parse(plan, 6).unwrap();
+        let (cpu_model, _) = checkpoint.load_bert(Some(&plan), &Device::flex()).unwrap();
+        let (gpu_model, _) = checkpoint.load_bert(Some(&plan), &gpu).unwrap();
+        let want = cpu_model.forward(batch.to_input(&Device::flex()), ForwardConfig::default());
+        let counter = LaunchCounter::start();
+        let got = gpu_model.forward(batch.to_input(&gpu), ForwardConfig::default());
+        let (hidden, pooled) = (common::to_vec(got.last_hidden_state), common::to_vec(got.pooler_output));
+        let launches = counter.finish();
+        let hidden = common::max_abs_diff(&common::to_vec(want.last_hidden_state), &hidden);
+        let pooled = common::max_abs_diff(&common::to_vec(want.pooler_output), &pooled);
+        assert!(hidden < 1e-4 && pooled < 1e-5, "plan `{plan}`: hidden {hidden}, pooled {pooled}");
+        for kernel in ["DenseKernel", "AddNormKernel", "AttentionKernel"] {
+            assert!(launches.by_kernel.contains_key(kernel), "plan `{plan}`: no {kernel} in {:?}", launches.by_kernel);
+        }
+        if plan.to_string() == "all" {
+            assert!(launches.total <= 100, "{} launches per forward pass: {:?}", launches.total, launches.top(8));
+        }
+    }
+    // With gradients the model takes burn's kernels (the project's have no backward).
+    let (model, _) = checkpoint.load_bert(None, &gpu.clone().autodiff()).unwrap();
+    let counter = LaunchCounter::start();
+    let _ = common::to_vec(model.forward(batch.to_input(&gpu.clone().autodiff()), ForwardConfig::default()).pooler_output);
+    let launches = counter.finish();
+    assert!(!launches.by_kernel.contains_key("DenseKernel") && launches.total > 300, "{:?}", launches.top(8));
+}
+
 /// `--precision f16` (issue 23): MiniLM computing in half precision on wgpu (lavapipe here has
 /// Vulkan's `shaderFloat16`) stays within 1e-2 of f32 on hidden states and 2e-3 on the pooled
 /// output (measured: 5.1e-3 on hidden states up to 5.2, 5.9e-4 pooled), for the full model and a

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::ops::{dropout, multi_head, per_token};
+use super::ops::{add_norm, dropout, multi_head, per_token};
 use super::{BertConfig, ForwardConfig};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
@@ -22,6 +22,9 @@ pub struct BertAttention {
     pub hidden_dropout: Dropout,
     pub num_heads: usize,
     pub head_dim: usize,
+    /// The LayerNorm's epsilon (HF `layer_norm_eps`), for the fused residual + norm.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 /// What a forward pass returns: the block output and, when asked for, the attention probabilities.
@@ -46,6 +49,7 @@ impl BertAttention {
             hidden_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             num_heads: config.num_attention_heads,
             head_dim: config.head_dim(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -60,6 +64,6 @@ impl BertAttention {
         let (context, probs) = multi_head(q, k, v, mask_bias, self.num_heads, &self.attention_dropout, keep_probs);
 
         let out = dropout(&self.hidden_dropout, per_token(&self.output_dense, context));
-        AttentionOutput { hidden: self.output_layer_norm.forward(out + x), probs }
+        AttentionOutput { hidden: add_norm(&self.output_layer_norm, out, Some(x), self.layer_norm_eps), probs }
     }
 }

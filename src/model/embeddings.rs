@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm};
 use burn::tensor::{Device, Int, Tensor};
 
+use super::ops::add_norm;
 use super::{BertConfig, dropout};
 
 /// HF `embeddings.*`: `word_embeddings`, `position_embeddings`, `token_type_embeddings`, `LayerNorm`.
@@ -14,6 +15,9 @@ pub struct BertEmbeddings {
     pub token_type_embeddings: Embedding,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon (HF `layer_norm_eps`), for the fused sum + norm.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl BertEmbeddings {
@@ -25,6 +29,7 @@ impl BertEmbeddings {
             token_type_embeddings: EmbeddingConfig::new(config.type_vocab_size, h).init(device),
             layer_norm: config.layer_norm(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -34,7 +39,8 @@ impl BertEmbeddings {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]).repeat_dim(0, batch);
-        let x = self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions) + self.token_type_embeddings.forward(token_type_ids);
-        dropout(&self.dropout, self.layer_norm.forward(x))
+        let words = self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions);
+        let x = add_norm(&self.layer_norm, words, Some(self.token_type_embeddings.forward(token_type_ids)), self.layer_norm_eps);
+        dropout(&self.dropout, x)
     }
 }

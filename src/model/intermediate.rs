@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Device, Tensor};
 
-use super::ops::{dropout, gelu, per_token};
+use super::ops::{add_norm, dropout, gelu, per_token, per_token_gelu};
 use super::{BertConfig, HiddenAct};
 
 /// HF `intermediate.dense` + `output.{dense,LayerNorm}` of one encoder layer:
@@ -21,6 +21,9 @@ pub struct BertIntermediate {
     pub dropout: Dropout,
     #[module(skip)]
     pub act: HiddenAct,
+    /// The LayerNorm's epsilon (HF `layer_norm_eps`), for the fused residual + norm.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl BertIntermediate {
@@ -31,14 +34,20 @@ impl BertIntermediate {
             output_layer_norm: config.layer_norm(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             act: config.hidden_act,
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     /// `h`: the attention block's output `[batch, seq, hidden]` → the layer output.
     pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
-        let x = self.activate(per_token(&self.intermediate_dense, h.clone()));
+        // The exact GELU rides in the dense layer's kernel where one does (inference on a GPU).
+        let fused = match self.act {
+            HiddenAct::Gelu => per_token_gelu(&self.intermediate_dense, h.clone()),
+            _ => None,
+        };
+        let x = fused.unwrap_or_else(|| self.activate(per_token(&self.intermediate_dense, h.clone())));
         let x = dropout(&self.dropout, per_token(&self.output_dense, x));
-        self.output_layer_norm.forward(x + h)
+        add_norm(&self.output_layer_norm, x, Some(h), self.layer_norm_eps)
     }
 
     /// The block's activation function (HF `hidden_act`) on the pre-activations `x`.

@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor};
 
+use super::ops::add_norm;
 use super::{AttentionOutput, BertAttention, BertConfig, BertIntermediate, ForwardConfig};
 
 /// What one layer keeps of its intermediate block ([`super::FfnPlan::layer`]).
@@ -33,6 +34,9 @@ pub struct BertLayer {
     pub intermediate: Option<BertIntermediate>,
     /// `output.LayerNorm` of a removed block kept by a `+norm` plan; `None` otherwise.
     pub output_layer_norm: Option<LayerNorm>,
+    /// The LayerNorm's epsilon (HF `layer_norm_eps`), for the fused norm.
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 /// A layer's output and, when asked for, its attention probabilities `[batch, heads, seq, seq]`.
@@ -48,6 +52,7 @@ impl BertLayer {
             attention: BertAttention::new(config, device),
             intermediate: (block == LayerBlock::Kept).then(|| BertIntermediate::new(config, device)),
             output_layer_norm: (block == LayerBlock::Removed { keep_norm: true }).then(|| config.layer_norm(device)),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -58,7 +63,7 @@ impl BertLayer {
         let hidden = match &self.intermediate {
             Some(block) => block.forward(hidden),
             None => match &self.output_layer_norm {
-                Some(norm) => norm.forward(hidden),
+                Some(norm) => add_norm(norm, hidden, None, self.layer_norm_eps),
                 None => hidden,
             },
         };

@@ -112,7 +112,7 @@ impl FusedAdamW {
     /// gradient, its moments and the clipping factor plain `f32` tensors on a cubecl device, of
     /// one shape, and no AMSGrad state.
     fn fits_cube<const D: usize>(tensor: &Tensor<D>, grad: &Tensor<D>, state: Option<&AdamWState<D>>, factor: Option<&Tensor<1>>) -> bool {
-        use super::adamw_cube::is_cube_f32;
+        use crate::device::is_cube_f32;
         let fits = |t: &Tensor<D>| t.shape() == tensor.shape() && is_cube_f32(t);
         fits(tensor)
             && fits(grad)

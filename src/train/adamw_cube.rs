@@ -11,7 +11,9 @@
 use burn::backend::Cube;
 use burn::backend::TensorMetadata;
 use burn::backend::wgpu::CubeTensor;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::Tensor;
+
+use crate::device::cube_tensor;
 use cubecl::prelude::*;
 
 use undivided_kernels::adamw::AdamWStep;
@@ -53,18 +55,6 @@ fn adamw_update(
     param[i] = param[i] * keep - delta * lr;
 }
 
-/// Whether `tensor` is a plain row-major `f32` tensor on a cubecl device: value `i` of the
-/// tensor is value `i` of its buffer (which may be padded past the end: the kernels stop at the
-/// tensor's own count).
-pub(crate) fn is_cube_f32<const D: usize>(tensor: &Tensor<D>) -> bool {
-    tensor.dtype() == DType::F32 && tensor.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
-}
-
-/// The cubecl tensor behind a tensor [`is_cube_f32`] accepted.
-pub(crate) fn cube_tensor<const D: usize>(tensor: Tensor<D>) -> CubeTensor {
-    tensor.try_into_primitive::<Cube>().expect("a tensor on a cubecl device (checked by is_cube_f32)")
-}
-
 /// A buffer this update may overwrite: the tensor itself when nothing else holds it (a model
 /// copy kept for the best checkpoint would), else a copy.
 fn owned(tensor: CubeTensor) -> CubeTensor {
@@ -72,7 +62,7 @@ fn owned(tensor: CubeTensor) -> CubeTensor {
 }
 
 /// Applies one AdamW step to the parameter `p` with gradient `g` (times `factor`, `[1]`, where
-/// given) and moments `m`, `v` — all [`is_cube_f32`], of one shape — in one kernel launch;
+/// given) and moments `m`, `v` — all [`is_cube_f32`](crate::device::is_cube_f32), of one shape — in one kernel launch;
 /// returns the new parameter and moments.
 pub fn step<const D: usize>(
     s: &AdamWStep,

@@ -56,7 +56,7 @@ pub fn add_gradients(into: &mut GradientsParams, mut other: GradientsParams, par
 /// The gradients as cubecl buffers, when every one of them is a plain `f32` tensor on a cubecl
 /// device (wgpu, WebGPU); `None` elsewhere.
 fn cube_gradients(grads: &GradientsParams, params: &ParamTable) -> Option<(Vec<burn::backend::wgpu::CubeTensor>, burn::tensor::Device)> {
-    use super::adamw_cube::{cube_tensor, is_cube_f32};
+    use crate::device::{cube_tensor, is_cube_f32};
     let mut cube = Vec::with_capacity(params.0.len());
     let mut device = None;
     for &(id, rank, _) in &params.0 {

@@ -6,7 +6,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
-use super::dropout;
+use super::{dropout, gpu};
 
 /// Multi-head attention over the query, key and value projections (`[batch, seq, hidden]`, head
 /// `h` in columns `h·head_dim..`): the context in the same layout, and the probabilities when
@@ -15,8 +15,8 @@ use super::dropout;
 ///
 /// At inference on the CPU (burn-flex, f32, no attention maps) the heads are computed in place
 /// from the projections' rows by `undivided_kernels::attention`: no copies into and out of the
-/// per-head layout, and a vectorised softmax; elsewhere the heads are split for
-/// [`scaled_dot_product`].
+/// per-head layout, and a vectorised softmax; on GPUs likewise, in one kernel launch
+/// ([`gpu::attention`]); elsewhere the heads are split for [`scaled_dot_product`].
 pub fn multi_head(
     q: Tensor<3>,
     k: Tensor<3>,
@@ -31,6 +31,9 @@ pub fn multi_head(
     let scale = (head_dim as f64).sqrt().recip();
     if !keep_probs && !q.device().is_autodiff() && crate::device::is_flex(&q.device()) && q.dtype() == burn::tensor::DType::F32 {
         return (attention_inference_on_cpu(q, k, v, mask_bias, heads, scale as f32), None);
+    }
+    if !keep_probs && [&q, &k, &v].into_iter().all(gpu::applies) && mask_bias.dtype() == burn::tensor::DType::F32 {
+        return (gpu::attention(q, k, v, mask_bias, heads, scale as f32), None);
     }
     let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
     let (context, probs) = scaled_dot_product(split(q), split(k), split(v), mask_bias, scale, attention_dropout, keep_probs);

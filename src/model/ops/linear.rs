@@ -3,8 +3,11 @@
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
+use super::gpu;
+
 /// Applies `linear` to every token of `x` (`[batch, seq, d_in]` → `[batch, seq, d_out]`) as one
-/// `[batch·seq, d_in] × [d_in, d_out]` product.
+/// `[batch·seq, d_in] × [d_in, d_out]` product; at inference on a GPU, with its bias, in one
+/// kernel launch ([`gpu::dense`]).
 ///
 /// Why not `linear.forward(x)` on the 3-D tensor: burn keeps a batched matmul whenever `seq` is a
 /// multiple of 32 (its tiling heuristic), and on the CPU that runs one small product per sequence,
@@ -12,8 +15,31 @@ use burn::tensor::Tensor;
 /// into rows (a free reshape of a contiguous tensor) gives the BLAS one large product instead,
 /// forward and backward, on every backend.
 pub fn per_token(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    match fused_bias(linear, &x) {
+        Some(bias) => over_tokens(x, |rows| gpu::dense(rows, linear.weight.val(), bias, false)),
+        None => over_tokens(x, |rows| linear.forward(rows)),
+    }
+}
+
+/// [`per_token`], then the exact GELU: at inference on a GPU one kernel for both
+/// ([`gpu::dense`]); elsewhere `None`, and the caller activates with its own function.
+pub fn per_token_gelu(linear: &Linear, x: Tensor<3>) -> Option<Tensor<3>> {
+    let bias = fused_bias(linear, &x)?;
+    Some(over_tokens(x, |rows| gpu::dense(rows, linear.weight.val(), bias, true)))
+}
+
+/// The bias of `linear` when [`gpu::dense`] takes `x` through it.
+fn fused_bias(linear: &Linear, x: &Tensor<3>) -> Option<Tensor<1>> {
+    let bias = linear.bias.as_ref()?.val();
+    let [batch, seq, _] = x.dims();
+    let fits = batch * seq <= gpu::MAX_DENSE_ROWS;
+    (fits && gpu::applies(x) && gpu::applies(&linear.weight.val()) && gpu::applies(&bias)).then_some(bias)
+}
+
+/// `dense` over the tokens of `x` folded into rows.
+fn over_tokens(x: Tensor<3>, dense: impl FnOnce(Tensor<2>) -> Tensor<2>) -> Tensor<3> {
     let [batch, seq, d_in] = x.dims();
-    let y = linear.forward(x.reshape([batch * seq, d_in]));
+    let y = dense(x.reshape([batch * seq, d_in]));
     let [_, d_out] = y.dims();
     y.reshape([batch, seq, d_out])
 }

@@ -2,18 +2,24 @@
 //! HF's equations. Each function says why it exists and what it measured.
 //!
 //! - [`per_token`]: dense layers as one `[batch·seq, d]` product (2-D matmul, not batched);
+//! - [`add_norm`]: residual + LayerNorm;
 //! - [`gelu`]: the exact GELU with finite, exact gradients (a line through each point on the CPU);
 //! - [`multi_head`]: attention over heads, in place from the projections at inference on the CPU;
 //! - [`scaled_dot_product`]: fused attention at inference, the explicit form when training;
 //! - [`dropout`] / [`with_mask_seed`]: masks from a per-thread generator, so batch slices train
-//!   on parallel threads reproducibly.
+//!   on parallel threads reproducibly;
+//! - `gpu`: the kernels inference takes on GPUs, nine launches per layer (dense + bias (+ GELU),
+//!   residual + LayerNorm, attention from the projections).
 
 mod attention;
 mod dropout;
 mod gelu;
+mod gpu;
 mod linear;
+mod norm;
 
 pub use attention::{multi_head, scaled_dot_product};
 pub use dropout::{dropout, with_mask_seed};
 pub use gelu::gelu;
-pub use linear::per_token;
+pub use linear::{per_token, per_token_gelu};
+pub use norm::add_norm;
