@@ -27,7 +27,8 @@ const DENSE_UNITS: usize = 64;
 /// The most output columns each unit of [`dense_kernel`] computes: each `x` value it reads is
 /// used this many times from a register.
 const DENSE_COLS: usize = 8;
-/// Units per cube of [`add_norm_kernel`] (one cube per row).
+/// Units per cube of [`add_norm_kernel`] (one cube per row). The kernel spells it `64`: a `const`
+/// read inside a kernel sizes its shared memory wrongly (the launch fails), a literal does not.
 const NORM_UNITS: usize = 64;
 /// Cubes per dimension of a launch at most (WebGPU's `maxComputeWorkgroupsPerDimension`).
 const MAX_CUBES: usize = 65_535;
@@ -121,7 +122,6 @@ fn dense_kernel(
 /// variance about it, as burn computes them.
 #[cube(launch)]
 fn add_norm_kernel(x: &[f32], residual: &[f32], gamma: &[f32], beta: &[f32], y: &mut [f32], rows: usize, n: usize, epsilon: f32, #[comptime] add: bool) {
-    let mut shared = Shared::<[f32]>::new_slice(64usize);
     // Rows past 65,535 (WebGPU's limit per dimension of a launch) continue along y.
     let row = CUBE_POS_Y as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize;
     if row >= rows {
@@ -134,38 +134,44 @@ fn add_norm_kernel(x: &[f32], residual: &[f32], gamma: &[f32], beta: &[f32], y: 
     let mut sum = 0.0f32;
     let mut i = unit;
     while i < n {
-        let mut value = x[base + i];
-        if add {
-            value += residual[base + i];
-        }
-        sum += value;
+        sum += summand(x, residual, base + i, add);
         i += 64;
     }
-    shared[unit] = sum;
-    sync_cube();
-    let mut half = 32usize;
-    while half > 0 {
-        if unit < half {
-            shared[unit] += shared[unit + half];
-        }
-        sync_cube();
-        half /= 2;
-    }
-    let mean = shared[0] / count;
-    sync_cube();
+    let mean = cube_sum(sum) / count;
 
     let mut squares = 0.0f32;
     let mut j = unit;
     while j < n {
-        let mut value = x[base + j];
-        if add {
-            value += residual[base + j];
-        }
-        let centred = value - mean;
+        let centred = summand(x, residual, base + j, add) - mean;
         squares += centred * centred;
         j += 64;
     }
-    shared[unit] = squares;
+    let inverse = 1.0f32 / f32::sqrt(cube_sum(squares) / count + epsilon);
+
+    let mut c = unit;
+    while c < n {
+        y[base + c] = (summand(x, residual, base + c, add) - mean) * inverse * gamma[c] + beta[c];
+        c += 64;
+    }
+}
+
+/// `x[at] + residual[at]`, or `x[at]` alone.
+#[cube]
+fn summand(x: &[f32], residual: &[f32], at: usize, #[comptime] add: bool) -> f32 {
+    let mut value = x[at];
+    if add {
+        value += residual[at];
+    }
+    value
+}
+
+/// The sum of `value` over the cube's 64 units (`NORM_UNITS`), for every unit: a tree in shared
+/// memory.
+#[cube]
+fn cube_sum(value: f32) -> f32 {
+    let mut shared = Shared::<[f32]>::new_slice(64usize);
+    let unit = UNIT_POS as usize;
+    shared[unit] = value;
     sync_cube();
     let mut half = 32usize;
     while half > 0 {
@@ -175,17 +181,10 @@ fn add_norm_kernel(x: &[f32], residual: &[f32], gamma: &[f32], beta: &[f32], y: 
         sync_cube();
         half /= 2;
     }
-    let inverse = 1.0f32 / f32::sqrt(shared[0] / count + epsilon);
-
-    let mut c = unit;
-    while c < n {
-        let mut value = x[base + c];
-        if add {
-            value += residual[base + c];
-        }
-        y[base + c] = (value - mean) * inverse * gamma[c] + beta[c];
-        c += 64;
-    }
+    let sum = shared[0];
+    // Every unit has read it before the next sum overwrites the memory.
+    sync_cube();
+    sum
 }
 
 /// Multi-head self-attention from the projections' layout (`q`, `k`, `v`, `out`:
