@@ -399,7 +399,13 @@ fn a_rate_grid_runs_every_plan_at_every_rate_and_keeps_each_rows_best() {
         assert!(grid.contains(&lr), "{row}");
         assert_eq!(per_rate.iter().map(|t| t["rows"][i]["lr"].as_f64().unwrap()).collect::<Vec<_>>(), grid);
     }
-    assert!(chosen["notes"][0].as_str().unwrap().contains("chosen on dev from {0.0001, 0.003}"), "{chosen}");
+    let note = chosen["notes"][0].as_str().unwrap();
+    assert!(note.contains("chosen on dev from {0.0001, 0.003} (`all` "), "{chosen}");
+    for row in chosen["rows"].as_array().unwrap() {
+        assert!(note.contains(&format!("`{}` {}", row["plan"].as_str().unwrap(), row["lr"])), "each row's rate named: {note}");
+    }
+    let title = chosen["title"].as_str().unwrap();
+    assert!(!title.contains(", lr 0.0001") && title.ends_with("chose from {0.0001, 0.003}"), "the title names no single rate: {title}");
     let study = read(out.join("study.json"));
     let task = &study["tasks"][0];
     assert!(grid.contains(&task["full"]["lr"].as_f64().unwrap()) && grid.contains(&task["rows"][0]["lr"].as_f64().unwrap()), "{task}");

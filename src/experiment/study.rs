@@ -421,11 +421,15 @@ pub fn best_rates(tables: Vec<CompareTable>, full: &str, grid: &[f64]) -> Compar
             }
         }
     }
+    // The first rate's title names that rate as everyone's: say instead how the rates were chosen.
+    let first = format!(", lr {} (reduced plans {})", grid[0], grid[0]);
     let grid: Vec<String> = grid.iter().map(|lr| lr.to_string()).collect();
-    best.title = format!("{}; every row at the peak rate its best dev mean chose from {{{}}}", best.title, grid.join(", "));
+    best.title = format!("{}; every row at the peak rate its best dev mean chose from {{{}}}", best.title.replacen(&first, "", 1), grid.join(", "));
+    let chosen: Vec<String> = best.rows.iter().map(|r| format!("{} {}", r.name(), r.lr)).collect();
     notes.push(format!(
-        "each row's rate was chosen on dev from {{{}}}; the search's own runs (one comparison per rate, under lr-*/) are not in the time ratios",
-        grid.join(", ")
+        "each row's rate was chosen on dev from {{{}}} ({}); the search's own runs (one comparison per rate, under lr-*/) are not in the time ratios",
+        grid.join(", "),
+        chosen.join(", ")
     ));
     best.notes = notes;
     best.relate_to(full);
