@@ -370,7 +370,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
             best_rates(tables, &full.to_string(), &spec.lr_grid)
         };
         write_table(&compared, &task_out)?;
-        table.notes.extend(compared.notes.iter().cloned());
+        table.notes.extend(compared.notes.iter().map(|n| format!("{task}: {n}")));
         let mut done = summarise_task(*task, &compared, &full, sharing)?;
         done.reference = reference_row(&task_out.join(REFERENCE_FILE), &done)?;
         table.tasks.push(done);
