@@ -8,7 +8,9 @@
 //   trunk build --offline            (the page, in dist/)
 // Then:
 //   NODE_PATH=tools/node_modules node scripts/bench_browser.js [--dist dist] [--paths webgpu,cpu1,cpu2]
-//       [--shapes 1x16,8x64,32x128] [--iters 5] [--rounds 2] [--json out.json]
+//       [--shapes 1x16,8x64,32x128] [--iters 5] [--rounds 2] [--json out.json] [--profile N]
+//   --profile N: samples the page's engine (V8's CPU profiler, every thread) during its benchmark
+//   and prints the N functions with the most self time (wasm functions by their Rust names).
 //
 // Each round opens every (path, engine) pair in a fresh tab, alternating which engine goes first,
 // and measures the first run after load (pipeline compilation on WebGPU) and the mean of `iters`
@@ -81,6 +83,34 @@ function serve() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+// --profile: Chromium's trace with V8's sampling profiler (all processes and threads), read back
+// through the page's DevTools session; self time summed per function over every thread's samples.
+const profileTop = +arg('profile', '0');
+async function startProfile(ctx, page) {
+  const cdp = await ctx.newCDPSession(page);
+  const events = [];
+  cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+  await cdp.send('Tracing.start', { categories: 'disabled-by-default-v8.cpu_profiler,v8', transferMode: 'ReportEvents' });
+  return { stop: async () => { const done = new Promise((r) => cdp.once('Tracing.tracingComplete', r)); await cdp.send('Tracing.end'); await done; await cdp.detach(); return events; } };
+}
+function printProfile(events, label) {
+  const nodes = new Map(), self = new Map(); // (pid:tid:profile id) -> node id -> name; name -> µs
+  let total = 0;
+  for (const e of events.filter((e) => e.name === 'ProfileChunk')) {
+    const key = `${e.pid}:${e.id}`, chunk = e.args.data.cpuProfile || {};
+    if (!nodes.has(key)) nodes.set(key, new Map());
+    for (const n of chunk.nodes || []) nodes.get(key).set(n.id, n.callFrame.functionName || `(${n.callFrame.codeType || 'anonymous'})`);
+    const deltas = e.args.data.timeDeltas || [];
+    (chunk.samples || []).forEach((id, i) => {
+      const name = nodes.get(key).get(id) || '?', dt = deltas[i + 1] || deltas[i] || 0;
+      if (name === '(idle)' || name === '(program)') return;
+      self.set(name, (self.get(name) || 0) + dt); total += dt;
+    });
+  }
+  console.error(`\nprofile, ${label}: ${(total / 1000).toFixed(0)} ms sampled outside idle`);
+  for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, profileTop)) console.error(`${(100 * us / total).toFixed(1).padStart(5)}%  ${name.slice(0, 140)}`);
+}
+
 // Rounds are summarised by their median: a round now and then runs slow on a shared VM.
 const median = (xs) => { const v = [...xs].sort((a, b) => a - b), m = v.length >> 1; return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2; };
 
@@ -109,9 +139,11 @@ async function undivided(ctx, base, pathName) {
   for (const [b, t] of shapes) {
     await page.evaluate(() => { window.benchReply = null; });
     await page.fill('#bench-batch', String(b)); await page.fill('#bench-len', String(t)); await page.fill('#bench-iters', String(iters));
+    const tracing = profileTop && await startProfile(ctx, page);
     await page.click('#bench');
     await page.waitForFunction(() => window.benchReply || document.getElementById('error').textContent, null, { timeout: 1800000 });
     const reply = await page.evaluate(() => window.benchReply);
+    if (tracing) printProfile(await tracing.stop(), `${pathName} ${b}x${t}`);
     if (!reply) throw new Error(`page: ${await page.textContent('#error')}`);
     out.push({ shape: `${b}x${t}`, first_ms: reply.full.first_ms, ms: reply.full.ms_per_batch, reduced_ms: reply.reduced.ms_per_batch, reduced_plan: reply.reduced.plan, launches: reply.full.launches && reply.full.launches.total });
   }
