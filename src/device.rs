@@ -40,6 +40,22 @@ pub fn f32_buffer<const D: usize>(tensor: Tensor<D>) -> Bytes {
     tensor.into_data().into_bytes()
 }
 
+/// An `f32` tensor on burn-flex, contiguous, for a hand-written loop to read in place: a
+/// parameter's buffer stays shared with the module (no copy, where [`f32_buffer`] would copy it).
+pub fn flex_f32<const D: usize>(tensor: Tensor<D>) -> FlexF32 {
+    let tensor = tensor.try_into_primitive::<burn::backend::Flex>().expect("a tensor on burn-flex (checked by is_flex)");
+    FlexF32(if tensor.is_contiguous() { tensor } else { tensor.to_contiguous() })
+}
+
+/// What [`flex_f32`] returns: the values through [`FlexF32::as_slice`].
+pub struct FlexF32(burn::backend::flex::FlexTensor);
+
+impl FlexF32 {
+    pub fn as_slice(&self) -> Option<&[f32]> {
+        self.0.as_slice::<f32>()
+    }
+}
+
 /// The tensor of `shape` on `device` over an [`f32_buffer`], without a copy.
 pub fn from_f32_buffer<const D: usize>(bytes: Bytes, shape: Shape, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::from_bytes(bytes, shape, DType::F32), device)

@@ -1,7 +1,8 @@
 //! How the model's operations run fast, kept out of the component files so that those read as
 //! HF's equations. Each function says why it exists and what it measured.
 //!
-//! - [`per_token`]: dense layers as one `[batch·seq, d]` product (2-D matmul, not batched);
+//! - [`per_token`]: dense layers as one `[batch·seq, d]` product (2-D matmul, not batched); on
+//!   the page's CPU path a sentence's few rows through `undivided_kernels::dense`;
 //! - [`add_norm`]: residual + LayerNorm;
 //! - [`gelu`]: the exact GELU with finite, exact gradients (a line through each point on the CPU);
 //! - [`multi_head`]: attention over heads, in place from the projections at inference on the CPU;
