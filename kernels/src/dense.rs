@@ -35,59 +35,83 @@ const C: usize = 2;
 /// # Panics
 /// When a slice's length does not match `shape`.
 pub fn dense(x: &[f32], w: &[f32], bias: &[f32], shape: DenseShape, out: &mut [f32]) {
+    dense_columns(x, w, bias, shape, 0..shape.d_out, out);
+}
+
+/// Columns `cols` of [`dense`]'s output: `out` is `[rows, cols.len()]`, row-major. Several
+/// workers running the same forward pass each compute their share of a layer's columns this way
+/// (each reading only its share of the weights) and exchange the shares.
+///
+/// # Panics
+/// When a slice's length does not match `shape` and `cols`, or `cols` is not within `d_out`.
+pub fn dense_columns(x: &[f32], w: &[f32], bias: &[f32], shape: DenseShape, cols: Range<usize>, out: &mut [f32]) {
     let DenseShape { rows, d_in, d_out } = shape;
+    let width = cols.len();
     assert!(
-        x.len() == rows * d_in && w.len() == d_in * d_out && bias.len() == d_out && out.len() == rows * d_out,
-        "dense: x/w/bias/out hold {}/{}/{}/{} values, expected {}/{}/{d_out}/{} for {shape:?}",
+        cols.start <= cols.end && cols.end <= d_out && x.len() == rows * d_in && w.len() == d_in * d_out && bias.len() == d_out && out.len() == rows * width,
+        "dense: x/w/bias/out hold {}/{}/{}/{} values, expected {}/{}/{d_out}/{} for {shape:?}, columns {cols:?}",
         x.len(),
         w.len(),
         bias.len(),
         out.len(),
         rows * d_in,
         d_in * d_out,
-        rows * d_out
+        rows * width
     );
-    let wide = d_out - d_out % (4 * C);
+    let wide = cols.start + width - width % (4 * C);
     for k0 in (0..d_in).step_by(KC) {
         let ks = k0..(k0 + KC).min(d_in);
-        for j0 in (0..wide).step_by(4 * C) {
+        for j0 in (cols.start..wide).step_by(4 * C) {
+            let at = Tile { shape, col0: cols.start, width, j0, ks: ks.clone() };
             let mut i0 = 0;
             while i0 + R <= rows {
-                // SAFETY: rows i0..i0+R <= rows, columns j0..j0+4C <= d_out and ks within d_in,
-                // checked against the slices' lengths above.
-                unsafe { tile::<R>(x, w, bias, shape, out, i0, j0, ks.clone()) };
+                // SAFETY: rows i0..i0+R <= rows, columns j0..j0+4C <= wide <= cols.end <= d_out
+                // and ks within d_in, checked against the slices' lengths above.
+                unsafe { tile::<R>(x, w, bias, out, i0, &at) };
                 i0 += R;
             }
             for i in i0..rows {
                 // SAFETY: as above, one row.
-                unsafe { tile::<1>(x, w, bias, shape, out, i, j0, ks.clone()) };
+                unsafe { tile::<1>(x, w, bias, out, i, &at) };
             }
         }
     }
     for i in 0..rows {
-        for j in wide..d_out {
-            out[i * d_out + j] = bias[j] + (0..d_in).map(|k| x[i * d_in + k] * w[k * d_out + j]).sum::<f32>();
+        for j in wide..cols.end {
+            out[i * width + j - cols.start] = bias[j] + (0..d_in).map(|k| x[i * d_in + k] * w[k * d_out + j]).sum::<f32>();
         }
     }
 }
 
-/// Rows `i0..i0+ROWS`, columns `j0..j0+4C` of the output, summed over inputs `ks`: started from
-/// the bias for the first block of inputs, from the output's partial sums for the others.
+/// Where a tile sits: output columns `j0..j0+4C` (of `d_out`) over inputs `ks`, written to an
+/// output of `width` columns that starts at column `col0`.
+struct Tile {
+    shape: DenseShape,
+    col0: usize,
+    width: usize,
+    j0: usize,
+    ks: Range<usize>,
+}
+
+/// Rows `i0..i0+ROWS` of `at`'s columns, summed over its inputs: started from the bias for the
+/// first block of inputs, from the output's partial sums for the others.
 ///
 /// # Safety
-/// Those rows, columns and inputs exist in `shape`, and the slices hold `shape`'s values.
+/// Those rows, columns and inputs exist in `at.shape`, the columns lie within the output's, and
+/// the slices hold the values `at` describes.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<const ROWS: usize>(x: &[f32], w: &[f32], bias: &[f32], shape: DenseShape, out: &mut [f32], i0: usize, j0: usize, ks: Range<usize>) {
-    let DenseShape { d_in, d_out, .. } = shape;
-    let (x, w, out) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+unsafe fn tile<const ROWS: usize>(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32], i0: usize, at: &Tile) {
+    let DenseShape { d_in, d_out, .. } = at.shape;
+    let (j0, width) = (at.j0, at.width);
+    let (x, w) = (x.as_ptr(), w.as_ptr());
     unsafe {
-        let mut acc: [[F4; C]; ROWS] = if ks.start == 0 {
+        let out = out.as_mut_ptr().add(j0 - at.col0);
+        let mut acc: [[F4; C]; ROWS] = if at.ks.start == 0 {
             [core::array::from_fn(|c| F4::load(bias.as_ptr().add(j0 + 4 * c))); ROWS]
         } else {
-            core::array::from_fn(|r| core::array::from_fn(|c| F4::load(out.add((i0 + r) * d_out + j0 + 4 * c))))
+            core::array::from_fn(|r| core::array::from_fn(|c| F4::load(out.add((i0 + r) * width + 4 * c))))
         };
-        for k in ks {
+        for k in at.ks.clone() {
             let w_row = w.add(k * d_out + j0);
             let mut w_k = [F4::zero(); C];
             for (c, w_k) in w_k.iter_mut().enumerate() {
@@ -102,7 +126,7 @@ unsafe fn tile<const ROWS: usize>(x: &[f32], w: &[f32], bias: &[f32], shape: Den
         }
         for (r, acc) in acc.iter().enumerate() {
             for (c, acc) in acc.iter().enumerate() {
-                acc.store(out.add((i0 + r) * d_out + j0 + 4 * c));
+                acc.store(out.add((i0 + r) * width + 4 * c));
             }
         }
     }
@@ -201,6 +225,39 @@ mod tests {
                 assert!((*got as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()), "{shape:?}: {got} vs {want}");
             }
         }
+    }
+
+    /// Any column range gives those columns of the whole product, whatever its start and width:
+    /// aligned halves, odd starts, a range inside one tile, an empty range. Where both compute a
+    /// column in a tile (ranges on multiples of 8, as the workers' shares are) the sums run in
+    /// the same order and agree bit for bit; a range's leftover columns sum in another order.
+    #[test]
+    fn columns_are_the_whole_products_columns() {
+        let shape = DenseShape { rows: 6, d_in: 300, d_out: 40 };
+        let x: Vec<f32> = (0..6 * 300).map(|i| ((i * 7919 % 263) as f32 - 131.0) / 97.0).collect();
+        let w: Vec<f32> = (0..300 * 40).map(|i| ((i * 104_729 % 211) as f32 - 105.0) / 503.0).collect();
+        let bias: Vec<f32> = (0..40).map(|j| j as f32 * 0.25 - 1.0).collect();
+        let mut whole = vec![0.0; 6 * 40];
+        dense(&x, &w, &bias, shape, &mut whole);
+        for cols in [0..20, 20..40, 0..40, 3..29, 9..13, 37..40, 16..16] {
+            let mut part = vec![f32::NAN; 6 * cols.len()];
+            dense_columns(&x, &w, &bias, shape, cols.clone(), &mut part);
+            for i in 0..6 {
+                for (k, j) in cols.clone().enumerate() {
+                    let (got, want) = (part[i * cols.len() + k], whole[i * 40 + j]);
+                    if cols.start % 8 == 0 && cols.len() % 8 == 0 {
+                        assert_eq!(got.to_bits(), want.to_bits(), "{cols:?} [{i}, {j}]");
+                    }
+                    assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{cols:?} [{i}, {j}]: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "columns 30..50")]
+    fn names_a_range_past_the_outputs() {
+        dense_columns(&[0.0; 4], &[0.0; 80], &[0.0; 40], DenseShape { rows: 2, d_in: 2, d_out: 40 }, 30..50, &mut [0.0; 40]);
     }
 
     #[test]
