@@ -7,8 +7,8 @@ use super::gpu;
 
 /// Applies `linear` to every token of `x` (`[batch, seq, d_in]` → `[batch, seq, d_out]`) as one
 /// `[batch·seq, d_in] × [d_in, d_out]` product; at inference on a GPU, with its bias, in one
-/// kernel launch ([`gpu::dense`]); at inference on the page's CPU path (wasm32), up to 128 rows,
-/// by [`dense_on_cpu`].
+/// kernel launch ([`gpu::dense`]); at inference on the page's CPU path (wasm32, or wherever a
+/// pass is shared over workers, [`super::share`]), up to 128 rows, by [`dense_on_cpu`].
 ///
 /// Why not `linear.forward(x)` on the 3-D tensor: burn keeps a batched matmul whenever `seq` is a
 /// multiple of 32 (its tiling heuristic), and on the CPU that runs one small product per sequence,
@@ -19,7 +19,7 @@ pub fn per_token(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     if let Some(bias) = fused_bias(linear, &x) {
         return over_tokens(x, |rows| gpu::dense(rows, linear.weight.val(), bias, false));
     }
-    if cfg!(target_arch = "wasm32") && few_rows_on_cpu(linear, &x) {
+    if (cfg!(target_arch = "wasm32") || super::share::is_active()) && few_rows_on_cpu(linear, &x) {
         return over_tokens(x, |rows| dense_on_cpu(linear, rows));
     }
     over_tokens(x, |rows| linear.forward(rows))
@@ -43,23 +43,18 @@ fn few_rows_on_cpu(linear: &Linear, x: &Tensor<3>) -> bool {
 }
 
 /// `linear` over `rows` by `undivided_kernels::dense` (a sentence's few rows on wasm SIMD; see
-/// there for what it measured), reading the weights and bias where burn-flex keeps them.
+/// there for what it measured), reading the weights and bias where burn-flex keeps them; in a
+/// shared pass only this worker's share of the columns ([`super::share`]).
 fn dense_on_cpu(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
     use crate::device::{f32_buffer, flex_f32, from_f32_buffer};
-    use undivided_kernels::dense::{DenseShape, dense};
+    use undivided_kernels::dense::{DenseShape, dense_columns};
     let [n, d_in] = rows.dims();
     let [_, d_out] = linear.weight.dims();
     let device = rows.device();
     let (weight, bias) = (flex_f32(linear.weight.val()), flex_f32(linear.bias.as_ref().expect("checked by few_rows_on_cpu").val()));
     let x = f32_buffer(rows);
-    let mut out = vec![0f32; n * d_out];
-    dense(
-        bytemuck::cast_slice(&x),
-        weight.as_slice().expect("contiguous"),
-        bias.as_slice().expect("contiguous"),
-        DenseShape { rows: n, d_in, d_out },
-        &mut out,
-    );
+    let (x, weight, bias) = (bytemuck::cast_slice(&x), weight.as_slice().expect("contiguous"), bias.as_slice().expect("contiguous"));
+    let out = super::share::dense_shared(n, d_out, |cols, out| dense_columns(x, weight, bias, DenseShape { rows: n, d_in, d_out }, cols, out));
     from_f32_buffer(burn::tensor::Bytes::from_elems(out), [n, d_out].into(), &device)
 }
 
