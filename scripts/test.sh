@@ -53,7 +53,8 @@ cargo run -q -- publish "$e2e_runs/tiny-sst2" --into dist/runs
 cargo run -q -- pretrain dist/test-models/tiny --keep-ffn 0+norm --corpus ../shared/corpus --tokens 8k --batch-size 8 --max-len 32 --out "$e2e_runs/tiny-pretrained" >/dev/null
 cargo run -q -- publish "$e2e_runs/tiny-pretrained" --f16 --into dist/runs >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
+# Cross-origin isolated (COOP + COEP), as `trunk serve` serves it: the CPU workers share a sentence.
+python3 scripts/serve.py "$port" dist >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 mkdir -p target/artifacts

@@ -24,7 +24,8 @@ const nextFrame = () => new Promise((r) => setTimeout(r, 0));
 let modelWorker = null, nextId = 0;
 // On the CPU path, more workers with a copy of the model each: the benchmark splits its batch
 // over them, one share per core, as the native trainer splits a batch over threads (wasm threads
-// need nightly Rust and a cross-origin isolated host; workers need neither).
+// need nightly Rust and a cross-origin isolated host; workers need neither). One sentence, which
+// has no rows to split, they share by columns where the page is cross-origin isolated (askShared).
 let helpers = [];
 const pending = new Map();
 
@@ -74,6 +75,26 @@ async function startWorker() {
 function cpuWorkers() {
   const asked = parseInt(new URLSearchParams(location.search).get("threads"), 10);
   return Math.max(1, Math.min(16, asked > 0 ? asked : Math.min(4, Math.ceil((navigator.hardwareConcurrency || 2) / 2))));
+}
+
+// One request served by every CPU worker at once: each computes its share of every dense layer's
+// columns and they exchange shares through one SharedArrayBuffer (src/web/share.rs), so a
+// sentence's pass takes ~0.6 of one worker's time. It needs a cross-origin isolated page (COOP +
+// COEP headers), and helpers holding the same model: not the healed one, which only the model
+// worker has. Otherwise the model worker alone answers. The model worker's reply is the answer.
+async function askShared(op, args) {
+  const workers = sharingWorkers();
+  if (workers.length < 2) return ask(op, args);
+  const shared = (part) => ({ buffer, part, parts: workers.length });
+  const buffer = wasm.share_buffer(workers.length, info.widest_layer);
+  const replies = await Promise.all(workers.map((w, part) => post({ request: { op, ...args }, shared: shared(part) }, undefined, w)));
+  return replies[0];
+}
+
+// The workers that can share a pass now (just the model worker when they cannot).
+function sharingWorkers() {
+  const all = [modelWorker, ...helpers];
+  return all.length > 1 && self.crossOriginIsolated && !info.healed_plan ? all : [modelWorker];
 }
 
 // Gives every helper worker the loaded model (CPU path), or stops them (WebGPU: one device).
@@ -165,7 +186,8 @@ async function load() {
     await renderStats();
     $("load-detail").textContent = `${info.from_cache ? "from the browser cache" : "downloaded"}, ready in ${(info.load_ms / 1000).toFixed(1)} s`;
     const on = info.device_name === "WebGPU" && adapterName ? `WebGPU (${adapterName})` : info.device_name;
-    const workers = cpu && helpers.length ? ` (${helpers.length + 1} workers)` : "";
+    const shares = sharingWorkers().length > 1 ? ", sharing each sentence" : helpers.length ? "; one sentence on one: the page is not cross-origin isolated" : "";
+    const workers = cpu && helpers.length ? ` (${helpers.length + 1} workers${shares})` : "";
     setStatus(`Loaded ${info.name} on ${on}${workers}${info.is_classifier ? " (a fine-tuned classifier)" : ""}.`);
   } catch (e) {
     setStatus("Loading failed.");
@@ -181,16 +203,16 @@ async function runBoth() {
     const a = $("text-a").value, b = $("text-b").value || null, p = plan();
     let rows, f, r;
     if (info.is_classifier) {
-      ({ full: f, reduced: r } = await ask("classify", { plan: p, text: a, text_b: b }));
+      ({ full: f, reduced: r } = await askShared("classify", { plan: p, text: a, text_b: b }));
       rows = f.labels.map((l, i) => `<tr><td>P(${esc(l)})</td><td>${pct(f.probabilities[i])}</td><td>${pct(r.probabilities[i])}</td></tr>`).join("") +
         `<tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>`;
     } else {
-      const both = await ask("encode", { plan: p, text: a, text_b: b });
+      const both = await askShared("encode", { plan: p, text: a, text_b: b });
       ({ full: f, reduced: r } = both);
       rows = `<tr><td>tokens</td><td>${f.tokens}</td><td>${r.tokens}</td></tr><tr><td>latency</td><td>${ms(f.ms)}</td><td>${ms(r.ms)}</td></tr>` +
         `<tr><td>cosine(full, reduced) of [CLS]</td><td colspan="2">${both.cls_cosine.toFixed(4)}</td></tr>`;
       if (b) {
-        const { full: fs, reduced: rs } = await ask("similarity", { plan: p, text: a, text_b: b });
+        const { full: fs, reduced: rs } = await askShared("similarity", { plan: p, text: a, text_b: b });
         rows += `<tr><td>similarity of the two sentences</td><td>${fs.cosine.toFixed(4)}</td><td>${rs.cosine.toFixed(4)}</td></tr>`;
       }
     }
@@ -224,8 +246,14 @@ async function bench() {
 }
 
 // The benchmark, its batch split over the CPU path's workers when there are several: they run
-// their shares at once, so a batch takes as long as the slowest share.
+// their shares at once, so a batch takes as long as the slowest share. A batch smaller than the
+// workers they share by columns instead, where they can.
 async function benchSplit(args) {
+  if (args.batch_size < 1 + helpers.length && sharingWorkers().length > 1) {
+    const both = await askShared("bench", args);
+    for (const r of [both.full, both.reduced]) r.workers = `${sharingWorkers().length}, sharing each layer's columns`;
+    return both;
+  }
   const workers = [modelWorker, ...helpers].slice(0, args.batch_size);
   if (workers.length === 1) return ask("bench", args);
   const shares = workers.map((_, i) => Math.floor(args.batch_size / workers.length) + (i < args.batch_size % workers.length ? 1 : 0));

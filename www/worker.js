@@ -10,7 +10,7 @@ self.onmessage = (event) => {
   queue = queue.then(() => serve(message));
 };
 
-async function serve({ id, init, request }) {
+async function serve({ id, init, request, shared }) {
   try {
     if (init) {
       // Compiled here, off the page's thread; the compiled module goes back to the page.
@@ -30,7 +30,7 @@ async function serve({ id, init, request }) {
     }
     if (!worker) throw new Error("the model worker did not start (its wasm module failed to load)");
     const progress = (file, done, total) => self.postMessage({ id, progress: { file, done, total } });
-    const result = await worker.handle(request, progress);
+    const result = await worker.handle(request, progress, shared);
     self.postMessage({ id, ok: true, result });
   } catch (e) {
     self.postMessage({ id, ok: false, error: String(e && e.message ? e.message : e) });

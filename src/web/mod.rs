@@ -8,7 +8,8 @@
 //! - [`findings`]: the studies this project committed, shown on first visit;
 //! - [`results`]: the native runs' `compare.json` / `results.json`, shown beside the page's own;
 //! - [`chart`]: loss curves and bars on a canvas (plotters);
-//! - [`fetch`]: streamed, cached downloads.
+//! - [`fetch`]: streamed, cached downloads;
+//! - [`share`]: several CPU workers sharing one sentence's pass by columns (`SharedArrayBuffer`).
 //!
 //! Everything is async: in the browser tensors are only ever read with `into_data_async`.
 
@@ -19,6 +20,7 @@ mod fetch;
 pub mod findings;
 pub mod model;
 pub mod results;
+pub mod share;
 pub mod train;
 pub mod worker;
 

@@ -11,12 +11,16 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use std::rc::Rc;
+
 use super::data::{DataSource, WebData};
 use super::model::WebModel;
+use super::share::SharedBoard;
 use super::train::{HealPoint, PageFinetune, PageHeal, PageOptions};
 use super::{js_err, to_js};
 use crate::analysis::cosine;
 use crate::model::ModelStats;
+use crate::model::ops::share::Sharing;
 use crate::train::EvalResult;
 
 /// What the page asks of the worker.
@@ -161,10 +165,32 @@ impl Worker {
     }
 
     /// Serves one request (a [`Request`] as a JS object) and resolves to its reply;
-    /// `progress(file, bytes, total)` follows downloads while a model loads.
-    pub async fn handle(&mut self, request: JsValue, progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+    /// `progress(file, bytes, total)` follows downloads while a model loads. `shared`
+    /// (`{buffer, part, parts}`, or `undefined`): the same request goes to `parts` workers with
+    /// the same model, which share its dense layers by columns through `buffer`
+    /// ([`super::share`]); this one computes share `part`.
+    pub async fn handle(&mut self, request: JsValue, progress: Option<js_sys::Function>, shared: JsValue) -> Result<JsValue, JsValue> {
         let request: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_err(format!("the worker cannot read the page's request: {e}")))?;
-        self.serve(request, progress).await
+        if shared.is_undefined() || shared.is_null() {
+            return self.serve(request, progress).await;
+        }
+        let board = Self::board(&shared).map_err(|e| js_err(format!("the page's shared request: {e}")))?;
+        let sharing = Sharing::start(Rc::new(board));
+        let reply = self.serve(request, progress).await;
+        // The reply stands even when a peer stopped answering (every later layer ran here,
+        // whole), but its timings are not a shared pass's: say so rather than report them.
+        sharing.finish().map_err(|e| js_err(format!("the workers sharing this request: {e}")))?;
+        reply
+    }
+}
+
+impl Worker {
+    fn board(shared: &JsValue) -> Result<SharedBoard, String> {
+        let get = |key: &str| js_sys::Reflect::get(shared, &key.into()).map_err(|e| format!("{key}: {e:?}"));
+        let buffer = get("buffer")?.dyn_into::<js_sys::SharedArrayBuffer>().map_err(|_| "buffer: expected a SharedArrayBuffer".to_string())?;
+        let index =
+            |key: &str| get(key)?.as_f64().filter(|v| v.fract() == 0.0 && *v >= 0.0).map(|v| v as usize).ok_or(format!("{key}: expected a whole number"));
+        SharedBoard::new(&buffer, index("part")?, index("parts")?)
     }
 }
 

@@ -15,6 +15,8 @@ const url = process.argv[2], shot = process.argv[3] || 'page.png', hosted = proc
 // The page's thread must stay free: every model call runs in the worker (src/web/worker.rs).
 const LONG_TASK_MS = 200;
 let passed = 0, failed = 0;
+// The CPU path's results for the first sentence pair, its pass shared by two workers.
+let cpuShared = '';
 function check(name, ok, detail = '') {
   if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
 }
@@ -60,13 +62,21 @@ const MIN = 60000;
     check('on a software adapter the page picks the CPU path by itself, and says why', /Loaded .* on the CPU/.test(auto) && /software fallback/.test(await text('#adapter')) &&
       /using the CPU path/.test(await text('#adapter')) && await page.isChecked('#use-cpu'), `status: ${auto}; adapter: ${await text('#adapter')}; error: ${await text('#error')}`);
     if (!hosted) {
-      check('the CPU path starts the workers asked for', /\(2 workers\)/.test(auto), auto);
+      // Served cross-origin isolated (scripts/serve.py): the two workers share each sentence.
+      check('the CPU path starts the workers asked for, sharing each sentence', /\(2 workers, sharing each sentence\)/.test(auto), auto);
       const t0 = Date.now();
       await page.click('#encode');
       await page.waitForFunction(() => document.title.includes('encoded') || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
       check('both models run on the CPU path', /latency\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#results')), (await text('#results')) + (await text('#error')));
       console.log(`timing: first prediction of both models on the CPU path after load ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+      cpuShared = await text('#results');
       await openSettings();
+      await page.fill('#bench-batch', '1'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '2');
+      await page.click('#bench');
+      await page.waitForFunction(() => window.benchReply || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
+      const shared = await text('#bench-results');
+      check('the CPU benchmark shares one sentence over both workers by columns', /CPU workers sharing the batch\s*2, sharing each layer's columns/.test(shared) && /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(shared), shared + (await text('#error')));
+      await page.evaluate(() => { window.benchReply = null; });
       await page.fill('#bench-batch', '3'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '1');
       await page.click('#bench');
       await page.waitForFunction(() => window.benchReply || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
@@ -105,6 +115,14 @@ const MIN = 60000;
     check('no main-thread task over 200 ms while both models run', (await longest()) <= LONG_TASK_MS, `longest ${await longest()} ms`);
     check('the header band shows both latencies', /latency, one input \(last run\)\s*[\d.]+ ms\s*[\d.]+ ms/.test(await text('#stats')), await text('#stats'));
     const f16Similarity = parseFloat((results.match(/similarity of the two sentences\s*([\d.]+)/) || [])[1]);
+    if (!hosted) {
+      // The two CPU workers, each computing half of every dense layer's columns, gave WebGPU's
+      // outputs (the same f16 weights; rounding apart): a wrong share would not come close.
+      const on = (r, re) => parseFloat((r.match(re) || [])[1]);
+      const [cpuCos, cpuSim] = [on(cpuShared, /of \[CLS\]\s*([-\d.]+)/), on(cpuShared, /similarity of the two sentences\s*([\d.]+)/)];
+      check('the CPU workers sharing a sentence give WebGPU\'s outputs', Math.abs(cpuCos - cos) < 2e-3 && Math.abs(cpuSim - f16Similarity) < 2e-3,
+        `CPU shared: cosine ${cpuCos}, similarity ${cpuSim}; WebGPU: ${cos}, ${f16Similarity}`);
+    }
     if (hosted) {
       check('the hosted build says no runs are published', /No native runs are published/.test(await text('#runs-index')), await text('#runs-index'));
       // A phone's width: nothing wider than the screen but the findings table, which scrolls.
