@@ -245,7 +245,7 @@ mod tests {
             for i in 0..6 {
                 for (k, j) in cols.clone().enumerate() {
                     let (got, want) = (part[i * cols.len() + k], whole[i * 40 + j]);
-                    if cols.start % 8 == 0 && cols.len() % 8 == 0 {
+                    if cols.start.is_multiple_of(8) && cols.len().is_multiple_of(8) {
                         assert_eq!(got.to_bits(), want.to_bits(), "{cols:?} [{i}, {j}]");
                     }
                     assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{cols:?} [{i}, {j}]: {got} vs {want}");

@@ -134,7 +134,7 @@ mod tests {
             for p in 0..parts {
                 let s = share(d_out, p, parts);
                 assert_eq!(s.start, next, "{d_out}/{parts}: share {p} starts where the last ended");
-                assert!(s.start % 8 == 0 || s.is_empty(), "{d_out}/{parts}: share {p} {s:?} starts on a tile");
+                assert!(s.start.is_multiple_of(8) || s.is_empty(), "{d_out}/{parts}: share {p} {s:?} starts on a tile");
                 assert!(s.len() <= share_width(d_out, parts));
                 next = s.end;
             }
