@@ -10,6 +10,15 @@ use common::{expected, floats, tiny_input};
 use undivided::Checkpoint;
 use undivided::model::{BertConfig, FfnPlan, ForwardConfig};
 
+/// cubecl counts the launches of the whole process: the tests that run on wgpu take turns, so
+/// that one's count holds none of another's kernels (the f16 test's 40 casts once pushed the
+/// fused pass to 107).
+static GPU_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn gpu_turn() -> std::sync::MutexGuard<'static, ()> {
+    GPU_TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn tiny() -> Checkpoint {
     let dir = common::tiny_checkpoint_dir();
     Checkpoint::open(dir.path()).unwrap()
@@ -46,6 +55,7 @@ fn bert_base_parameter_counts() {
 /// project's three among them; and a training step, which needs gradients, keeps burn's.
 #[test]
 fn inference_on_wgpu_takes_the_fused_kernels_and_equals_the_cpu() {
+    let _turn = gpu_turn();
     use undivided::device::LaunchCounter;
     let checkpoint = Checkpoint::open(common::minilm_dir()).unwrap();
     let gpu = pollster::block_on(undivided::device::init_device(undivided::device::Backend::Wgpu)).unwrap();
@@ -86,6 +96,7 @@ fn inference_on_wgpu_takes_the_fused_kernels_and_equals_the_cpu() {
 /// The CPU backend refuses it by name.
 #[test]
 fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
+    let _turn = gpu_turn();
     use burn::tensor::DType;
     use undivided::model::precision::{self, Precision, PrecisionError};
     let checkpoint = Checkpoint::open(common::minilm_dir()).unwrap();
