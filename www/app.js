@@ -78,16 +78,15 @@ function cpuWorkers() {
 }
 
 // One request served by every CPU worker at once: each computes its share of every dense layer's
-// columns and they exchange shares through one SharedArrayBuffer (src/web/share.rs), so a
-// sentence's pass takes ~0.6 of one worker's time. It needs a cross-origin isolated page (COOP +
+// columns and they exchange shares through one SharedArrayBuffer (src/web/share.rs): two
+// workers ran a 16-token sentence 1.2–1.3× as fast as one (docs/benchmarks.md). It needs a cross-origin isolated page (COOP +
 // COEP headers), and helpers holding the same model: not the healed one, which only the model
 // worker has. Otherwise the model worker alone answers. The model worker's reply is the answer.
 async function askShared(op, args) {
   const workers = sharingWorkers();
   if (workers.length < 2) return ask(op, args);
-  const shared = (part) => ({ buffer, part, parts: workers.length });
   const buffer = wasm.share_buffer(workers.length, info.widest_layer);
-  const replies = await Promise.all(workers.map((w, part) => post({ request: { op, ...args }, shared: shared(part) }, undefined, w)));
+  const replies = await Promise.all(workers.map((w, part) => post({ request: { op, ...args }, shared: { buffer, part, parts: workers.length } }, undefined, w)));
   return replies[0];
 }
 

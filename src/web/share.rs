@@ -16,10 +16,9 @@ use js_sys::{Atomics, Float32Array, Int32Array, SharedArrayBuffer};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
+use crate::model::ops::MAX_CPU_DENSE_ROWS;
 use crate::model::ops::share::{Peers, share_width};
 
-/// Rows one shared layer may have: `ops::linear`'s limit for the page's dense kernel.
-const MAX_ROWS: usize = 128;
 /// How long a worker waits for a peer's share before it computes the layers by itself.
 const PATIENCE_MS: f64 = 10_000.0;
 /// Reads of a peer's counter before sleeping on it (each a call into JS, ~0.4 µs): the peer is
@@ -43,7 +42,8 @@ fn buffer_bytes(parts: usize, widest: usize) -> usize {
 }
 
 fn slot_floats(parts: usize, widest: usize) -> usize {
-    MAX_ROWS * share_width(widest, parts)
+    // Only layers of up to this many rows are shared (`ops::linear`).
+    MAX_CPU_DENSE_ROWS * share_width(widest, parts)
 }
 
 /// A fresh buffer for one shared request of `parts` workers over a model whose widest dense layer

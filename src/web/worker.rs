@@ -192,9 +192,7 @@ impl Worker {
             |key: &str| get(key)?.as_f64().filter(|v| v.fract() == 0.0 && *v >= 0.0).map(|v| v as usize).ok_or(format!("{key}: expected a whole number"));
         SharedBoard::new(&buffer, index("part")?, index("parts")?)
     }
-}
 
-impl Worker {
     fn model(&mut self) -> Result<&mut WebModel, JsValue> {
         self.model.as_mut().ok_or_else(|| js_err("no model is loaded yet: load one first"))
     }

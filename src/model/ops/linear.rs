@@ -27,7 +27,7 @@ pub fn per_token(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
 
 /// Rows up to which [`dense_on_cpu`] runs the page's dense layers (above, gemm's packed tiles
 /// are as fast: 15.9 against 15.1 GFLOP/s at 512 rows, in V8).
-const MAX_CPU_DENSE_ROWS: usize = 128;
+pub const MAX_CPU_DENSE_ROWS: usize = 128;
 
 /// Whether `x` goes through `linear` by [`dense_on_cpu`]: inference on burn-flex, `f32`, with a
 /// bias, a few rows.

@@ -25,5 +25,5 @@ pub mod share;
 pub use attention::{multi_head, scaled_dot_product};
 pub use dropout::{dropout, with_mask_seed};
 pub use gelu::gelu;
-pub use linear::{per_token, per_token_gelu};
+pub use linear::{MAX_CPU_DENSE_ROWS, per_token, per_token_gelu};
 pub use norm::add_norm;
