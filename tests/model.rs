@@ -123,8 +123,8 @@ fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
     assert!(matches!(precision::cast(cpu, Precision::F16, &Device::flex()), Err(PrecisionError::NotOnCpu)));
 }
 
-/// Workers sharing one pass by columns (`ops::share`), as threads: each publishes its share of a
-/// dense layer into a board and reads the others' once all have written.
+/// Workers sharing one pass (`ops::share`), as threads: each publishes its partial sum of a
+/// block into a board and reads the others' once all have written.
 struct ThreadPeers {
     part: usize,
     parts: usize,
@@ -146,55 +146,79 @@ impl undivided::model::ops::share::Peers for ThreadPeers {
         for (p, slot) in slots.lock().unwrap().iter().enumerate().filter(|(p, _)| *p != self.part) {
             all[p * block..(p + 1) * block].copy_from_slice(slot);
         }
-        // Nobody writes the next layer's share before everyone has read this one's.
+        // Nobody writes the next block's part before everyone has read this one's.
         barrier.wait();
         Ok(())
     }
 }
 
-/// One sentence's pass shared by columns over workers (the page's CPU workers at batch 1,
-/// `ops::share`): over two and three threads, each running the same pass and exchanging its
-/// shares, every worker ends with the output of one worker computing every column with the same
-/// kernel (bit for bit: each column's sums run in the same order) and the unshared pass's
-/// (burn's matmul) within rounding; MiniLM with the page's shapes and the tiny model, whose 32
-/// columns over three leave the last worker an empty share.
+/// A peer that never answers (a worker that died): every exchange fails.
+struct GonePeers;
+
+impl undivided::model::ops::share::Peers for GonePeers {
+    fn part(&self) -> usize {
+        0
+    }
+    fn parts(&self) -> usize {
+        2
+    }
+    fn exchange(&self, _: &mut [f32]) -> Result<(), String> {
+        Err("worker 1 did not share its part within 10 s".into())
+    }
+}
+
+/// One sentence's pass shared over workers (the page's CPU workers at batch 1, `ops::share`):
+/// over two and three threads, each running the same pass on its share of the heads and
+/// intermediate columns and adding up the parts, every worker ends with the same output bit for
+/// bit (the parts are added in one order), that of one worker computing everything within
+/// rounding, and the unshared pass's (burn's matmul) too; MiniLM with the page's shapes and the
+/// tiny model, whose 4 heads over three leave the last worker none. A worker whose peer never
+/// answers computes the rest by itself and still gives the right output, and says so.
 #[test]
-fn a_pass_shared_by_columns_over_threads_equals_one_worker() {
+fn a_pass_shared_over_threads_equals_one_worker() {
     use std::rc::Rc;
     use std::sync::{Arc, Barrier, Mutex};
-    use undivided::model::ops::share::Sharing;
+    use undivided::model::ops::share::{Peers, Sharing};
     let tiny = common::tiny_checkpoint_dir();
     for (dir, plan, parts) in [(common::minilm_dir(), "all", 2), (common::minilm_dir(), "0,5+norm", 2), (tiny.path().to_path_buf(), "all", 3)] {
         // Every worker loads the checkpoint and runs the pass on the same sentence by itself.
-        let pass = move |dir: std::path::PathBuf, peers: Option<ThreadPeers>| {
+        let pass = move |dir: std::path::PathBuf, peers: Option<Rc<dyn Peers>>| {
             let device = Device::flex();
             let checkpoint = Checkpoint::open(&dir).unwrap();
             let layers = checkpoint.config.num_hidden_layers;
             let (model, _) = checkpoint.load_bert(Some(&FfnPlan::parse(plan, layers).unwrap()), &device).unwrap();
             let batch = checkpoint.tokenizer.encode_batch(&[undivided::TextInput::Single("the film is a gripping, beautifully acted drama".into())]).unwrap();
-            let sharing = peers.map(|p| Sharing::start(Rc::new(p)));
+            let sharing = peers.map(Sharing::start);
             let out = common::to_vec(model.forward(batch.to_input(&device), ForwardConfig::default()).last_hidden_state);
-            if let Some(sharing) = sharing {
-                sharing.finish().expect("every exchange answered");
-            }
-            out
+            (out, sharing.map(Sharing::finish))
         };
         let shared = |parts: usize| -> Vec<Vec<f32>> {
             let board = Arc::new((Mutex::new(vec![Vec::new(); parts]), Barrier::new(parts)));
             let workers: Vec<_> = (0..parts)
                 .map(|part| {
                     let (dir, board) = (dir.clone(), board.clone());
-                    std::thread::spawn(move || pass(dir, Some(ThreadPeers { part, parts, board })))
+                    std::thread::spawn(move || {
+                        let (out, finished) = pass(dir, Some(Rc::new(ThreadPeers { part, parts, board })));
+                        finished.unwrap().expect("every exchange answered");
+                        out
+                    })
                 })
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap()).collect()
         };
         let alone = shared(1).remove(0);
-        for (part, out) in shared(parts).iter().enumerate() {
-            assert!(out.iter().zip(&alone).all(|(a, b)| a.to_bits() == b.to_bits()), "{plan} over {parts}: worker {part} differs from one worker");
+        let workers = shared(parts);
+        for (part, out) in workers.iter().enumerate() {
+            assert!(out.iter().zip(&workers[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{plan} over {parts}: worker {part} differs from worker 0");
         }
-        let unshared = pass(dir.clone(), None);
+        let d = common::max_abs_diff(&workers[0], &alone);
+        assert!(d < 1e-5, "{plan} over {parts}: the shared pass differs from one worker's by {d}");
+        let (unshared, _) = pass(dir.clone(), None);
         let d = common::max_abs_diff(&alone, &unshared);
-        assert!(d < 1e-4, "{plan}: the kernel's pass differs from burn's by {d}");
+        assert!(d < 1e-4, "{plan}: the kernels' pass differs from burn's by {d}");
+        let (orphan, finished) = pass(dir.clone(), Some(Rc::new(GonePeers)));
+        let d = common::max_abs_diff(&orphan, &unshared);
+        assert!(d < 1e-4, "{plan}: a worker left alone differs from the unshared pass by {d}");
+        assert_eq!(finished.unwrap(), Err("worker 1 did not share its part within 10 s".to_string()));
     }
 }

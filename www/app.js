@@ -25,7 +25,8 @@ let modelWorker = null, nextId = 0;
 // On the CPU path, more workers with a copy of the model each: the benchmark splits its batch
 // over them, one share per core, as the native trainer splits a batch over threads (wasm threads
 // need nightly Rust and a cross-origin isolated host; workers need neither). One sentence, which
-// has no rows to split, they share by columns where the page is cross-origin isolated (askShared).
+// has no rows to split, they share by heads and columns where the page is cross-origin isolated
+// (askShared).
 let helpers = [];
 const pending = new Map();
 
@@ -77,15 +78,15 @@ function cpuWorkers() {
   return Math.max(1, Math.min(16, asked > 0 ? asked : Math.min(4, Math.ceil((navigator.hardwareConcurrency || 2) / 2))));
 }
 
-// One request served by every CPU worker at once: each computes its share of every dense layer's
-// columns and they exchange shares through one SharedArrayBuffer (src/web/share.rs): two
-// workers ran a 16-token sentence 1.2–1.3× as fast as one (docs/benchmarks.md). It needs a cross-origin isolated page (COOP +
+// One request served by every CPU worker at once: each computes its share of every layer's
+// attention heads and intermediate columns, and they add up their parts through one
+// SharedArrayBuffer (src/web/share.rs, src/model/ops/share.rs). It needs a cross-origin isolated page (COOP +
 // COEP headers), and helpers holding the same model: not the healed one, which only the model
 // worker has. Otherwise the model worker alone answers. The model worker's reply is the answer.
 async function askShared(op, args) {
   const workers = sharingWorkers();
   if (workers.length < 2) return ask(op, args);
-  const buffer = wasm.share_buffer(workers.length, info.widest_layer);
+  const buffer = wasm.share_buffer(workers.length, info.hidden_size);
   const replies = await Promise.all(workers.map((w, part) => post({ request: { op, ...args }, shared: { buffer, part, parts: workers.length } }, undefined, w)));
   return replies[0];
 }
@@ -246,11 +247,11 @@ async function bench() {
 
 // The benchmark, its batch split over the CPU path's workers when there are several: they run
 // their shares at once, so a batch takes as long as the slowest share. A batch smaller than the
-// workers they share by columns instead, where they can.
+// workers they share by heads and columns instead, where they can.
 async function benchSplit(args) {
   if (args.batch_size < 1 + helpers.length && sharingWorkers().length > 1) {
     const both = await askShared("bench", args);
-    for (const r of [both.full, both.reduced]) r.workers = `${sharingWorkers().length}, sharing each layer's columns`;
+    for (const r of [both.full, both.reduced]) r.workers = `${sharingWorkers().length}, splitting each layer's heads and columns`;
     return both;
   }
   const workers = [modelWorker, ...helpers].slice(0, args.batch_size);

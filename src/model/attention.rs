@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::ops::{add_norm, dropout, multi_head, per_token};
+use super::ops::{add_norm, dropout, multi_head, per_token, share};
 use super::{BertConfig, ForwardConfig};
 
 /// HF `attention.self.{query,key,value}` + `attention.output.{dense,LayerNorm}`.
@@ -58,12 +58,19 @@ impl BertAttention {
     /// are returned when `options.attentions` asks for them.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, options: ForwardConfig) -> AttentionOutput {
         let keep_probs = options.attentions;
-        let q = per_token(&self.query, x.clone());
-        let k = per_token(&self.key, x.clone());
-        let v = per_token(&self.value, x.clone());
-        let (context, probs) = multi_head(q, k, v, mask_bias, self.num_heads, &self.attention_dropout, keep_probs);
-
-        let out = dropout(&self.hidden_dropout, per_token(&self.output_dense, context));
+        // One sentence over the page's CPU workers: each takes its share of the heads.
+        let shared = (!keep_probs).then(|| share::attention(&self.query, &self.key, &self.value, &self.output_dense, &x, &mask_bias, self.num_heads));
+        let (projected, probs) = match shared.flatten() {
+            Some(projected) => (projected, None),
+            None => {
+                let q = per_token(&self.query, x.clone());
+                let k = per_token(&self.key, x.clone());
+                let v = per_token(&self.value, x.clone());
+                let (context, probs) = multi_head(q, k, v, mask_bias, self.num_heads, &self.attention_dropout, keep_probs);
+                (per_token(&self.output_dense, context), probs)
+            }
+        };
+        let out = dropout(&self.hidden_dropout, projected);
         AttentionOutput { hidden: add_norm(&self.output_layer_norm, out, Some(x), self.layer_norm_eps), probs }
     }
 }

@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
 use burn::tensor::activation::{gelu_approximate, relu};
 use burn::tensor::{Device, Tensor};
 
-use super::ops::{add_norm, dropout, gelu, per_token, per_token_gelu};
+use super::ops::{add_norm, dropout, gelu, per_token, per_token_gelu, share};
 use super::{BertConfig, HiddenAct};
 
 /// HF `intermediate.dense` + `output.{dense,LayerNorm}` of one encoder layer:
@@ -40,6 +40,10 @@ impl BertIntermediate {
 
     /// `h`: the attention block's output `[batch, seq, hidden]` → the layer output.
     pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
+        // One sentence over the page's CPU workers: each takes its share of the columns.
+        if let Some(x) = share::feed_forward(&self.intermediate_dense, &self.output_dense, &h, |x| self.activate(x)) {
+            return add_norm(&self.output_layer_norm, dropout(&self.dropout, x), Some(h), self.layer_norm_eps);
+        }
         // The exact GELU rides in the dense layer's kernel where one does (inference on a GPU).
         let fused = match self.act {
             HiddenAct::Gelu => per_token_gelu(&self.intermediate_dense, h.clone()),

@@ -9,7 +9,7 @@
 //! - [`results`]: the native runs' `compare.json` / `results.json`, shown beside the page's own;
 //! - [`chart`]: loss curves and bars on a canvas (plotters);
 //! - [`fetch`]: streamed, cached downloads;
-//! - [`share`]: several CPU workers sharing one sentence's pass by columns (`SharedArrayBuffer`).
+//! - [`share`]: several CPU workers sharing one sentence's pass, heads and columns (`SharedArrayBuffer`).
 //!
 //! Everything is async: in the browser tensors are only ever read with `into_data_async`.
 

@@ -90,9 +90,9 @@ pub struct ModelInfo {
     pub from_cache: bool,
     pub load_ms: f64,
     pub healed_plan: Option<String>,
-    /// Outputs of the widest dense layer (the intermediate's): what a buffer for workers sharing
-    /// a pass must hold per row (`share_buffer`).
-    pub widest_layer: usize,
+    /// The model's width: what a buffer for workers sharing a pass holds per row
+    /// (`share_buffer`).
+    pub hidden_size: usize,
 }
 
 /// A loaded checkpoint in the page's worker: the full model, and a reduced one on demand.
@@ -223,7 +223,7 @@ impl WebModel {
             from_cache: self.from_cache,
             load_ms: self.load_ms,
             healed_plan: self.healed_plan(),
-            widest_layer: self.checkpoint.config.intermediate_size.max(self.checkpoint.config.hidden_size),
+            hidden_size: self.checkpoint.config.hidden_size,
         }
     }
 

@@ -1,7 +1,7 @@
-//! The page's CPU workers sharing one pass by columns ([`crate::model::ops::share`]) through a
+//! The page's CPU workers sharing one pass ([`crate::model::ops::share`]) through a
 //! `SharedArrayBuffer`: the page makes one ([`share_buffer`]) and sends it to every worker with
-//! the same request; each worker publishes its share of a dense layer there and waits for the
-//! others' with `Atomics` (a worker may block; the page's own thread never does).
+//! the same request; each worker publishes its partial sum of a block's output there and waits
+//! for the others' with `Atomics` (a worker may block; the page's own thread never does).
 //!
 //! A `SharedArrayBuffer` needs a cross-origin isolated page (COOP `same-origin` + COEP
 //! `require-corp` or `credentialless`): `trunk serve` sends both (Trunk.toml), a static host must
@@ -17,7 +17,7 @@ use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
 use crate::model::ops::MAX_CPU_DENSE_ROWS;
-use crate::model::ops::share::{Peers, share_width};
+use crate::model::ops::share::Peers;
 
 /// How long a worker waits for a peer's share before it computes the layers by itself.
 const PATIENCE_MS: f64 = 10_000.0;
@@ -35,25 +35,21 @@ extern "C" {
     fn load_round(rounds: &Int32Array, index: u32) -> i32;
 }
 
-/// Bytes of the buffer `parts` workers need to share the layers of a model whose widest dense
-/// layer has `widest` outputs.
-fn buffer_bytes(parts: usize, widest: usize) -> usize {
-    4 * (parts + 2 * parts * slot_floats(parts, widest))
+/// Bytes of the buffer `parts` workers need to share the blocks of a model of `hidden` features:
+/// a slot holds one partial sum, `[rows, hidden]`, and only passes of up to this many rows are
+/// shared (`ops::share`).
+fn buffer_bytes(parts: usize, hidden: usize) -> usize {
+    4 * (parts + 2 * parts * MAX_CPU_DENSE_ROWS * hidden)
 }
 
-fn slot_floats(parts: usize, widest: usize) -> usize {
-    // Only layers of up to this many rows are shared (`ops::linear`).
-    MAX_CPU_DENSE_ROWS * share_width(widest, parts)
-}
-
-/// A fresh buffer for one shared request of `parts` workers over a model whose widest dense layer
-/// has `widest` outputs (the page's wasm instance makes it; every worker of the request gets it).
+/// A fresh buffer for one shared request of `parts` workers over a model of `hidden` features
+/// (the page's wasm instance makes it; every worker of the request gets it).
 #[wasm_bindgen]
-pub fn share_buffer(parts: usize, widest: usize) -> Result<SharedArrayBuffer, JsValue> {
+pub fn share_buffer(parts: usize, hidden: usize) -> Result<SharedArrayBuffer, JsValue> {
     if !js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into())?.is_truthy() {
         return Err(JsValue::from_str("this page is not cross-origin isolated (its host sends no COOP/COEP headers): no shared memory"));
     }
-    Ok(SharedArrayBuffer::new(buffer_bytes(parts, widest) as u32))
+    Ok(SharedArrayBuffer::new(buffer_bytes(parts, hidden) as u32))
 }
 
 /// One worker's view of the buffer of a shared request.
@@ -101,7 +97,7 @@ impl SharedBoard {
             }
             let left = deadline.saturating_duration_since(web_time::Instant::now()).as_secs_f64() * 1e3;
             if left <= 0.0 {
-                return Err(format!("worker {part} did not share its columns within {} s (round {round}, it is at {seen})", PATIENCE_MS / 1e3));
+                return Err(format!("worker {part} did not share its part within {} s (round {round}, it is at {seen})", PATIENCE_MS / 1e3));
             }
             Atomics::wait_with_timeout(&self.rounds, part as u32, seen, left)
                 .map_err(|e| format!("Atomics.wait (a worker may wait; the page may not): {e:?}"))?;

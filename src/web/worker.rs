@@ -167,7 +167,7 @@ impl Worker {
     /// Serves one request (a [`Request`] as a JS object) and resolves to its reply;
     /// `progress(file, bytes, total)` follows downloads while a model loads. `shared`
     /// (`{buffer, part, parts}`, or `undefined`): the same request goes to `parts` workers with
-    /// the same model, which share its dense layers by columns through `buffer`
+    /// the same model, which share its attention heads and intermediate columns through `buffer`
     /// ([`super::share`]); this one computes share `part`.
     pub async fn handle(&mut self, request: JsValue, progress: Option<js_sys::Function>, shared: JsValue) -> Result<JsValue, JsValue> {
         let request: Request = serde_wasm_bindgen::from_value(request).map_err(|e| js_err(format!("the worker cannot read the page's request: {e}")))?;

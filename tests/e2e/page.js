@@ -75,7 +75,7 @@ const MIN = 60000;
       await page.click('#bench');
       await page.waitForFunction(() => window.benchReply || document.getElementById('error').textContent, null, { timeout: 4 * MIN });
       const shared = await text('#bench-results');
-      check('the CPU benchmark shares one sentence over both workers by columns', /CPU workers sharing the batch\s*2, sharing each layer's columns/.test(shared) && /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(shared), shared + (await text('#error')));
+      check('the CPU benchmark shares one sentence over both workers by heads and columns', /CPU workers sharing the batch\s*2, splitting each layer's heads and columns/.test(shared) && /sentences \/ s\s*[\d.]+\s*[\d.]+/.test(shared), shared + (await text('#error')));
       await page.evaluate(() => { window.benchReply = null; });
       await page.fill('#bench-batch', '3'); await page.fill('#bench-len', '16'); await page.fill('#bench-iters', '1');
       await page.click('#bench');

@@ -7,8 +7,9 @@ use super::gpu;
 
 /// Applies `linear` to every token of `x` (`[batch, seq, d_in]` → `[batch, seq, d_out]`) as one
 /// `[batch·seq, d_in] × [d_in, d_out]` product; at inference on a GPU, with its bias, in one
-/// kernel launch ([`gpu::dense`]); at inference on the page's CPU path (wasm32, or wherever a
-/// pass is shared over workers, [`super::share`]), up to 128 rows, by [`dense_on_cpu`].
+/// kernel launch ([`gpu::dense`]); at inference on the page's CPU path (wasm32, or natively
+/// wherever a pass is shared over workers as on the page, [`super::share`]), up to 128 rows, by
+/// [`dense_on_cpu`].
 ///
 /// Why not `linear.forward(x)` on the 3-D tensor: burn keeps a batched matmul whenever `seq` is a
 /// multiple of 32 (its tiling heuristic), and on the CPU that runs one small product per sequence,
@@ -31,7 +32,7 @@ pub const MAX_CPU_DENSE_ROWS: usize = 128;
 
 /// Whether `x` goes through `linear` by [`dense_on_cpu`]: inference on burn-flex, `f32`, with a
 /// bias, a few rows.
-fn few_rows_on_cpu(linear: &Linear, x: &Tensor<3>) -> bool {
+pub(super) fn few_rows_on_cpu(linear: &Linear, x: &Tensor<3>) -> bool {
     let [batch, seq, _] = x.dims();
     use burn::tensor::DType::F32;
     batch * seq <= MAX_CPU_DENSE_ROWS
@@ -43,18 +44,18 @@ fn few_rows_on_cpu(linear: &Linear, x: &Tensor<3>) -> bool {
 }
 
 /// `linear` over `rows` by `undivided_kernels::dense` (a sentence's few rows on wasm SIMD; see
-/// there for what it measured), reading the weights and bias where burn-flex keeps them; in a
-/// shared pass only this worker's share of the columns ([`super::share`]).
+/// there for what it measured), reading the weights and bias where burn-flex keeps them.
 fn dense_on_cpu(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
     use crate::device::{f32_buffer, flex_f32, from_f32_buffer};
-    use undivided_kernels::dense::{DenseShape, dense_columns};
+    use undivided_kernels::dense::{DenseShape, dense};
     let [n, d_in] = rows.dims();
     let [_, d_out] = linear.weight.dims();
     let device = rows.device();
     let (weight, bias) = (flex_f32(linear.weight.val()), flex_f32(linear.bias.as_ref().expect("checked by few_rows_on_cpu").val()));
     let x = f32_buffer(rows);
     let (x, weight, bias) = (bytemuck::cast_slice(&x), weight.as_slice().expect("contiguous"), bias.as_slice().expect("contiguous"));
-    let out = super::share::dense_shared(n, d_out, |cols, out| dense_columns(x, weight, bias, DenseShape { rows: n, d_in, d_out }, cols, out));
+    let mut out = vec![0f32; n * d_out];
+    dense(x, weight, bias, DenseShape { rows: n, d_in, d_out }, &mut out);
     from_f32_buffer(burn::tensor::Bytes::from_elems(out), [n, d_out].into(), &device)
 }
 

@@ -9,8 +9,8 @@
 //! - [`scaled_dot_product`]: fused attention at inference, the explicit form when training;
 //! - [`dropout`] / [`with_mask_seed`]: masks from a per-thread generator, so batch slices train
 //!   on parallel threads reproducibly;
-//! - [`share`]: one pass's dense layers shared out by columns over workers that all run it (one
-//!   sentence on the page's CPU workers);
+//! - [`share`]: one pass shared over workers that all run it, attention by heads and the
+//!   intermediate block by columns, two exchanges a layer (one sentence on the page's CPU workers);
 //! - `gpu`: the kernels inference takes on GPUs, nine launches per layer (dense + bias (+ GELU),
 //!   residual + LayerNorm, attention from the projections).
 
