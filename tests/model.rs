@@ -92,7 +92,8 @@ fn inference_on_wgpu_takes_the_fused_kernels_and_equals_the_cpu() {
 /// `--precision f16` (issue 23): MiniLM computing in half precision on wgpu (lavapipe here has
 /// Vulkan's `shaderFloat16`) stays within 1e-2 of f32 on hidden states and 2e-3 on the pooled
 /// output (measured: 5.1e-3 on hidden states up to 5.2, 5.9e-4 pooled), for the full model and a
-/// reduced plan, with a padded batch; its outputs come back as f32 and a classifier's logits too.
+/// reduced plan, with a padded batch, through the project's own kernels in f16 (at most 100
+/// launches a pass, as in f32); its outputs come back as f32 and a classifier's logits too.
 /// The CPU backend refuses it by name.
 #[test]
 fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
@@ -108,8 +109,17 @@ fn f16_compute_on_wgpu_stays_close_to_f32_and_the_cpu_refuses_it() {
         let (full, _) = checkpoint.load_bert(Some(&plan), &device).unwrap();
         let half = precision::cast(full.clone(), Precision::F16, &device).unwrap();
         assert_eq!(half.pooler.dense.weight.val().dtype(), DType::F16);
-        let (x, y) = (full.forward(batch.to_input(&device), ForwardConfig::default()), half.forward(batch.to_input(&device), ForwardConfig::default()));
+        let x = full.forward(batch.to_input(&device), ForwardConfig::default());
+        let input = batch.to_input(&device);
+        let counter = undivided::device::LaunchCounter::start();
+        let y = half.forward(input, ForwardConfig::default());
         assert_eq!((y.last_hidden_state.dtype(), y.pooler_output.dtype()), (DType::F32, DType::F32));
+        let _ = common::to_vec(y.pooler_output.clone());
+        let launches = counter.finish();
+        for kernel in ["DenseKernel", "AddNormKernel", "AttentionKernel"] {
+            assert!(launches.by_kernel.contains_key(kernel), "plan `{plan}`, f16: no {kernel} in {:?}", launches.by_kernel);
+        }
+        assert!(launches.total <= 100, "plan `{plan}`, f16: {} launches per forward pass: {:?}", launches.total, launches.top(8));
         let hidden = common::max_abs_diff(&common::to_vec(x.last_hidden_state), &common::to_vec(y.last_hidden_state));
         let pooled = common::max_abs_diff(&common::to_vec(x.pooler_output), &common::to_vec(y.pooler_output));
         assert!(hidden < 1e-2 && pooled < 2e-3, "plan `{plan}`: hidden {hidden}, pooled {pooled}");

@@ -32,7 +32,7 @@ pub fn multi_head(
     if !keep_probs && !q.device().is_autodiff() && crate::device::is_flex(&q.device()) && q.dtype() == burn::tensor::DType::F32 {
         return (attention_inference_on_cpu(q, k, v, mask_bias, heads, scale as f32), None);
     }
-    if !keep_probs && [&q, &k, &v].into_iter().all(gpu::applies) && mask_bias.dtype() == burn::tensor::DType::F32 {
+    if !keep_probs && [&q, &k, &v].into_iter().all(|t| gpu::applies(t, q.dtype())) && mask_bias.dtype() == q.dtype() {
         return (gpu::attention(q, k, v, mask_bias, heads, scale as f32), None);
     }
     let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);

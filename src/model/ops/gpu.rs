@@ -9,12 +9,18 @@
 //! a page's batch has. Here a layer is three projections, one attention, one output projection,
 //! one residual + LayerNorm, one dense + GELU, one dense and one residual + LayerNorm — each a
 //! single kernel written for these shapes. Only inference takes them (no autodiff, no attention
-//! maps, `f32`, contiguous tensors); training and the rest keep burn's kernels, which the tests
-//! hold these to.
+//! maps, contiguous tensors); training and the rest keep burn's kernels, which the tests hold
+//! these to.
+//!
+//! Each kernel reads and writes the model's float type, `f32` or `f16` (`--precision f16`, on
+//! adapters with `shader-f16`: half the memory traffic, which bounds these kernels on a GPU), and
+//! accumulates in `f32` whatever it reads: a 384- or 1,536-term sum of f16 products in f16 would
+//! lose the digits the f16 model keeps through burn's kernels.
 
 use burn::backend::Cube;
 use burn::backend::wgpu::CubeTensor;
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
+use cubecl::ir::{ElemType, FloatKind};
 use cubecl::prelude::*;
 
 use crate::device::cube_tensor;
@@ -43,17 +49,18 @@ const ATTENTION_UNITS: u32 = 64;
 /// per cube), so that in every step over `k` the units of a cube read neighbouring weights (one
 /// wide load on a GPU, one vector load on a CPU-based adapter) and all read the same `x` value.
 #[cube(launch)]
-fn dense_kernel(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    y: &mut [f32],
+fn dense_kernel<F: Float>(
+    x: &[F],
+    w: &[F],
+    b: &[F],
+    y: &mut [F],
     rows: usize,
     k: usize,
     n: usize,
     #[comptime] rows_per_unit: usize,
     #[comptime] cols_per_unit: usize,
     #[comptime] gelu: bool,
+    #[define(F)] _dtype: ElemType,
 ) {
     let units = CUBE_DIM_X as usize;
     let first_row = CUBE_POS_Y as usize * rows_per_unit;
@@ -86,11 +93,11 @@ fn dense_kernel(
         let mut weights = Array::<f32>::new(cols_per_unit);
         #[unroll]
         for j in 0..cols_per_unit {
-            weights[j] = w[kk * n + w_at[j]];
+            weights[j] = f32::cast_from(w[kk * n + w_at[j]]);
         }
         #[unroll]
         for i in 0..rows_per_unit {
-            let value = x[x_at[i] + kk];
+            let value = f32::cast_from(x[x_at[i] + kk]);
             #[unroll]
             for j in 0..cols_per_unit {
                 acc[i * cols_per_unit + j] += value * weights[j];
@@ -101,7 +108,7 @@ fn dense_kernel(
     for j in 0..cols_per_unit {
         let col = first_col + j * units;
         if col < n {
-            let bias = b[col];
+            let bias = f32::cast_from(b[col]);
             #[unroll]
             for i in 0..rows_per_unit {
                 let row = first_row + i;
@@ -110,7 +117,7 @@ fn dense_kernel(
                     if gelu {
                         value = value * 0.5 * (Erf::erf(value * std::f32::consts::FRAC_1_SQRT_2) + 1.0);
                     }
-                    y[row * n + col] = value;
+                    y[row * n + col] = F::cast_from(value);
                 }
             }
         }
@@ -121,7 +128,18 @@ fn dense_kernel(
 /// per row, its units summing strided slices, then in shared memory — the mean first, then the
 /// variance about it, as burn computes them.
 #[cube(launch)]
-fn add_norm_kernel(x: &[f32], residual: &[f32], gamma: &[f32], beta: &[f32], y: &mut [f32], rows: usize, n: usize, epsilon: f32, #[comptime] add: bool) {
+fn add_norm_kernel<F: Float>(
+    x: &[F],
+    residual: &[F],
+    gamma: &[F],
+    beta: &[F],
+    y: &mut [F],
+    rows: usize,
+    n: usize,
+    epsilon: f32,
+    #[comptime] add: bool,
+    #[define(F)] _dtype: ElemType,
+) {
     // Rows past 65,535 (WebGPU's limit per dimension of a launch) continue along y.
     let row = CUBE_POS_Y as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize;
     if row >= rows {
@@ -150,17 +168,17 @@ fn add_norm_kernel(x: &[f32], residual: &[f32], gamma: &[f32], beta: &[f32], y: 
 
     let mut c = unit;
     while c < n {
-        y[base + c] = (summand(x, residual, base + c, add) - mean) * inverse * gamma[c] + beta[c];
+        y[base + c] = F::cast_from((summand(x, residual, base + c, add) - mean) * inverse * f32::cast_from(gamma[c]) + f32::cast_from(beta[c]));
         c += 64;
     }
 }
 
-/// `x[at] + residual[at]`, or `x[at]` alone.
+/// `x[at] + residual[at]`, or `x[at]` alone, in `f32`.
 #[cube]
-fn summand(x: &[f32], residual: &[f32], at: usize, #[comptime] add: bool) -> f32 {
-    let mut value = x[at];
+fn summand<F: Float>(x: &[F], residual: &[F], at: usize, #[comptime] add: bool) -> f32 {
+    let mut value = f32::cast_from(x[at]);
     if add {
-        value += residual[at];
+        value += f32::cast_from(residual[at]);
     }
     value
 }
@@ -191,14 +209,15 @@ fn cube_sum(value: f32) -> f32 {
 /// `[batch, seq, heads·head_dim]`): unit `(b, h, i)` computes query `i` of head `h` in one pass
 /// over the keys with a running maximum (the online softmax), so no `[seq, seq]` scores are
 /// stored and no per-head copies made. `bias` is BERT's padding bias of key `j` of sequence `b`
-/// at `b·bias_batch + j·bias_key`.
+/// at `b·bias_batch + j·bias_key` (in f16 its −10⁹ is −∞, which the online softmax takes: a
+/// weight of 0).
 #[cube(launch)]
-fn attention_kernel(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
+fn attention_kernel<F: Float>(
+    q: &[F],
+    k: &[F],
+    v: &[F],
+    bias: &[F],
+    out: &mut [F],
     batch: usize,
     seq: usize,
     heads: usize,
@@ -206,6 +225,7 @@ fn attention_kernel(
     bias_key: usize,
     scale: f32,
     #[comptime] head_dim: usize,
+    #[define(F)] _dtype: ElemType,
 ) {
     let pos = ABSOLUTE_POS;
     if pos >= batch * heads * seq {
@@ -221,17 +241,17 @@ fn attention_kernel(
     let mut acc = Array::<f32>::new(head_dim);
     #[unroll]
     for d in 0..head_dim {
-        scaled[d] = q[query + d] * scale;
+        scaled[d] = f32::cast_from(q[query + d]) * scale;
         acc[d] = 0.0;
     }
     let mut max = f32::new(-3.0e38);
     let mut total = 0.0f32;
     for j in 0..seq {
         let key = (b * seq + j) * hidden + h * head_dim;
-        let mut score = bias[b * bias_batch + j * bias_key];
+        let mut score = f32::cast_from(bias[b * bias_batch + j * bias_key]);
         #[unroll]
         for d in 0..head_dim {
-            score += scaled[d] * k[key + d];
+            score += scaled[d] * f32::cast_from(k[key + d]);
         }
         let mut next = max;
         if score > max {
@@ -242,19 +262,30 @@ fn attention_kernel(
         total = total * rescale + weight;
         #[unroll]
         for d in 0..head_dim {
-            acc[d] = acc[d] * rescale + weight * v[key + d];
+            acc[d] = acc[d] * rescale + weight * f32::cast_from(v[key + d]);
         }
         max = next;
     }
     #[unroll]
     for d in 0..head_dim {
-        out[query + d] = acc[d] / total;
+        out[query + d] = F::cast_from(acc[d] / total);
     }
 }
 
-/// Whether the fused kernels can take `x`: `f32` on a cubecl device without autodiff, contiguous.
-pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
-    crate::device::is_cube_f32(x)
+/// Whether the fused kernels can take `x` beside operands of `dtype`: `x` in `dtype`, which is
+/// `f32` or `f16`, on a cubecl device without autodiff, contiguous.
+pub fn applies<const D: usize>(x: &Tensor<D>, dtype: DType) -> bool {
+    matches!(dtype, DType::F32 | DType::F16) && x.dtype() == dtype && x.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
+}
+
+/// The kernels' float type for tensors of `dtype` (one [`applies`] accepted).
+fn elem(dtype: DType) -> ElemType {
+    ElemType::Float(if dtype == DType::F16 { FloatKind::F16 } else { FloatKind::F32 })
+}
+
+/// An output of `shape` in the same float type and on the same device as `like`.
+fn output<const D: usize>(shape: [usize; D], like: &Tensor<D>) -> CubeTensor {
+    cube_tensor(Tensor::<D>::empty(shape, (&like.device(), like.dtype())))
 }
 
 fn back<const D: usize>(t: CubeTensor) -> Tensor<D> {
@@ -265,7 +296,8 @@ fn back<const D: usize>(t: CubeTensor) -> Tensor<D> {
 pub fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, gelu: bool) -> Tensor<2> {
     let [rows, k] = x.dims();
     let [_, n] = weight.dims();
-    let y = cube_tensor(Tensor::<2>::empty([rows, n], &x.device()));
+    let y = output([rows, n], &x);
+    let dtype = elem(x.dtype());
     let (x, weight, bias) = (cube_tensor(x), cube_tensor(weight), cube_tensor(bias));
     // As many columns per unit as divide `n` into whole cubes (384 = 3 × 64 × 2; 1,536 = 6 × 64 × 4).
     let cols = (1..=DENSE_COLS).rev().find(|c| n % (DENSE_UNITS * c) == 0).unwrap_or(1);
@@ -284,6 +316,7 @@ pub fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, gelu: bool) -> Te
         DENSE_ROWS,
         cols,
         gelu,
+        dtype,
     );
     back(y)
 }
@@ -291,7 +324,8 @@ pub fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, gelu: bool) -> Te
 /// `LayerNorm(x + residual)` (or of `x` alone) over the last dimension of `[rows, n]`: one launch.
 pub fn add_norm(x: Tensor<2>, residual: Option<Tensor<2>>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Tensor<2> {
     let [rows, n] = x.dims();
-    let y = cube_tensor(Tensor::<2>::empty([rows, n], &x.device()));
+    let y = output([rows, n], &x);
+    let dtype = elem(x.dtype());
     let add = residual.is_some();
     let x = cube_tensor(x);
     let residual = residual.map(cube_tensor).unwrap_or_else(|| x.clone());
@@ -308,6 +342,7 @@ pub fn add_norm(x: Tensor<2>, residual: Option<Tensor<2>>, gamma: Tensor<1>, bet
         n,
         epsilon as f32,
         add,
+        dtype,
     );
     back(y)
 }
@@ -318,7 +353,8 @@ pub fn add_norm(x: Tensor<2>, residual: Option<Tensor<2>>, gamma: Tensor<1>, bet
 /// one launch.
 pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bias: Tensor<4>, heads: usize, scale: f32) -> Tensor<3> {
     let [batch, seq, hidden] = q.dims();
-    let out = cube_tensor(Tensor::<3>::empty([batch, seq, hidden], &q.device()));
+    let out = output([batch, seq, hidden], &q);
+    let dtype = elem(q.dtype());
     let bias = mask_bias.try_into_primitive::<Cube>().expect("the mask on the model's cubecl device");
     let strides = bias.meta.strides().to_vec();
     let (q, k, v) = (cube_tensor(q), cube_tensor(k), cube_tensor(v));
@@ -340,6 +376,7 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, mask_bias: Tensor<4>,
         strides[3],
         scale,
         hidden / heads,
+        dtype,
     );
     back(out)
 }

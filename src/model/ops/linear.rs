@@ -71,7 +71,8 @@ fn fused_bias(linear: &Linear, x: &Tensor<3>) -> Option<Tensor<1>> {
     let bias = linear.bias.as_ref()?.val();
     let [batch, seq, _] = x.dims();
     let fits = batch * seq <= gpu::MAX_DENSE_ROWS;
-    (fits && gpu::applies(x) && gpu::applies(&linear.weight.val()) && gpu::applies(&bias)).then_some(bias)
+    let dtype = x.dtype();
+    (fits && gpu::applies(x, dtype) && gpu::applies(&linear.weight.val(), dtype) && gpu::applies(&bias, dtype)).then_some(bias)
 }
 
 /// `dense` over the tokens of `x` folded into rows.

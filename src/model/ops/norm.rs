@@ -11,7 +11,11 @@ use super::gpu;
 /// reads it from the config that made the norm).
 pub fn add_norm(norm: &LayerNorm, x: Tensor<3>, residual: Option<Tensor<3>>, epsilon: f64) -> Tensor<3> {
     let [batch, seq, hidden] = x.dims();
-    let fused = gpu::applies(&x) && residual.as_ref().is_none_or(gpu::applies) && norm.beta.is_some() && gpu::applies(&norm.gamma.val());
+    let dtype = x.dtype();
+    let fused = gpu::applies(&x, dtype)
+        && residual.as_ref().is_none_or(|r| gpu::applies(r, dtype))
+        && norm.beta.as_ref().is_some_and(|beta| gpu::applies(&beta.val(), dtype))
+        && gpu::applies(&norm.gamma.val(), dtype);
     match (fused, &norm.beta) {
         (true, Some(beta)) => {
             let rows = |t: Tensor<3>| t.reshape([batch * seq, hidden]);
