@@ -11,10 +11,12 @@
 //!   on parallel threads reproducibly;
 //! - [`share`]: one pass shared over workers that all run it, attention by heads and the
 //!   intermediate block by columns, two exchanges a layer (one sentence on the page's CPU workers);
+//! - `cpu`: the page's dense layers over a sentence's few rows (wasm32, shared passes);
 //! - `gpu`: the kernels inference takes on GPUs, nine launches per layer (dense + bias (+ GELU),
 //!   residual + LayerNorm, attention from the projections).
 
 mod attention;
+mod cpu;
 mod dropout;
 mod gelu;
 mod gpu;
@@ -23,7 +25,8 @@ mod norm;
 pub mod share;
 
 pub use attention::{multi_head, scaled_dot_product};
+pub use cpu::MAX_DENSE_ROWS as MAX_CPU_DENSE_ROWS;
 pub use dropout::{dropout, with_mask_seed};
 pub use gelu::gelu;
-pub use linear::{MAX_CPU_DENSE_ROWS, per_token, per_token_gelu};
+pub use linear::{per_token, per_token_gelu};
 pub use norm::add_norm;

@@ -114,7 +114,7 @@ pub fn is_active() -> bool {
 /// (inference on burn-flex, `f32`, with biases, up to 128 rows).
 fn peers_for(x: &Tensor<3>, linears: &[&Linear]) -> Option<Rc<dyn Peers>> {
     let peers = ACTIVE.with_borrow(|active| active.as_ref().filter(|a| a.failure.is_none()).map(|a| a.peers.clone()))?;
-    linears.iter().all(|linear| super::linear::few_rows_on_cpu(linear, x)).then_some(peers)
+    linears.iter().all(|linear| super::cpu::applies(linear, x)).then_some(peers)
 }
 
 /// The attention block's `output.dense(MultiHead(query(x), key(x), value(x)))`, before its
@@ -167,7 +167,7 @@ pub fn feed_forward(intermediate: &Linear, output: &Linear, h: &Tensor<3>, act: 
 /// reading only those columns of the weights.
 fn columns_of(linear: &Linear, x: &[f32], rows: usize, cols: Range<usize>) -> Vec<f32> {
     let [d_in, d_out] = linear.weight.dims();
-    let (weight, bias) = (flex_f32(linear.weight.val()), flex_f32(linear.bias.as_ref().expect("checked by few_rows_on_cpu").val()));
+    let (weight, bias) = (flex_f32(linear.weight.val()), flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val()));
     let mut out = vec![0f32; rows * cols.len()];
     let shape = DenseShape { rows, d_in, d_out };
     dense_columns(x, weight.as_slice().expect("contiguous"), bias.as_slice().expect("contiguous"), shape, cols, &mut out);
@@ -183,7 +183,7 @@ fn rows_of(linear: &Linear, x: &[f32], rows: usize, inputs: Range<usize>, with_b
     let weight = flex_f32(linear.weight.val());
     let weight = &weight.as_slice().expect("contiguous")[inputs.start * d_out..inputs.end * d_out];
     let bias = match with_bias {
-        true => flex_f32(linear.bias.as_ref().expect("checked by few_rows_on_cpu").val()).as_slice().expect("contiguous").to_vec(),
+        true => flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val()).as_slice().expect("contiguous").to_vec(),
         false => vec![0f32; d_out],
     };
     if inputs.is_empty() {
