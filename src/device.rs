@@ -61,11 +61,16 @@ pub fn from_f32_buffer<const D: usize>(bytes: Bytes, shape: Shape, device: &Devi
     Tensor::from_data(TensorData::from_bytes(bytes, shape, DType::F32), device)
 }
 
-/// Whether `tensor` is a plain row-major `f32` tensor on a cubecl device: value `i` of the
+/// Whether `tensor` is a plain row-major tensor of `dtype` on a cubecl device: value `i` of the
 /// tensor is value `i` of its buffer (which may be padded past the end: the kernels stop at the
-/// tensor's own count).
+/// tensor's own count). Under autodiff the primitive is not a cubecl tensor, so this is false.
+pub fn is_cube<const D: usize>(tensor: &Tensor<D>, dtype: DType) -> bool {
+    tensor.dtype() == dtype && tensor.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
+}
+
+/// [`is_cube`] for `f32`, the optimizer kernels' type.
 pub fn is_cube_f32<const D: usize>(tensor: &Tensor<D>) -> bool {
-    tensor.dtype() == DType::F32 && tensor.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
+    is_cube(tensor, DType::F32)
 }
 
 /// The cubecl tensor behind a tensor [`is_cube_f32`] accepted.

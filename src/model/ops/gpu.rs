@@ -23,7 +23,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::ir::{ElemType, FloatKind};
 use cubecl::prelude::*;
 
-use crate::device::cube_tensor;
+use crate::device::{cube_tensor, is_cube};
 
 /// Output rows each unit of [`dense_kernel`] computes: each weight it reads is used this many
 /// times from a register.
@@ -275,7 +275,7 @@ fn attention_kernel<F: Float>(
 /// Whether the fused kernels can take `x` beside operands of `dtype`: `x` in `dtype`, which is
 /// `f32` or `f16`, on a cubecl device without autodiff, contiguous.
 pub fn applies<const D: usize>(x: &Tensor<D>, dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::F16) && x.dtype() == dtype && x.clone().try_into_primitive::<Cube>().is_ok_and(|t| t.is_contiguous())
+    matches!(dtype, DType::F32 | DType::F16) && is_cube(x, dtype)
 }
 
 /// The kernels' float type for tensors of `dtype` (one [`applies`] accepted).
