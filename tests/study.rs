@@ -31,6 +31,17 @@ fn glue(dir: &Path) {
     }
 }
 
+/// A corpus folder of the tiny vocabulary's words: one shard and a held-out file.
+fn corpus(dir: &Path) -> std::path::PathBuf {
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let words = ["the", "a", "movie", "good", "bad", "is", "was", "not", "very", "film"];
+    let text: String = (0..60).map(|i| (0..(4 + i % 9)).map(|k| words[(i * 3 + k * 7) % words.len()]).collect::<Vec<_>>().join(" ") + "\n").collect();
+    std::fs::write(corpus.join("train-00.txt"), &text).unwrap();
+    std::fs::write(corpus.join("valid.txt"), &text[..200]).unwrap();
+    corpus
+}
+
 fn spec(model: &Path, glue: &Path, edit: impl Fn(&mut serde_json::Value)) -> serde_json::Value {
     let mut v = serde_json::json!({
         "model": model, "glue": glue,
@@ -325,12 +336,7 @@ fn the_pretrained_route_pretrains_once_and_fine_tunes_from_every_milestone() {
     let tmp = common::tempdir();
     let model = common::tiny_checkpoint_dir();
     glue(tmp.path());
-    let corpus = tmp.path().join("corpus");
-    std::fs::create_dir_all(&corpus).unwrap();
-    let words = ["the", "a", "movie", "good", "bad", "is", "was", "not", "very", "film"];
-    let text: String = (0..60).map(|i| (0..(4 + i % 9)).map(|k| words[(i * 3 + k * 7) % words.len()]).collect::<Vec<_>>().join(" ") + "\n").collect();
-    std::fs::write(corpus.join("train-00.txt"), &text).unwrap();
-    std::fs::write(corpus.join("valid.txt"), &text[..200]).unwrap();
+    let corpus = corpus(tmp.path());
     let spec_path = tmp.path().join("study.json");
     let spec = spec(model.path(), tmp.path(), |v| {
         v["routes"] = serde_json::json!(["pretrained"]);
@@ -368,6 +374,57 @@ fn the_pretrained_route_pretrains_once_and_fine_tunes_from_every_milestone() {
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(stdout.contains("reusing the finished pre-training") && stdout.matches("reusing the finished run in").count() == 2 * (2 + 1 + 2), "{stdout}");
+}
+
+/// Fair rates on the `pretrained` route: the full model and every plan's milestone fine-tuned at
+/// each rate of the grid from one shared pre-training, each row the rate its best dev value chose;
+/// `--plans` runs one of the spec's plans, and a plan the spec lacks is refused by name.
+#[test]
+fn the_pretrained_route_takes_the_rate_grid_and_a_part_of_the_plans() {
+    let tmp = common::tempdir();
+    let model = common::tiny_checkpoint_dir();
+    glue(tmp.path());
+    let corpus = corpus(tmp.path());
+    let grid = [1e-4, 3e-3];
+    let spec_path = tmp.path().join("study.json");
+    let body = spec(model.path(), tmp.path(), |v| {
+        v["tasks"] = serde_json::json!({"sst2": {"steps": 3, "max_len": 16}});
+        v["plans"] = serde_json::json!(["none", "0+norm"]);
+        v["routes"] = serde_json::json!(["pretrained"]);
+        v["seeds"] = 1.into();
+        v["lr_grid"] = serde_json::json!(grid);
+        v["pretrain"] = serde_json::json!({"corpus": corpus, "tokens": ["256"], "batch_size": 4, "max_len": 16, "lr": 1e-3});
+        v.as_object_mut().unwrap().remove("heal");
+    });
+    std::fs::write(&spec_path, body.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--plans", "0+norm"];
+    let r = undivided(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let read = |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let table = read(out.join("pretrained.json"));
+    assert_eq!(table["pretraining"].as_array().unwrap().len(), 1, "only the plan asked for: {table}");
+    assert!(!out.join("pretrain/plan-none").exists());
+    assert!(table["title"].as_str().unwrap().contains("chose from {0.0001, 0.003}"), "{table}");
+    // Each row holds the best of its runs at the grid's rates, and says which rate that was.
+    let best = |dir: &str, lr: f64| read(out.join(format!("sst2/lr-{lr}/{dir}/seed-42/results.json")))["best_value"].as_f64().unwrap();
+    let chosen = |dir: &str, row: &serde_json::Value| {
+        let at: Vec<f64> = grid.iter().map(|&lr| best(dir, lr)).collect();
+        let max = at.iter().cloned().fold(f64::MIN, f64::max);
+        let lr = row["lr"].as_f64().unwrap();
+        assert_eq!(row["values"][0].as_f64().unwrap(), max, "{dir}: {row}");
+        assert_eq!(lr, grid[at.iter().position(|v| *v == max).unwrap()], "{dir}: the first rate of the best: {row}");
+    };
+    chosen("plan-all", &table["full"][0]);
+    let rows = table["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{table}");
+    chosen(&format!("plan-{}-pretrained-256", rows[0]["plan"].as_str().unwrap().replace(',', "_").replace('+', "-")), &rows[0]);
+    let md = std::fs::read_to_string(out.join("pretrained.md")).unwrap();
+    assert!(md.contains("| lr |") && md.contains(&format!("| {} |", table["full"][0]["lr"])), "{md}");
+
+    let r = undivided(&["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--plans", "0,1"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("--plans: the study has no plan \"0,1\" (it has none, 0+norm)"), "{err}");
 }
 
 /// Fair rates: with `lr_grid`, every plan — the full model too — runs at each rate, and each row

@@ -33,6 +33,10 @@ pub struct StudyArgs {
     /// Run only the first N of the spec's seeds now (a later run with all of them reuses these).
     #[arg(long)]
     pub seeds: Option<u64>,
+    /// Run only these of the spec's plans now, as the spec writes them (separated by `;`, since
+    /// a plan holds commas: `--plans '0,5+norm;none'`); the full model always runs.
+    #[arg(long, value_delimiter = ';')]
+    pub plans: Vec<String>,
 }
 
 fn parse_route(s: &str) -> Result<Route, String> {
@@ -46,7 +50,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     spec.validate(checkpoint.config.num_hidden_layers)?;
     let device = args.device.init()?;
     install_stop_handler();
-    let part = StudyPart { tasks: args.tasks, routes: args.routes, seeds: args.seeds };
+    let part = StudyPart { tasks: args.tasks, routes: args.routes, seeds: args.seeds, plans: args.plans };
     let table = study_part(&checkpoint, &spec, &part, &args.out, &mut progress::runner(device))?;
     if !table.tasks.is_empty() {
         write_study(&table, &args.out)?;

@@ -140,6 +140,9 @@ pub struct FullRow {
     pub mean: f64,
     pub std: f64,
     pub train_seconds: f64,
+    /// The peak learning rate of these runs (with a grid: the one their best dev mean chose).
+    #[serde(default)]
+    pub lr: Option<f64>,
 }
 
 /// A task, plan and budget: fine-tuned from the milestone checkpoint.
@@ -160,6 +163,9 @@ pub struct PretrainedRow {
     pub pretrain_share: f64,
     /// (fine-tuning + share) ÷ the full model's fine-tuning.
     pub cost_ratio: f64,
+    /// The peak learning rate of these runs (with a grid: the one their best dev mean chose).
+    #[serde(default)]
+    pub lr: Option<f64>,
 }
 
 /// The route's table: pre-trainings, references and rows.
@@ -170,6 +176,11 @@ pub struct PretrainedTable {
     pub pretraining: Vec<PretrainingRow>,
     pub full: Vec<FullRow>,
     pub rows: Vec<PretrainedRow>,
+}
+
+/// A row's rate for the table (`–` in tables written before rates were recorded).
+fn rate(lr: Option<f64>) -> String {
+    lr.map_or_else(|| "–".into(), |lr| lr.to_string())
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -197,13 +208,14 @@ impl PretrainedTable {
             ));
         }
         md.push_str(&format!(
-            "\n## Fine-tuned from each milestone\n\nΔ: best dev value, mean over seeds, minus the full model's (points). Cost: the fine-tuning plus the pre-training to that milestone divided over the {} task(s) it serves, against the full model's fine-tuning.\n\n| task | plan | pre-training tokens | best (mean ± sd, seeds) | Δ points | fine-tune s | pre-train s (÷ tasks) | cost ratio |\n|---|---|---|---|---|---|---|---|\n",
+            "\n## Fine-tuned from each milestone\n\nΔ: best dev value, mean over seeds, minus the full model's (points). Cost: the fine-tuning plus the pre-training to that milestone divided over the {} task(s) it serves, against the full model's fine-tuning.\n\n| task | plan | pre-training tokens | lr | best (mean ± sd, seeds) | Δ points | fine-tune s | pre-train s (÷ tasks) | cost ratio |\n|---|---|---|---|---|---|---|---|---|\n",
             self.tasks_sharing
         ));
         for f in &self.full {
             md.push_str(&format!(
-                "| {} | full | – | {:.2} ± {:.2} ({}) | – | {:.0} | – | 1.00× |\n",
+                "| {} | full | – | {} | {:.2} ± {:.2} ({}) | – | {:.0} | – | 1.00× |\n",
                 f.task,
+                rate(f.lr),
                 100.0 * f.mean,
                 100.0 * f.std,
                 f.values.len(),
@@ -211,10 +223,11 @@ impl PretrainedTable {
             ));
             for r in self.rows.iter().filter(|r| r.task == f.task) {
                 md.push_str(&format!(
-                    "| {} | `{}` | {} | {:.2} ± {:.2} ({}) | {:+.2} | {:.0} | {:.0} ({:.0}) | {:.2}× |\n",
+                    "| {} | `{}` | {} | {} | {:.2} ± {:.2} ({}) | {:+.2} | {:.0} | {:.0} ({:.0}) | {:.2}× |\n",
                     r.task,
                     r.plan,
                     tokens_label(r.tokens),
+                    rate(r.lr),
                     100.0 * r.mean,
                     100.0 * r.std,
                     r.values.len(),
@@ -278,6 +291,10 @@ pub struct PretrainedRoute<'a> {
     /// The study's tasks (all of them, also when a part runs now): the pre-training's share
     /// is divided over them.
     pub tasks_sharing: usize,
+    /// Fair rates: when not empty, the full model and every plan and budget are fine-tuned at
+    /// each of these rates (runs under `<task>/lr-<rate>/`), and each row keeps the rate whose
+    /// best dev mean is highest; the tasks' own rates are then unused.
+    pub lr_grid: Vec<f64>,
 }
 
 /// Runs (or reuses) the route's pre-trainings and fine-tunings, writing the table into `out`
@@ -330,23 +347,49 @@ pub fn pretrained(
         });
         pretrainings.push((plan.clone(), dir, r));
     }
+    // Without a grid one pass at the tasks' rates, its runs where the earlier studies have them;
+    // with one a pass per rate, under `<task>/lr-<rate>/` as the other routes keep theirs.
+    let rates: Vec<Option<f64>> = if route.lr_grid.is_empty() { vec![None] } else { route.lr_grid.iter().copied().map(Some).collect() };
+    if !route.lr_grid.is_empty() {
+        let grid: Vec<String> = route.lr_grid.iter().map(|lr| lr.to_string()).collect();
+        table.title.push_str(&format!(
+            "; every row (the full model's too) at the peak rate its best dev mean chose from {{{}}}, the other rates' runs (under <task>/lr-*/) not in the costs",
+            grid.join(", ")
+        ));
+    }
     for (task, base, recipe_lr) in &route.tasks {
         let (task, recipe_lr) = (*task, *recipe_lr);
         let data = DataSpec { task, dir: Some(route.glue.clone()), skip_bad_rows: false };
         let task_out = out.join(task.name());
         let seeds = |n: u64| (0..n).map(move |i| route.seed + i);
-        let mut full_runs: Vec<RunResults> = Vec::new();
-        for seed in seeds(route.seeds) {
-            let mut o = base.clone();
-            o.train.seed = seed;
-            let dir = task_out.join(format!("plan-{}", full.file_stem())).join(format!("seed-{seed}"));
-            full_runs.push(finished(runner.finetune_or_reuse(checkpoint, &full, &data, &o, &dir, &[], &format!("{task} full seed {seed}"))?)?);
+        let rate_dir = |lr: Option<f64>| lr.map_or_else(|| task_out.clone(), |lr| task_out.join(format!("lr-{lr}")));
+        let at = |lr: Option<f64>| lr.map_or_else(String::new, |lr| format!(" lr {lr}"));
+        let mut full_at_rates = Vec::new();
+        for &lr in &rates {
+            let mut runs = Vec::new();
+            for seed in seeds(route.seeds) {
+                let mut o = base.clone();
+                o.train.seed = seed;
+                o.train.lr = o_lr(lr, None, base);
+                let dir = rate_dir(lr).join(format!("plan-{}", full.file_stem())).join(format!("seed-{seed}"));
+                runs.push(finished(runner.finetune_or_reuse(checkpoint, &full, &data, &o, &dir, &[], &format!("{task} full seed {seed}{}", at(lr)))?)?);
+            }
+            full_at_rates.push((o_lr(lr, None, base), runs));
         }
+        let (full_lr, full_runs) = best_rate(full_at_rates);
         let values: Vec<f64> = full_runs.iter().filter_map(|r| r.best_value).collect();
         let (mean, std) = mean_std(&values);
         let full_seconds = full_runs.iter().map(|r| r.train_seconds).sum::<f64>() / full_runs.len().max(1) as f64;
         let metric = full_runs[0].main_metric.clone();
-        table.full.push(FullRow { task: task.name().into(), metric: metric.clone(), values: values.clone(), mean, std, train_seconds: full_seconds });
+        table.full.push(FullRow {
+            task: task.name().into(),
+            metric: metric.clone(),
+            values: values.clone(),
+            mean,
+            std,
+            train_seconds: full_seconds,
+            lr: Some(full_lr),
+        });
         let full_stats = ModelStats::new(&checkpoint.config, &full, base.train.max_len);
         let finals = |runs: &[RunResults]| {
             let f: Vec<f64> = runs.iter().filter_map(|r| r.final_value).collect();
@@ -371,7 +414,7 @@ pub fn pretrained(
             cost_seconds: full_seconds,
             cost_ratio: 1.0,
             pretrain_tokens: None,
-            lr: Some(base.train.lr),
+            lr: Some(full_lr),
         };
         let mut study_rows = Vec::new();
         for (plan, dir, pre) in &pretrainings {
@@ -379,18 +422,21 @@ pub fn pretrained(
                 let model_dir = dir.join(&milestone.dir);
                 let start = Checkpoint::open(&model_dir)?;
                 let n = if milestone.budget == largest { route.seeds } else { recipe.seeds_below_largest.min(route.seeds) };
-                let mut runs = Vec::new();
-                for seed in seeds(n) {
-                    let mut o = base.clone();
-                    o.train.seed = seed;
-                    if let Some(lr) = recipe_lr {
-                        o.train.lr = lr;
+                let mut at_rates = Vec::new();
+                for &lr in &rates {
+                    let mut runs = Vec::new();
+                    for seed in seeds(n) {
+                        let mut o = base.clone();
+                        o.train.seed = seed;
+                        o.train.lr = o_lr(lr, recipe_lr, base);
+                        let run_dir =
+                            rate_dir(lr).join(format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget))).join(format!("seed-{seed}"));
+                        let label = format!("{task} `{plan}` pre-trained {} seed {seed}{}", tokens_label(milestone.budget), at(lr));
+                        runs.push(finished(runner.finetune_or_reuse(&start, plan, &data, &o, &run_dir, &[model_dir.join("config.json")], &label)?)?);
                     }
-                    let run_dir =
-                        task_out.join(format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget))).join(format!("seed-{seed}"));
-                    let label = format!("{task} `{plan}` pre-trained {} seed {seed}", tokens_label(milestone.budget));
-                    runs.push(finished(runner.finetune_or_reuse(&start, plan, &data, &o, &run_dir, &[model_dir.join("config.json")], &label)?)?);
+                    at_rates.push((o_lr(lr, recipe_lr, base), runs));
                 }
+                let (lr, runs) = best_rate(at_rates);
                 let values: Vec<f64> = runs.iter().filter_map(|r| r.best_value).collect();
                 let (m, s) = mean_std(&values);
                 let finetune_seconds = runs.iter().map(|r| r.train_seconds).sum::<f64>() / runs.len().max(1) as f64;
@@ -415,7 +461,7 @@ pub fn pretrained(
                     cost_seconds: finetune_seconds + share,
                     cost_ratio: (finetune_seconds + share) / full_seconds.max(1e-9),
                     pretrain_tokens: Some(milestone.budget),
-                    lr: Some(recipe_lr.unwrap_or(base.train.lr)),
+                    lr: Some(lr),
                 });
                 table.rows.push(PretrainedRow {
                     task: task.name().into(),
@@ -429,6 +475,7 @@ pub fn pretrained(
                     pretrain_seconds: milestone.train_seconds,
                     pretrain_share: share,
                     cost_ratio: (finetune_seconds + share) / full_seconds.max(1e-9),
+                    lr: Some(lr),
                 });
             }
         }
@@ -437,6 +484,18 @@ pub fn pretrained(
         on_task(StudyTask { task: task.name().into(), metric, full: full_row, rows: study_rows, answer, reference: None }, runner.take_replaced())?;
     }
     Ok(table)
+}
+
+/// The peak rate of a fine-tuning: the grid's `lr` where there is one, else the task's rate for
+/// reduced plans (`reduced`) or for every plan.
+fn o_lr(lr: Option<f64>, reduced: Option<f64>, base: &FinetuneOptions) -> f64 {
+    lr.or(reduced).unwrap_or(base.train.lr)
+}
+
+/// The runs at the rate whose best dev mean is highest (ties: the first rate), with that rate.
+fn best_rate(at_rates: Vec<(f64, Vec<RunResults>)>) -> (f64, Vec<RunResults>) {
+    let score = |runs: &[RunResults]| mean_std(&runs.iter().filter_map(|r| r.best_value).collect::<Vec<_>>()).0;
+    at_rates.into_iter().reduce(|best, next| if score(&next.1) > score(&best.1) { next } else { best }).expect("a grid holds at least one rate")
 }
 
 fn finished(r: RunResults) -> Result<RunResults, ExperimentError> {

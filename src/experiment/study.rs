@@ -107,6 +107,8 @@ pub struct StudySpec {
     /// peak learning rates (runs under `<task>/lr-<rate>/`), and each row takes the rate whose
     /// best dev mean is highest — the same choice for all, so that no row's lead is its rate.
     /// The tasks' `lr` / `reduced_lr` / `pruned_lr` are then unused. Empty: the tasks' rates.
+    /// On the `pretrained` route every budget's fine-tunings take the grid too; the
+    /// pre-trainings are shared by all rates.
     #[serde(default)]
     pub lr_grid: Vec<f64>,
 }
@@ -200,9 +202,6 @@ impl StudySpec {
         if self.lr_grid.len() > MAX_LR_GRID || self.lr_grid.iter().any(|lr| !(*lr > 0.0 && lr.is_finite())) {
             return bad(format!("lr_grid {:?}: expected at most {MAX_LR_GRID} positive, finite learning rates", self.lr_grid));
         }
-        if !self.lr_grid.is_empty() && self.routes.contains(&Route::Pretrained) {
-            return bad("lr_grid: applies to the deleted, healed-once and from-finetuned routes; the pretrained route fine-tunes at the tasks' rates (give it a study file of its own)".into());
-        }
         let healing = self.routes.iter().any(|r| matches!(r, Route::HealedOnce | Route::FromFinetuned));
         match (&self.heal, healing) {
             (None, true) => return bad("heal: the healed-once and from-finetuned routes need it (text, steps or epochs, ...)".into()),
@@ -259,6 +258,8 @@ pub struct StudyPart {
     pub routes: Vec<Route>,
     /// The first N of the spec's seeds; `None`: all.
     pub seeds: Option<u64>,
+    /// Reduced plans of the spec (as written there); empty: all. The full model always runs.
+    pub plans: Vec<String>,
 }
 
 impl StudyPart {
@@ -283,6 +284,13 @@ impl StudyPart {
                 return Err(ExperimentError::Spec(format!("--routes: the study has no route {}", r.label())));
             }
             part.routes.retain(|r| self.routes.contains(r));
+        }
+        if !self.plans.is_empty() {
+            let wanted: Vec<String> = self.plans.iter().map(|p| p.trim().to_string()).collect();
+            if let Some(p) = wanted.iter().find(|p| !spec.plans.contains(p)) {
+                return Err(ExperimentError::Spec(format!("--plans: the study has no plan {p:?} (it has {})", spec.plans.join(", "))));
+            }
+            part.plans.retain(|p| wanted.contains(p));
         }
         if let Some(n) = self.seeds {
             if n == 0 || n > spec.seeds {
@@ -386,6 +394,7 @@ pub fn study_part(checkpoint: &Checkpoint, whole: &StudySpec, part: &StudyPart, 
             seed: spec.seed,
             seeds: spec.seeds,
             tasks_sharing: sharing,
+            lr_grid: spec.lr_grid.clone(),
         };
         for (task, r) in &tasks {
             route.tasks.push((*task, spec.options(*task)?, r.reduced_lr));
