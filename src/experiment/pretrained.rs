@@ -360,23 +360,9 @@ pub fn pretrained(
     for (task, base, recipe_lr) in &route.tasks {
         let (task, recipe_lr) = (*task, *recipe_lr);
         let data = DataSpec { task, dir: Some(route.glue.clone()), skip_bad_rows: false };
-        let task_out = out.join(task.name());
-        let seeds = |n: u64| (0..n).map(move |i| route.seed + i);
-        let rate_dir = |lr: Option<f64>| lr.map_or_else(|| task_out.clone(), |lr| task_out.join(format!("lr-{lr}")));
-        let at = |lr: Option<f64>| lr.map_or_else(String::new, |lr| format!(" lr {lr}"));
-        let mut full_at_rates = Vec::new();
-        for &lr in &rates {
-            let mut runs = Vec::new();
-            for seed in seeds(route.seeds) {
-                let mut o = base.clone();
-                o.train.seed = seed;
-                o.train.lr = o_lr(lr, None, base);
-                let dir = rate_dir(lr).join(format!("plan-{}", full.file_stem())).join(format!("seed-{seed}"));
-                runs.push(finished(runner.finetune_or_reuse(checkpoint, &full, &data, &o, &dir, &[], &format!("{task} full seed {seed}{}", at(lr)))?)?);
-            }
-            full_at_rates.push((o_lr(lr, None, base), runs));
-        }
-        let (full_lr, full_runs) = best_rate(full_at_rates);
+        let task_runs = TaskRuns { data: &data, base, out: out.join(task.name()), rates: &rates, first_seed: route.seed };
+        let full_name = format!("plan-{}", full.file_stem());
+        let (full_lr, full_runs) = task_runs.at_best_rate(runner, checkpoint, &full, &full_name, route.seeds, None, &[], &format!("{task} full"))?;
         let values: Vec<f64> = full_runs.iter().filter_map(|r| r.best_value).collect();
         let (mean, std) = mean_std(&values);
         let full_seconds = full_runs.iter().map(|r| r.train_seconds).sum::<f64>() / full_runs.len().max(1) as f64;
@@ -422,21 +408,9 @@ pub fn pretrained(
                 let model_dir = dir.join(&milestone.dir);
                 let start = Checkpoint::open(&model_dir)?;
                 let n = if milestone.budget == largest { route.seeds } else { recipe.seeds_below_largest.min(route.seeds) };
-                let mut at_rates = Vec::new();
-                for &lr in &rates {
-                    let mut runs = Vec::new();
-                    for seed in seeds(n) {
-                        let mut o = base.clone();
-                        o.train.seed = seed;
-                        o.train.lr = o_lr(lr, recipe_lr, base);
-                        let run_dir =
-                            rate_dir(lr).join(format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget))).join(format!("seed-{seed}"));
-                        let label = format!("{task} `{plan}` pre-trained {} seed {seed}{}", tokens_label(milestone.budget), at(lr));
-                        runs.push(finished(runner.finetune_or_reuse(&start, plan, &data, &o, &run_dir, &[model_dir.join("config.json")], &label)?)?);
-                    }
-                    at_rates.push((o_lr(lr, recipe_lr, base), runs));
-                }
-                let (lr, runs) = best_rate(at_rates);
+                let name = format!("plan-{}-pretrained-{}", plan.file_stem(), tokens_label(milestone.budget));
+                let label = format!("{task} `{plan}` pre-trained {}", tokens_label(milestone.budget));
+                let (lr, runs) = task_runs.at_best_rate(runner, &start, plan, &name, n, recipe_lr, &[model_dir.join("config.json")], &label)?;
                 let values: Vec<f64> = runs.iter().filter_map(|r| r.best_value).collect();
                 let (m, s) = mean_std(&values);
                 let finetune_seconds = runs.iter().map(|r| r.train_seconds).sum::<f64>() / runs.len().max(1) as f64;
@@ -486,16 +460,55 @@ pub fn pretrained(
     Ok(table)
 }
 
-/// The peak rate of a fine-tuning: the grid's `lr` where there is one, else the task's rate for
-/// reduced plans (`reduced`) or for every plan.
-fn o_lr(lr: Option<f64>, reduced: Option<f64>, base: &FinetuneOptions) -> f64 {
-    lr.or(reduced).unwrap_or(base.train.lr)
+/// A task's fine-tunings on the route: its data and recipe, where its runs go, and the rates
+/// they take (`None`: the task's own).
+struct TaskRuns<'a> {
+    data: &'a DataSpec,
+    base: &'a FinetuneOptions,
+    /// `OUT/<task>`: runs at the task's own rates right under it, a grid's under `lr-<rate>/`.
+    out: PathBuf,
+    rates: &'a [Option<f64>],
+    first_seed: u64,
 }
 
-/// The runs at the rate whose best dev mean is highest (ties: the first rate), with that rate.
-fn best_rate(at_rates: Vec<(f64, Vec<RunResults>)>) -> (f64, Vec<RunResults>) {
-    let score = |runs: &[RunResults]| mean_std(&runs.iter().filter_map(|r| r.best_value).collect::<Vec<_>>()).0;
-    at_rates.into_iter().reduce(|best, next| if score(&next.1) > score(&best.1) { next } else { best }).expect("a grid holds at least one rate")
+impl TaskRuns<'_> {
+    /// `plan` fine-tuned from `start` with `seeds` seeds at every rate, each run in
+    /// `<task>/[lr-<rate>/]<name>/seed-<seed>` (run again: reused); the rate whose runs' best
+    /// dev mean is highest (ties: the first), with those runs. `reduced_lr` is the task's rate
+    /// for reduced plans, used where no grid is.
+    #[allow(clippy::too_many_arguments)]
+    fn at_best_rate(
+        &self,
+        runner: &mut Runner<'_>,
+        start: &Checkpoint,
+        plan: &FfnPlan,
+        name: &str,
+        seeds: u64,
+        reduced_lr: Option<f64>,
+        watch: &[PathBuf],
+        label: &str,
+    ) -> Result<(f64, Vec<RunResults>), ExperimentError> {
+        let mut best: Option<(f64, f64, Vec<RunResults>)> = None;
+        for &rate in self.rates {
+            let lr = rate.or(reduced_lr).unwrap_or(self.base.train.lr);
+            let dir = rate.map_or_else(|| self.out.clone(), |lr| self.out.join(format!("lr-{lr}"))).join(name);
+            let mut runs = Vec::new();
+            for seed in (0..seeds).map(|i| self.first_seed + i) {
+                let mut o = self.base.clone();
+                (o.train.seed, o.train.lr) = (seed, lr);
+                let at = rate.map_or_else(String::new, |lr| format!(" lr {lr}"));
+                let run =
+                    runner.finetune_or_reuse(start, plan, self.data, &o, &dir.join(format!("seed-{seed}")), watch, &format!("{label} seed {seed}{at}"))?;
+                runs.push(finished(run)?);
+            }
+            let score = mean_std(&runs.iter().filter_map(|r| r.best_value).collect::<Vec<_>>()).0;
+            if best.as_ref().is_none_or(|(_, kept, _)| score > *kept) {
+                best = Some((lr, score, runs));
+            }
+        }
+        let (lr, _, runs) = best.expect("at least one rate");
+        Ok((lr, runs))
+    }
 }
 
 fn finished(r: RunResults) -> Result<RunResults, ExperimentError> {
