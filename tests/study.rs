@@ -53,6 +53,22 @@ fn spec(model: &Path, glue: &Path, edit: impl Fn(&mut serde_json::Value)) -> ser
     v
 }
 
+/// A study of the `pretrained` route in `dir` (GLUE and corpus written there), pre-training to
+/// `tokens` with a tiny recipe, `edit` applied last; returns the spec file's path.
+fn pretrained_spec(dir: &Path, model: &Path, tokens: &[&str], edit: impl Fn(&mut serde_json::Value)) -> std::path::PathBuf {
+    glue(dir);
+    let corpus = corpus(dir);
+    let body = spec(model, dir, |v| {
+        v["routes"] = serde_json::json!(["pretrained"]);
+        v["pretrain"] = serde_json::json!({"corpus": corpus, "tokens": tokens, "batch_size": 4, "max_len": 16, "lr": 1e-3});
+        v.as_object_mut().unwrap().remove("heal");
+        edit(v);
+    });
+    let path = dir.join("study.json");
+    std::fs::write(&path, body.to_string()).unwrap();
+    path
+}
+
 #[test]
 fn a_study_runs_shares_its_healing_writes_its_table_and_reuses_its_runs() {
     let tmp = common::tempdir();
@@ -335,15 +351,7 @@ fn a_study_carries_the_reference_trainers_runs_in_the_full_row() {
 fn the_pretrained_route_pretrains_once_and_fine_tunes_from_every_milestone() {
     let tmp = common::tempdir();
     let model = common::tiny_checkpoint_dir();
-    glue(tmp.path());
-    let corpus = corpus(tmp.path());
-    let spec_path = tmp.path().join("study.json");
-    let spec = spec(model.path(), tmp.path(), |v| {
-        v["routes"] = serde_json::json!(["pretrained"]);
-        v["pretrain"] = serde_json::json!({"corpus": corpus, "tokens": ["256", "512"], "batch_size": 4, "max_len": 16, "lr": 1e-3});
-        v.as_object_mut().unwrap().remove("heal");
-    });
-    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let spec_path = pretrained_spec(tmp.path(), model.path(), &["256", "512"], |_| {});
     let out = tmp.path().join("out");
     let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()];
     let r = undivided(&args);
@@ -383,20 +391,13 @@ fn the_pretrained_route_pretrains_once_and_fine_tunes_from_every_milestone() {
 fn the_pretrained_route_takes_the_rate_grid_and_a_part_of_the_plans() {
     let tmp = common::tempdir();
     let model = common::tiny_checkpoint_dir();
-    glue(tmp.path());
-    let corpus = corpus(tmp.path());
     let grid = [1e-2, 1e-5];
-    let spec_path = tmp.path().join("study.json");
-    let body = spec(model.path(), tmp.path(), |v| {
+    let spec_path = pretrained_spec(tmp.path(), model.path(), &["256"], |v| {
         v["tasks"] = serde_json::json!({"sst2": {"steps": 3, "max_len": 16}});
         v["plans"] = serde_json::json!(["none", "0+norm"]);
-        v["routes"] = serde_json::json!(["pretrained"]);
         v["seeds"] = 1.into();
         v["lr_grid"] = serde_json::json!(grid);
-        v["pretrain"] = serde_json::json!({"corpus": corpus, "tokens": ["256"], "batch_size": 4, "max_len": 16, "lr": 1e-3});
-        v.as_object_mut().unwrap().remove("heal");
     });
-    std::fs::write(&spec_path, body.to_string()).unwrap();
     let out = tmp.path().join("out");
     let args = ["study", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--plans", "0+norm"];
     let r = undivided(&args);
