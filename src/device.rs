@@ -54,6 +54,12 @@ impl FlexF32 {
     pub fn as_slice(&self) -> Option<&[f32]> {
         self.0.as_slice::<f32>()
     }
+
+    /// The buffer the values live in, shared with every tensor that views it: a cache of
+    /// something derived from the values can hold it weakly (see `model::ops::cpu`).
+    pub fn buffer(&self) -> std::sync::Arc<Bytes> {
+        self.0.data_arc()
+    }
 }
 
 /// The tensor of `shape` on `device` over an [`f32_buffer`], without a copy.

@@ -1,6 +1,6 @@
 //! The few element-wise loops Undivided writes by hand for the CPU, where burn's composed tensor
 //! operations would make many passes over memory: the AdamW update, the GELU, dropout masks and
-//! self-attention at inference, and the page's dense layers for a sentence's few rows.
+//! self-attention at inference, and the page's dense layers over weights packed once.
 //!
 //! They live in their own crate because of how Undivided is built: the dev profile (what
 //! `cargo run` and the tests use) compiles every dependency at `opt-level = 3` and Undivided

@@ -16,7 +16,7 @@ use js_sys::{Atomics, Float32Array, Int32Array, SharedArrayBuffer};
 use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 
-use crate::model::ops::MAX_CPU_DENSE_ROWS;
+use crate::model::ops::MAX_SHARED_ROWS;
 use crate::model::ops::share::Peers;
 
 /// How long a worker waits for a peer's share before it computes the layers by itself.
@@ -39,7 +39,7 @@ extern "C" {
 /// a slot holds one partial sum, `[rows, hidden]`, and only passes of up to this many rows are
 /// shared (`ops::share`).
 fn buffer_bytes(parts: usize, hidden: usize) -> usize {
-    4 * (parts + 2 * parts * MAX_CPU_DENSE_ROWS * hidden)
+    4 * (parts + 2 * parts * MAX_SHARED_ROWS * hidden)
 }
 
 /// A fresh buffer for one shared request of `parts` workers over a model of `hidden` features

@@ -8,8 +8,8 @@ use super::{cpu, gpu};
 /// Applies `linear` to every token of `x` (`[batch, seq, d_in]` → `[batch, seq, d_out]`) as one
 /// `[batch·seq, d_in] × [d_in, d_out]` product; at inference on a GPU, with its bias, in one
 /// kernel launch ([`gpu::dense`]); at inference on the page's CPU path (wasm32, or natively
-/// wherever a pass is shared over workers as on the page, [`super::share`]), up to 128 rows, by
-/// [`cpu::dense`].
+/// wherever a pass is shared over workers as on the page, [`super::share`]), up to
+/// [`cpu::MAX_DENSE_ROWS`] rows, by [`cpu::dense`].
 ///
 /// Why not `linear.forward(x)` on the 3-D tensor: burn keeps a batched matmul whenever `seq` is a
 /// multiple of 32 (its tiling heuristic), and on the CPU that runs one small product per sequence,
@@ -20,7 +20,7 @@ pub fn per_token(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     if let Some(bias) = fused_bias(linear, &x) {
         return over_tokens(x, |rows| gpu::dense(rows, linear.weight.val(), bias, false));
     }
-    if (cfg!(target_arch = "wasm32") || super::share::is_active()) && cpu::applies(linear, &x) {
+    if (cfg!(target_arch = "wasm32") || super::share::is_active()) && cpu::applies(linear, &x, cpu::MAX_DENSE_ROWS) {
         return over_tokens(x, |rows| cpu::dense(linear, rows));
     }
     over_tokens(x, |rows| linear.forward(rows))

@@ -2,7 +2,7 @@
 //! HF's equations. Each function says why it exists and what it measured.
 //!
 //! - [`per_token`]: dense layers as one `[batch·seq, d]` product (2-D matmul, not batched); on
-//!   the page's CPU path a sentence's few rows through `undivided_kernels::dense`;
+//!   the page's CPU path through `undivided_kernels::dense`, over weights packed once;
 //! - [`add_norm`]: residual + LayerNorm;
 //! - [`gelu`]: the exact GELU with finite, exact gradients (a line through each point on the CPU);
 //! - [`multi_head`]: attention over heads, in place from the projections at inference on the CPU;
@@ -11,7 +11,7 @@
 //!   on parallel threads reproducibly;
 //! - [`share`]: one pass shared over workers that all run it, attention by heads and the
 //!   intermediate block by columns, two exchanges a layer (one sentence on the page's CPU workers);
-//! - `cpu`: the page's dense layers over a sentence's few rows (wasm32, shared passes);
+//! - `cpu`: the page's dense layers (wasm32, shared passes), each weight packed once;
 //! - `gpu`: the kernels inference takes on GPUs, nine launches per layer (dense + bias (+ GELU),
 //!   residual + LayerNorm, attention from the projections).
 
@@ -25,8 +25,8 @@ mod norm;
 pub mod share;
 
 pub use attention::{multi_head, scaled_dot_product};
-pub use cpu::MAX_DENSE_ROWS as MAX_CPU_DENSE_ROWS;
 pub use dropout::{dropout, with_mask_seed};
 pub use gelu::gelu;
 pub use linear::{per_token, per_token_gelu};
 pub use norm::add_norm;
+pub use share::MAX_SHARED_ROWS;

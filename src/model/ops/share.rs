@@ -32,9 +32,13 @@ use std::rc::Rc;
 use burn::nn::Linear;
 use burn::tensor::{Bytes, Tensor};
 use undivided_kernels::attention::{AttentionShape, self_attention};
-use undivided_kernels::dense::{DenseShape, dense, dense_columns};
+use undivided_kernels::dense::{Part, dense_part};
 
 use crate::device::{f32_buffer, flex_f32, from_f32_buffer};
+
+/// Rows up to which a pass is shared (a sentence of up to 128 tokens): the size of the
+/// partial sums the workers exchange, and so of the page's shared buffer.
+pub const MAX_SHARED_ROWS: usize = 128;
 
 /// The workers sharing a pass, as one of them sees them.
 pub trait Peers {
@@ -74,7 +78,7 @@ struct Active {
     failure: Option<String>,
 }
 
-/// While alive, this thread's attention and intermediate blocks on the CPU (up to 128 rows at
+/// While alive, this thread's attention and intermediate blocks on the CPU (up to [`MAX_SHARED_ROWS`] rows at
 /// inference) are shared with `peers`. One per thread at a time.
 #[must_use = "the sharing ends when this is dropped; `finish` says whether it held"]
 pub struct Sharing(());
@@ -111,10 +115,10 @@ pub fn is_active() -> bool {
 }
 
 /// The peers of this thread's shared pass, when `x` goes through `linears` on the CPU path
-/// (inference on burn-flex, `f32`, with biases, up to 128 rows).
+/// (inference on burn-flex, `f32`, with biases, up to [`MAX_SHARED_ROWS`] rows).
 fn peers_for(x: &Tensor<3>, linears: &[&Linear]) -> Option<Rc<dyn Peers>> {
     let peers = ACTIVE.with_borrow(|active| active.as_ref().filter(|a| a.failure.is_none()).map(|a| a.peers.clone()))?;
-    linears.iter().all(|linear| super::cpu::applies(linear, x)).then_some(peers)
+    linears.iter().all(|linear| super::cpu::applies(linear, x, MAX_SHARED_ROWS)).then_some(peers)
 }
 
 /// The attention block's `output.dense(MultiHead(query(x), key(x), value(x)))`, before its
@@ -164,33 +168,28 @@ pub fn feed_forward(intermediate: &Linear, output: &Linear, h: &Tensor<3>, act: 
 }
 
 /// Columns `cols` of `linear` over `rows` inputs `x` (`[rows, d_in]`): `[rows, cols.len()]`,
-/// reading only those columns of the weights.
+/// reading only those columns' panels of the packed weights.
 fn columns_of(linear: &Linear, x: &[f32], rows: usize, cols: Range<usize>) -> Vec<f32> {
-    let [d_in, d_out] = linear.weight.dims();
-    let (weight, bias) = (flex_f32(linear.weight.val()), flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val()));
+    let weights = super::cpu::packed(linear);
+    let bias = flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val());
     let mut out = vec![0f32; rows * cols.len()];
-    let shape = DenseShape { rows, d_in, d_out };
-    dense_columns(x, weight.as_slice().expect("contiguous"), bias.as_slice().expect("contiguous"), shape, cols, &mut out);
+    let part = Part { rows, cols, inputs: 0..weights.d_in() };
+    dense_part(x, &weights, bias.as_slice().expect("contiguous"), &part, &mut out);
     out
 }
 
 /// `x · W[inputs] (+ bias)`: this worker's part of `linear`'s output from its inputs `inputs`
-/// (`x`: `[rows, inputs.len()]`), rows `inputs` of the weights being contiguous in burn's
-/// `[d_in, d_out]` layout. One worker (`with_bias`) adds the bias, so that the parts sum to
-/// the layer's output.
+/// (`x`: `[rows, inputs.len()]`). One worker (`with_bias`) adds the bias, so that the parts sum
+/// to the layer's output.
 fn rows_of(linear: &Linear, x: &[f32], rows: usize, inputs: Range<usize>, with_bias: bool) -> Vec<f32> {
-    let [_, d_out] = linear.weight.dims();
-    let weight = flex_f32(linear.weight.val());
-    let weight = &weight.as_slice().expect("contiguous")[inputs.start * d_out..inputs.end * d_out];
+    let weights = super::cpu::packed(linear);
+    let d_out = weights.d_out();
     let bias = match with_bias {
         true => flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val()).as_slice().expect("contiguous").to_vec(),
         false => vec![0f32; d_out],
     };
-    if inputs.is_empty() {
-        return bias.repeat(rows);
-    }
     let mut out = vec![0f32; rows * d_out];
-    dense(x, weight, &bias, DenseShape { rows, d_in: inputs.len(), d_out }, &mut out);
+    dense_part(x, &weights, &bias, &Part { rows, cols: 0..d_out, inputs }, &mut out);
     out
 }
 
