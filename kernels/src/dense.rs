@@ -293,6 +293,15 @@ mod tests {
         (x, w, bias)
     }
 
+    /// A layer's input, packed weights and bias, and their whole product.
+    fn with_product(rows: usize, d_in: usize, d_out: usize) -> (Vec<f32>, PackedWeights, Vec<f32>, Vec<f32>) {
+        let (x, w, bias) = layer(rows, d_in, d_out);
+        let w = PackedWeights::new(&w, d_in, d_out);
+        let mut whole = vec![0.0; rows * d_out];
+        dense(&x, &w, &bias, rows, &mut whole);
+        (x, w, bias, whole)
+    }
+
     #[test]
     fn packing_keeps_every_weight_and_pads_the_last_panel() {
         let (_, w, _) = layer(0, 5, 11);
@@ -330,10 +339,7 @@ mod tests {
     #[test]
     fn columns_are_the_whole_products_columns() {
         let (rows, d_in, d_out) = (6, 300, 40);
-        let (x, w, bias) = layer(rows, d_in, d_out);
-        let w = PackedWeights::new(&w, d_in, d_out);
-        let mut whole = vec![0.0; rows * d_out];
-        dense(&x, &w, &bias, rows, &mut whole);
+        let (x, w, bias, whole) = with_product(rows, d_in, d_out);
         for cols in [0..20, 16..40, 0..40, 3..29, 9..13, 37..40, 16..16] {
             let mut part = vec![f32::NAN; rows * cols.len()];
             dense_part(&x, &w, &bias, &Part { rows, cols: cols.clone(), inputs: 0..d_in }, &mut part);
@@ -354,10 +360,7 @@ mod tests {
     #[test]
     fn input_shares_sum_to_the_whole_product() {
         let (rows, d_in, d_out) = (5, 700, 24);
-        let (x, w, bias) = layer(rows, d_in, d_out);
-        let w = PackedWeights::new(&w, d_in, d_out);
-        let mut whole = vec![0.0; rows * d_out];
-        dense(&x, &w, &bias, rows, &mut whole);
+        let (x, w, bias, whole) = with_product(rows, d_in, d_out);
         for shares in [vec![0..350, 350..700], vec![0..256, 256..513, 513..700], vec![0..0, 0..700]] {
             let mut sum = vec![0f32; rows * d_out];
             for (s, inputs) in shares.iter().enumerate() {
