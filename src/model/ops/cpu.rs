@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use burn::nn::Linear;
 use burn::tensor::{Bytes, DType, Tensor};
-use undivided_kernels::dense::PackedWeights;
+use undivided_kernels::dense::{PackedWeights, Part};
 
 use crate::device::flex_f32;
 
@@ -32,14 +32,26 @@ pub fn applies(linear: &Linear, x: &Tensor<3>, max_rows: usize) -> bool {
 /// what it measured), on its weights packed once ([`packed`]).
 pub fn dense(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
     use crate::device::{f32_buffer, from_f32_buffer};
-    let [n, _] = rows.dims();
+    let [n, d_in] = rows.dims();
+    let [_, d_out] = linear.weight.dims();
     let device = rows.device();
-    let weights = packed(linear);
-    let bias = flex_f32(linear.bias.as_ref().expect("checked by applies").val());
     let x = f32_buffer(rows);
-    let mut out = vec![0f32; n * weights.d_out()];
-    undivided_kernels::dense::dense(bytemuck::cast_slice(&x), &weights, bias.as_slice().expect("contiguous"), n, &mut out);
-    from_f32_buffer(Bytes::from_elems(out), [n, weights.d_out()].into(), &device)
+    let out = dense_part(linear, bytemuck::cast_slice(&x), Part { rows: n, cols: 0..d_out, inputs: 0..d_in }, true);
+    from_f32_buffer(Bytes::from_elems(out), [n, d_out].into(), &device)
+}
+
+/// `part` of `linear` over `x` (`[rows, inputs.len()]`) on its packed weights: `[rows,
+/// cols.len()]`, with the bias, or without it for a partial sum that another part biases. The
+/// whole layer ([`dense`]) and the shares of a pass shared over workers ([`super::share`]).
+pub fn dense_part(linear: &Linear, x: &[f32], part: Part, with_bias: bool) -> Vec<f32> {
+    let weights = packed(linear);
+    let bias = match with_bias {
+        true => flex_f32(linear.bias.as_ref().expect("checked by applies").val()).as_slice().expect("contiguous").to_vec(),
+        false => vec![0f32; weights.d_out()],
+    };
+    let mut out = vec![0f32; part.rows * part.cols.len()];
+    undivided_kernels::dense::dense_part(x, &weights, &bias, &part, &mut out);
+    out
 }
 
 thread_local! {

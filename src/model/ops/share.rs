@@ -32,9 +32,9 @@ use std::rc::Rc;
 use burn::nn::Linear;
 use burn::tensor::{Bytes, Tensor};
 use undivided_kernels::attention::{AttentionShape, self_attention};
-use undivided_kernels::dense::{Part, dense_part};
+use undivided_kernels::dense::Part;
 
-use crate::device::{f32_buffer, flex_f32, from_f32_buffer};
+use crate::device::{f32_buffer, from_f32_buffer};
 
 /// Rows up to which a pass is shared (a sentence of up to 128 tokens): the size of the
 /// partial sums the workers exchange, and so of the page's shared buffer.
@@ -170,27 +170,16 @@ pub fn feed_forward(intermediate: &Linear, output: &Linear, h: &Tensor<3>, act: 
 /// Columns `cols` of `linear` over `rows` inputs `x` (`[rows, d_in]`): `[rows, cols.len()]`,
 /// reading only those columns' panels of the packed weights.
 fn columns_of(linear: &Linear, x: &[f32], rows: usize, cols: Range<usize>) -> Vec<f32> {
-    let weights = super::cpu::packed(linear);
-    let bias = flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val());
-    let mut out = vec![0f32; rows * cols.len()];
-    let part = Part { rows, cols, inputs: 0..weights.d_in() };
-    dense_part(x, &weights, bias.as_slice().expect("contiguous"), &part, &mut out);
-    out
+    let [d_in, _] = linear.weight.dims();
+    super::cpu::dense_part(linear, x, Part { rows, cols, inputs: 0..d_in }, true)
 }
 
 /// `x · W[inputs] (+ bias)`: this worker's part of `linear`'s output from its inputs `inputs`
 /// (`x`: `[rows, inputs.len()]`). One worker (`with_bias`) adds the bias, so that the parts sum
 /// to the layer's output.
 fn rows_of(linear: &Linear, x: &[f32], rows: usize, inputs: Range<usize>, with_bias: bool) -> Vec<f32> {
-    let weights = super::cpu::packed(linear);
-    let d_out = weights.d_out();
-    let bias = match with_bias {
-        true => flex_f32(linear.bias.as_ref().expect("checked by cpu::applies").val()).as_slice().expect("contiguous").to_vec(),
-        false => vec![0f32; d_out],
-    };
-    let mut out = vec![0f32; rows * d_out];
-    dense_part(x, &weights, &bias, &Part { rows, cols: 0..d_out, inputs }, &mut out);
-    out
+    let [_, d_out] = linear.weight.dims();
+    super::cpu::dense_part(linear, x, Part { rows, cols: 0..d_out, inputs }, with_bias)
 }
 
 /// Every worker's `partial` (the same length in each) summed in the order of their parts, so
