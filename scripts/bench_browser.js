@@ -12,7 +12,7 @@
 //   --profile N: samples the page's engine (V8's CPU profiler, every thread) during its benchmark
 //   and prints the N functions with the most self time (wasm functions by their Rust names).
 //
-// Each round opens every (path, engine) pair in a fresh tab, alternating which engine goes first,
+// Each round opens every (path, engine) pair in a fresh browser, alternating which engine goes first,
 // and measures the first run after load (pipeline compilation on WebGPU) and the mean of `iters`
 // runs after a warm-up (ORT: 3 runs and 2 s; the page: 1 run, its module tiered up while it loaded). Undivided is timed by the page's own benchmark (the worker's `bench` request,
 // full model); its CPU path with 2 threads is the page with `?threads=2`. ORT gets the same
@@ -175,25 +175,34 @@ async function ort(ctx, base, pathName) {
 (async () => {
   const server = await serve();
   const base = `http://127.0.0.1:${server.address().port}`;
-  const udd = fs.mkdtempSync(path.join(os.tmpdir(), 'undivided-bench-browser-'));
-  const ctx = await chromium.launchPersistentContext(udd, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', ignoreDefaultArgs: true, viewport: { width: 1100, height: 900 },
-    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-dev-shm-usage', '--no-first-run', `--user-data-dir=${udd}`, '--remote-debugging-pipe', 'about:blank'],
-  });
-  const version = ctx.browser() ? ctx.browser().version() : (await (await ctx.newPage()).evaluate(() => navigator.userAgent));
+  // A fresh browser (profile, code cache) for every engine's turn, as on a visitor's first visit:
+  // in one browser ORT's two-thread 1 × 16 ran anywhere from 11 to 52 ms depending on which
+  // pages had run before it, while the page's engine did not move (sixteenth session,
+  // docs/benchmarks.md).
+  const launch = async () => {
+    const udd = fs.mkdtempSync(path.join(os.tmpdir(), 'undivided-bench-browser-'));
+    const ctx = await chromium.launchPersistentContext(udd, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium', ignoreDefaultArgs: true, viewport: { width: 1100, height: 900 },
+      args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-dev-shm-usage', '--no-first-run', `--user-data-dir=${udd}`, '--remote-debugging-pipe', 'about:blank'],
+    });
+    return { ctx, close: async () => { await ctx.close(); fs.rmSync(udd, { recursive: true, force: true }); } };
+  };
+  let version = null;
   const results = []; // {round, path, engine, ...}
   for (let round = 0; round < rounds; round++) {
     for (const p of paths) {
       const order = round % 2 === 0 ? engines : [...engines].reverse();
       for (const engine of order) {
         const t = Date.now();
+        const { ctx, close } = await launch();
+        version = version || (ctx.browser() ? ctx.browser().version() : await (await ctx.newPage()).evaluate(() => navigator.userAgent));
         const r = engine === 'ort' ? await ort(ctx, base, p) : await undivided(ctx, base, p);
+        await close();
         results.push({ round, path: p, engine, ...r });
         console.error(`round ${round + 1}, ${p}, ${engine}: ${r.shapes.map((s) => `${s.shape} first ${s.first_ms.toFixed(0)} ms, ${s.ms.toFixed(1)} ms`).join('; ')} (${((Date.now() - t) / 1000).toFixed(0)} s)`);
       }
     }
   }
-  await ctx.close();
   server.close();
 
   // One row per path and shape: each engine's median over rounds, and the ratio of speeds.
