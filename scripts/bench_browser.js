@@ -196,8 +196,12 @@ async function ort(ctx, base, pathName) {
         const t = Date.now();
         const { ctx, close } = await launch();
         version = version || (ctx.browser() ? ctx.browser().version() : await (await ctx.newPage()).evaluate(() => navigator.userAgent));
-        const r = engine === 'ort' ? await ort(ctx, base, p) : await undivided(ctx, base, p);
-        await close();
+        let r;
+        try {
+          r = engine === 'ort' ? await ort(ctx, base, p) : await undivided(ctx, base, p);
+        } finally {
+          await close();
+        }
         results.push({ round, path: p, engine, ...r });
         console.error(`round ${round + 1}, ${p}, ${engine}: ${r.shapes.map((s) => `${s.shape} first ${s.first_ms.toFixed(0)} ms, ${s.ms.toFixed(1)} ms`).join('; ')} (${((Date.now() - t) / 1000).toFixed(0)} s)`);
       }
