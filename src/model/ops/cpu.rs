@@ -45,12 +45,18 @@ pub fn dense(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
 /// whole layer ([`dense`]) and the shares of a pass shared over workers ([`super::share`]).
 pub fn dense_part(linear: &Linear, x: &[f32], part: Part, with_bias: bool) -> Vec<f32> {
     let weights = packed(linear);
-    let bias = match with_bias {
-        true => flex_f32(linear.bias.as_ref().expect("checked by applies").val()).as_slice().expect("contiguous").to_vec(),
-        false => vec![0f32; weights.d_out()],
+    // The layer's own bias is read in place; a part without it sums from zeros.
+    let own = with_bias.then(|| flex_f32(linear.bias.as_ref().expect("checked by applies").val()));
+    let zeros;
+    let bias = match &own {
+        Some(own) => own.as_slice().expect("contiguous"),
+        None => {
+            zeros = vec![0f32; weights.d_out()];
+            &zeros[..]
+        }
     };
     let mut out = vec![0f32; part.rows * part.cols.len()];
-    undivided_kernels::dense::dense_part(x, &weights, &bias, &part, &mut out);
+    undivided_kernels::dense::dense_part(x, &weights, bias, &part, &mut out);
     out
 }
 
